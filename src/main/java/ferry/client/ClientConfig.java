@@ -1,0 +1,25 @@
+package ferry.client;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * What the client needs to send one file.
+ *
+ * @param host    name or address literal (IPv6 without brackets)
+ * @param port    the server's TCP port
+ * @param file    the file to send
+ * @param timeout limit for connecting (lookup included), for each stall while
+ *                sending, and for the server's confirmation; default 10 s
+ */
+record ClientConfig(String host, int port, Path file, Duration timeout) {
+    /** The spec's limit (C4). */
+    static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
+    /** Environment variable that shortens the limit, in milliseconds (for tests). */
+    static final String TIMEOUT_VARIABLE = "FERRY_CLIENT_TIMEOUT_MS";
+
+    /** The server as people write it: host:port, with brackets around an IPv6 literal. */
+    String server() {
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
+    }
+}

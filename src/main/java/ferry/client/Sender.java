@@ -1,0 +1,225 @@
+package ferry.client;
+
+import ferry.common.Arguments;
+import ferry.common.UserError;
+import java.io.IOException;
+import java.net.ConnectException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NoRouteToHostException;
+import java.net.StandardSocketOptions;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Sends one file over one TCP connection and waits for the server to confirm
+ * by closing its side. Every step is bounded by the configured timeout
+ * (default 10 s): name lookup and connecting together; each stall while
+ * sending (no byte accepted by the network); and the wait for the server's
+ * close after the half-close.
+ */
+final class Sender {
+    private final ClientConfig config;
+    private final long timeoutNanos;
+
+    Sender(ClientConfig config) {
+        this.config = config;
+        this.timeoutNanos = config.timeout().toNanos();
+    }
+
+    /** Sends the file; returns the number of bytes the server confirmed. */
+    long send() throws UserError {
+        long connectDeadline = System.nanoTime() + timeoutNanos;
+        try (FileChannel file = openFile(); Selector selector = Selector.open()) {
+            long size = file.size();
+            InetAddress[] addresses = resolve(connectDeadline);
+            SocketChannel channel = connect(addresses, selector, connectDeadline);
+            boolean confirmed = false;
+            try {
+                SelectionKey key = channel.keyFor(selector);
+                transfer(file, size, channel, key);
+                confirm(channel, key, size);
+                confirmed = true;
+                return size;
+            } finally {
+                close(channel, confirmed);
+            }
+        } catch (IOException e) {
+            throw UserError.failure("cannot read " + Arguments.quote(config.file().toString()) + ": "
+                    + Arguments.describe(e));
+        }
+    }
+
+    private FileChannel openFile() throws UserError {
+        try {
+            return FileChannel.open(config.file(), StandardOpenOption.READ);
+        } catch (IOException e) {
+            throw UserError.usage("cannot open file " + Arguments.quote(config.file().toString()) + ": "
+                    + Arguments.describe(e));
+        }
+    }
+
+    /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
+    private InetAddress[] resolve(long deadline) throws UserError {
+        var lookup = new FutureTask<>(() -> InetAddress.getAllByName(config.host()));
+        Thread.ofPlatform().name("ferry-lookup").daemon().start(lookup);
+        try {
+            return lookup.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            throw UserError.failure("could not look up host " + Arguments.quote(config.host()) + " within "
+                    + Arguments.seconds(config.timeout()));
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof UnknownHostException) {
+                throw UserError.failure("unknown host " + Arguments.quote(config.host()));
+            }
+            throw UserError.failure("could not look up host " + Arguments.quote(config.host()) + ": "
+                    + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw UserError.failure("interrupted while looking up host " + Arguments.quote(config.host()));
+        }
+    }
+
+    /** Tries each address in turn within the one deadline; returns a connected, non-blocking channel. */
+    private SocketChannel connect(InetAddress[] addresses, Selector selector, long deadline) throws UserError {
+        IOException last = null;
+        for (InetAddress address : addresses) {
+            if (deadline - System.nanoTime() <= 0) {
+                break;
+            }
+            SocketChannel channel = null;
+            try {
+                channel = SocketChannel.open();
+                channel.configureBlocking(false);
+                SelectionKey key = channel.register(selector, SelectionKey.OP_CONNECT);
+                boolean connected = channel.connect(new InetSocketAddress(address, config.port()));
+                while (!connected) {
+                    long millis = millisUntil(deadline);
+                    if (millis <= 0) {
+                        break;
+                    }
+                    selector.select(millis);
+                    selector.selectedKeys().clear();
+                    connected = channel.finishConnect();
+                }
+                if (connected) {
+                    key.interestOps(0);
+                    return channel;
+                }
+            } catch (IOException e) {
+                last = e;
+            }
+            close(channel, false);
+        }
+        if (last == null) {
+            throw UserError.failure("could not connect to " + config.server() + " within "
+                    + Arguments.seconds(config.timeout()));
+        }
+        if (last instanceof ConnectException) {
+            throw UserError.failure("connection refused by " + config.server() + " (is the server running?)");
+        }
+        if (last instanceof NoRouteToHostException) {
+            throw UserError.failure("no route to " + config.server());
+        }
+        throw UserError.failure("could not connect to " + config.server() + ": " + networkReason(last));
+    }
+
+    private void transfer(FileChannel file, long size, SocketChannel channel, SelectionKey key) throws UserError {
+        key.interestOps(SelectionKey.OP_WRITE);
+        long position = 0;
+        long lastProgress = System.nanoTime();
+        try {
+            while (position < size) {
+                long sent = file.transferTo(position, size - position, channel);
+                if (sent > 0) {
+                    position += sent;
+                    lastProgress = System.nanoTime();
+                    continue;
+                }
+                if (file.size() <= position) {
+                    throw UserError.failure("file " + Arguments.quote(config.file().toString())
+                            + " shrank while being sent (" + position + " of " + size + " bytes sent)");
+                }
+                long millis = millisUntil(lastProgress + timeoutNanos);
+                if (millis <= 0) {
+                    throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
+                            + " (" + position + " of " + size + " bytes sent); giving up");
+                }
+                key.selector().select(millis);
+                key.selector().selectedKeys().clear();
+            }
+        } catch (IOException e) {
+            throw UserError.failure("sending to " + config.server() + " failed after " + position + " of " + size
+                    + " bytes: " + networkReason(e));
+        }
+    }
+
+    /**
+     * Half-closes, then waits for the server to close its side: that close
+     * is the only sign that the server has read the last byte.
+     */
+    private void confirm(SocketChannel channel, SelectionKey key, long size) throws UserError {
+        long deadline = System.nanoTime() + timeoutNanos;
+        ByteBuffer discard = ByteBuffer.allocate(512);
+        try {
+            channel.shutdownOutput();
+            key.interestOps(SelectionKey.OP_READ);
+            while (true) {
+                discard.clear();
+                if (channel.read(discard) < 0) {
+                    return;
+                }
+                long millis = millisUntil(deadline);
+                if (millis <= 0) {
+                    throw UserError.failure("all " + size + " bytes sent, but " + config.server()
+                            + " did not close the connection within " + Arguments.seconds(config.timeout())
+                            + "; the upload is unconfirmed");
+                }
+                key.selector().select(millis);
+                key.selector().selectedKeys().clear();
+            }
+        } catch (IOException e) {
+            throw UserError.failure("all " + size + " bytes sent, but the connection to " + config.server()
+                    + " then failed: " + networkReason(e) + "; the upload is unconfirmed");
+        }
+    }
+
+    /** Closes gracefully after a confirmed upload; otherwise resets, so the server sees a failure. */
+    private static void close(SocketChannel channel, boolean graceful) {
+        if (channel == null) {
+            return;
+        }
+        try (channel) {
+            if (!graceful && channel.isOpen()) {
+                channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            }
+        } catch (IOException e) {
+            // Released either way.
+        }
+    }
+
+    private static long millisUntil(long deadlineNanos) {
+        long nanos = deadlineNanos - System.nanoTime();
+        return nanos <= 0 ? 0 : (nanos + 999_999) / 1_000_000;
+    }
+
+    /** The kernel's words for a network failure, lower-cased, with the common ones spelled out. */
+    private static String networkReason(IOException e) {
+        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return switch (message) {
+            case "Connection reset by peer", "Connection reset" -> "the server reset the connection";
+            case "Broken pipe" -> "the server closed the connection (broken pipe)";
+            case "Connection timed out" -> "the connection timed out";
+            default -> message.toLowerCase();
+        };
+    }
+}

@@ -1,0 +1,77 @@
+package ferry.common;
+
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.util.Map;
+
+/** Checks of command-line and environment values shared by the server and the client. */
+public final class Arguments {
+    private Arguments() {
+    }
+
+    /** Parses a TCP port, 1 to 65535, written in decimal digits only. */
+    public static int port(String text) throws UserError {
+        if (text.isEmpty() || text.length() > 5 || !text.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw UserError.usage("invalid port " + quote(text) + ": must be a number from 1 to 65535");
+        }
+        int port = Integer.parseInt(text);
+        if (port < 1 || port > 65535) {
+            throw UserError.usage("invalid port " + quote(text) + ": must be a number from 1 to 65535");
+        }
+        return port;
+    }
+
+    /**
+     * Reads a timeout in milliseconds from the environment variable {@code name},
+     * or returns {@code fallback} when it is unset or empty.
+     */
+    public static Duration timeout(Map<String, String> env, String name, Duration fallback) throws UserError {
+        String text = env.getOrDefault(name, "");
+        if (text.isEmpty()) {
+            return fallback;
+        }
+        if (text.length() > 9 || !text.chars().allMatch(c -> c >= '0' && c <= '9') || Long.parseLong(text) == 0) {
+            throw UserError.usage("invalid " + name + " " + quote(text)
+                    + ": must be a whole number of milliseconds from 1 to 999999999");
+        }
+        return Duration.ofMillis(Long.parseLong(text));
+    }
+
+    /** Quotes a user-supplied value for a message, escaping control characters. */
+    public static String quote(String text) {
+        StringBuilder quoted = new StringBuilder(text.length() + 2).append('"');
+        text.codePoints().forEach(c -> {
+            if (c < 0x20 || c == 0x7f) {
+                quoted.append(String.format("\\x%02x", c));
+            } else {
+                quoted.appendCodePoint(c);
+            }
+        });
+        return quoted.append('"').toString();
+    }
+
+    /** Says in plain words what an I/O failure was, without a class name or stack trace. */
+    public static String describe(Exception e) {
+        if (e instanceof AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof NoSuchFileException) {
+            return "no such file or directory";
+        }
+        if (e instanceof FileSystemException fs && fs.getReason() != null) {
+            return fs.getReason();
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** Formats a duration for a message: "10 s", "1.5 s", "250 ms". */
+    public static String seconds(Duration duration) {
+        long millis = duration.toMillis();
+        if (millis < 1000) {
+            return millis + " ms";
+        }
+        return (millis % 1000 == 0 ? String.valueOf(millis / 1000) : String.valueOf(millis / 1000.0)) + " s";
+    }
+}

@@ -1,0 +1,66 @@
+package ferry.server;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/** Saves an upload to {@code <dir>/N.file}, written as the bytes arrive. */
+final class FileSink implements UploadSink {
+    /** What an aborted upload's file holds: exactly these five bytes. */
+    static final byte[] ERROR_MARKER = "ERROR".getBytes(StandardCharsets.US_ASCII);
+
+    private final Path path;
+    private final FileChannel channel;
+
+    private FileSink(Path path, FileChannel channel) {
+        this.path = path;
+        this.channel = channel;
+    }
+
+    /** A factory that saves connection N to {@code dir/N.file}. */
+    static SinkFactory in(Path dir) {
+        return n -> create(dir.resolve(n + ".file"));
+    }
+
+    /** Creates (or empties) the file at once, so it is visible from the start. */
+    static FileSink create(Path path) throws IOException {
+        FileChannel channel = FileChannel.open(path,
+                StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        return new FileSink(path, channel);
+    }
+
+    @Override
+    public void write(ByteBuffer chunk) throws IOException {
+        while (chunk.hasRemaining()) {
+            channel.write(chunk);
+        }
+    }
+
+    @Override
+    public void complete() throws IOException {
+        channel.close();
+    }
+
+    @Override
+    public void abort() throws IOException {
+        try (channel) {
+            channel.truncate(0);
+            ByteBuffer marker = ByteBuffer.wrap(ERROR_MARKER);
+            while (marker.hasRemaining()) {
+                channel.write(marker, marker.position());
+            }
+        } catch (IOException e) {
+            // The open channel may be unusable (a failed device write); a fresh open may still work.
+            Files.write(path, ERROR_MARKER);
+        }
+    }
+
+    @Override
+    public String describe() {
+        return path.toString();
+    }
+}

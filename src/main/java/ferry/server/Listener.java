@@ -1,0 +1,99 @@
+package ferry.server;
+
+import ferry.common.Arguments;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+
+/**
+ * The accept loop: one platform thread takes connections in order, numbers
+ * them, opens each one's sink and hands it to an event loop.
+ */
+final class Listener implements Runnable {
+    /** First pause after a failed accept (out of descriptors, say); doubles up to the maximum. */
+    private static final long MIN_BACKOFF_MILLIS = 10;
+    private static final long MAX_BACKOFF_MILLIS = 1000;
+
+    private final ServerSocketChannel server;
+    private final ConnectionCounter counter;
+    private final SinkFactory sinks;
+    private final List<EventLoop> loops;
+    private final PrintStream log;
+
+    Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
+             List<EventLoop> loops, PrintStream log) {
+        this.server = server;
+        this.counter = counter;
+        this.sinks = sinks;
+        this.loops = loops;
+        this.log = log;
+    }
+
+    @Override
+    public void run() {
+        long backoff = 0;
+        while (server.isOpen()) {
+            SocketChannel channel;
+            try {
+                channel = server.accept();
+                backoff = 0;
+            } catch (ClosedChannelException e) {
+                return; // stopped
+            } catch (IOException e) {
+                // Accept failures (EMFILE, ENFILE, ENOBUFS) pass: back off instead of spinning.
+                backoff = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoff * 2));
+                log.println("ferry: accept failed (" + e.getMessage() + "), retrying in " + backoff + " ms");
+                if (!pause(backoff)) {
+                    return;
+                }
+                continue;
+            }
+            long accepted = System.nanoTime();
+            long number = counter.next();
+            hand(number, channel, accepted);
+        }
+    }
+
+    private void hand(long number, SocketChannel channel, long accepted) {
+        String peer = Connection.peerOf(channel);
+        UploadSink sink;
+        try {
+            sink = sinks.open(number);
+        } catch (IOException | RuntimeException e) {
+            log.println("ferry: conn=" + number + " peer=" + peer
+                    + " bytes=0 ms=0 outcome=write-failed reason=\"cannot create the file: " + Arguments.describe(e) + '"');
+            reset(channel);
+            return;
+        }
+        var connection = new Connection(number, channel, sink, peer, accepted);
+        try {
+            channel.configureBlocking(false);
+        } catch (IOException e) {
+            log.println("ferry: " + connection.finish(Outcome.RESET, System.nanoTime()));
+            return;
+        }
+        loops.get((int) (number % loops.size())).add(connection);
+    }
+
+    private static void reset(SocketChannel channel) {
+        try (channel) {
+            channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+        } catch (IOException e) {
+            // Closed either way.
+        }
+    }
+
+    private static boolean pause(long millis) {
+        try {
+            Thread.sleep(millis);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}

@@ -1,0 +1,32 @@
+package ferry.server;
+
+/** How an upload ended, as written in its log line. */
+enum Outcome {
+    /** The peer half-closed and every byte is saved. */
+    COMPLETE("complete", false),
+    /** No byte arrived within the idle timeout. */
+    IDLE_TIMEOUT("idle-timeout", true),
+    /** The peer reset the connection or the network failed. */
+    RESET("reset", true),
+    /** Saving failed: disk full, directory gone, I/O error. */
+    WRITE_FAILED("write-failed", true),
+    /** The server was asked to stop while the upload was in flight. */
+    SHUTDOWN("shutdown", true);
+
+    private final String label;
+    private final boolean failed;
+
+    Outcome(String label, boolean failed) {
+        this.label = label;
+        this.failed = failed;
+    }
+
+    String label() {
+        return label;
+    }
+
+    /** True when the upload's file must read {@code ERROR}. */
+    boolean failed() {
+        return failed;
+    }
+}

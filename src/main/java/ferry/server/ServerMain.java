@@ -1,0 +1,91 @@
+package ferry.server;
+
+import ferry.common.Arguments;
+import ferry.common.ExitCode;
+import ferry.common.UserError;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * {@code ./server <PORT> <FILE-DIR>}: saves connection N's bytes to
+ * {@code <FILE-DIR>/N.file}.
+ *
+ * <p>Stops, exiting 0, when the JVM is asked to shut down (SIGTERM, SIGINT)
+ * or, when started with {@code -Dferry.parentPipe=stdin} as {@code ./server}
+ * does, when its standard input reaches end of file: the launcher closes that
+ * pipe on SIGTERM or SIGQUIT, and the kernel closes it if the launcher dies.
+ */
+public final class ServerMain {
+    private final Map<String, String> env;
+    private final PrintStream out;
+    private final PrintStream err;
+
+    ServerMain(Map<String, String> env, PrintStream out, PrintStream err) {
+        this.env = env;
+        this.out = out;
+        this.err = err;
+    }
+
+    public static void main(String[] args) {
+        var out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
+        var err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
+        var main = new ServerMain(System.getenv(), out, err);
+        boolean watchStdin = "stdin".equals(System.getProperty("ferry.parentPipe"));
+        System.exit(main.run(args, watchStdin ? System.in : null).code());
+    }
+
+    /**
+     * Runs the server until it is stopped.
+     *
+     * @param parentPipe a stream whose end of file stops the server, or null
+     */
+    ExitCode run(String[] args, InputStream parentPipe) {
+        FerryServer server;
+        ServerConfig config;
+        try {
+            config = ServerArgs.parse(args, env);
+            server = FerryServer.start(config, new LocalCounter(), FileSink.in(config.directory()), out);
+        } catch (UserError e) {
+            err.println(e.line());
+            return e.exitCode();
+        } catch (RuntimeException e) {
+            err.println("ERROR: the server could not start: " + e);
+            return ExitCode.FAILURE;
+        }
+        out.println("ferry: listening on port " + server.port() + " (all interfaces), saving to "
+                + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout()));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            // A signal straight to the JVM (SIGTERM, SIGINT) is a request to stop, not a failure.
+            if (server.stop()) {
+                out.println("ferry: stopped");
+                Runtime.getRuntime().halt(ExitCode.OK.code());
+            }
+        }, "ferry-shutdown"));
+        if (parentPipe != null) {
+            Thread.ofPlatform().name("ferry-parent-pipe").daemon().start(() -> {
+                drain(parentPipe);
+                server.stop();
+            });
+        }
+        server.awaitStopped();
+        out.println("ferry: stopped");
+        return ExitCode.OK;
+    }
+
+    /** Returns when the stream ends or fails: either way the parent is gone or wants us to stop. */
+    private static void drain(InputStream in) {
+        byte[] discard = new byte[256];
+        try {
+            while (in.read(discard) >= 0) {
+                // Nothing is expected on the pipe; whatever comes is ignored.
+            }
+        } catch (IOException e) {
+            // Same as end of file.
+        }
+    }
+}
