@@ -1,0 +1,289 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Test support for the process-level tests: runs the real {@code ./server} and
+ * {@code ./client} launchers from the repository root, with deadlines on every wait.
+ */
+final class Ferry {
+    /** The repository root, where the launchers are (set by Failsafe). */
+    static final Path ROOT = Path.of(System.getProperty("ferry.root", ".")).toAbsolutePath().normalize();
+    /** First start on a fresh clone compiles the sources: allow for it. */
+    static final Duration START_DEADLINE = Duration.ofSeconds(90);
+
+    private Ferry() {
+    }
+
+    /** A port that was free a moment ago, on every interface. */
+    static int freePort() {
+        try (var socket = new ServerSocket()) {
+            socket.bind(new InetSocketAddress(0));
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Polls {@code condition} every 20 ms until it holds or the deadline passes. */
+    static boolean await(Duration deadline, BooleanSupplier condition) {
+        long end = System.nanoTime() + deadline.toNanos();
+        while (true) {
+            if (condition.getAsBoolean()) {
+                return true;
+            }
+            if (System.nanoTime() - end > 0) {
+                return false;
+            }
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+    }
+
+    /** Waits until {@code file} exists and holds exactly {@code expected}. */
+    static void awaitContent(Path file, byte[] expected, Duration deadline) {
+        boolean arrived = await(deadline, () -> {
+            try {
+                return Files.size(file) == expected.length && java.util.Arrays.equals(Files.readAllBytes(file), expected);
+            } catch (IOException e) {
+                return false;
+            }
+        });
+        assertThat(arrived).as("%s holds the expected %d bytes within %s", file, expected.length, deadline).isTrue();
+    }
+
+    /** Waits until {@code file} reads exactly {@code ERROR}. */
+    static void awaitError(Path file, Duration deadline) {
+        awaitContent(file, "ERROR".getBytes(StandardCharsets.US_ASCII), deadline);
+    }
+
+    /** Deterministic pseudo-random bytes. */
+    static byte[] randomBytes(int size, long seed) {
+        byte[] data = new byte[size];
+        new Random(seed).nextBytes(data);
+        return data;
+    }
+
+    /** Writes {@code size} deterministic pseudo-random bytes to a file, in chunks (works for any size). */
+    static Path randomFile(Path dir, String name, long size, long seed) throws IOException {
+        Path file = dir.resolve(name);
+        var random = new Random(seed);
+        byte[] chunk = new byte[1 << 20];
+        try (OutputStream out = Files.newOutputStream(file)) {
+            for (long left = size; left > 0; left -= chunk.length) {
+                random.nextBytes(chunk);
+                out.write(chunk, 0, (int) Math.min(chunk.length, left));
+            }
+        }
+        return file;
+    }
+
+    /** True when {@code command} is on the PATH. */
+    static boolean has(String command) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, command))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Sends a signal by name ("QUIT", "TERM", "KILL", "STOP", "CONT") to a process. */
+    static void signal(long pid, String name) {
+        try {
+            int rc = new ProcessBuilder("kill", "-" + name, Long.toString(pid)).inheritIO().start().waitFor();
+            assertThat(rc).as("kill -%s %d", name, pid).isZero();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /** True while some socket listens on {@code port} (read from /proc, so no connection number is used up). */
+    static boolean listening(int port) {
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            try {
+                List<String> rows = Files.readAllLines(Path.of(table));
+                for (String row : rows.subList(1, rows.size())) {
+                    String[] f = row.trim().split("\\s+");
+                    if (f[3].equals("0A") && Integer.parseInt(f[1].substring(f[1].lastIndexOf(':') + 1), 16) == port) {
+                        return true;
+                    }
+                }
+            } catch (IOException e) {
+                // Table missing (no IPv6): look at the other.
+            }
+        }
+        return false;
+    }
+
+    /** The outcome of a finished process. */
+    record Result(int exitCode, String stdout, String stderr, Duration elapsed) {
+        String firstStderrLine() {
+            return stderr.lines().findFirst().orElse("");
+        }
+    }
+
+    /**
+     * Runs a launcher ({@code "client"} or {@code "server"}) to completion, with
+     * extra environment variables, killing it if it outlives {@code deadline}.
+     */
+    static Result run(String launcher, List<String> args, Map<String, String> env, Duration deadline)
+            throws IOException, InterruptedException {
+        var command = new ArrayList<String>();
+        command.add(ROOT.resolve(launcher).toString());
+        command.addAll(args);
+        Path out = Files.createTempFile("ferry-" + launcher + "-", ".out");
+        Path err = Files.createTempFile("ferry-" + launcher + "-", ".err");
+        try {
+            var builder = new ProcessBuilder(command).directory(ROOT.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(out.toFile()).redirectError(err.toFile());
+            builder.environment().putAll(env);
+            long start = System.nanoTime();
+            Process process = builder.start();
+            if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
+                process.destroyForcibly().waitFor();
+                fail("%s %s still running after %s", launcher, args, deadline);
+            }
+            Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+            return new Result(process.exitValue(), Files.readString(out), Files.readString(err), elapsed);
+        } finally {
+            Files.deleteIfExists(out);
+            Files.deleteIfExists(err);
+        }
+    }
+
+    /** Runs {@code ./client host port file} with a 60 s deadline. */
+    static Result client(String host, int port, Path file, Map<String, String> env)
+            throws IOException, InterruptedException {
+        return run("client", List.of(host, Integer.toString(port), file.toString()), env, Duration.ofSeconds(60));
+    }
+
+    /** A running {@code ./server}, stopped with SIGKILL on close if still alive. */
+    static final class Server implements AutoCloseable {
+        final Process process;
+        final int port;
+        final Path dir;
+        final Path stdout;
+        final Path stderr;
+
+        private Server(Process process, int port, Path dir, Path stdout, Path stderr) {
+            this.process = process;
+            this.port = port;
+            this.dir = dir;
+            this.stdout = stdout;
+            this.stderr = stderr;
+        }
+
+        /** Starts {@code ./server PORT dir} on a free port and waits until it listens. */
+        static Server start(Path dir, Map<String, String> env) throws IOException {
+            int port = freePort();
+            Path logs = Files.createTempDirectory("ferry-server-logs-");
+            Path out = logs.resolve("stdout");
+            Path err = logs.resolve("stderr");
+            var builder = new ProcessBuilder(ROOT.resolve("server").toString(), Integer.toString(port), dir.toString())
+                    .directory(ROOT.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(out.toFile()).redirectError(err.toFile());
+            builder.environment().putAll(env);
+            var server = new Server(builder.start(), port, dir, out, err);
+            if (!await(START_DEADLINE, () -> listening(port) || !server.process.isAlive())) {
+                server.close();
+                fail("./server %d did not listen within %s", port, START_DEADLINE);
+            }
+            if (!server.process.isAlive()) {
+                fail("./server %d exited with %d: %s", port, server.process.exitValue(), server.stderr());
+            }
+            return server;
+        }
+
+        static Server start(Path dir) throws IOException {
+            return start(dir, Map.of());
+        }
+
+        Path file(long n) {
+            return dir.resolve(n + ".file");
+        }
+
+        long pid() {
+            return process.pid();
+        }
+
+        void signal(String name) {
+            Ferry.signal(process.pid(), name);
+        }
+
+        /** Waits for the launcher to exit and returns its code; fails after the deadline. */
+        int awaitExit(Duration deadline) throws InterruptedException {
+            assertThat(process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS))
+                    .as("./server exits within %s", deadline).isTrue();
+            return process.exitValue();
+        }
+
+        String stdout() {
+            return read(stdout);
+        }
+
+        String stderr() {
+            return read(stderr);
+        }
+
+        private static String read(Path file) {
+            try {
+                return Files.readString(file);
+            } catch (IOException e) {
+                return "";
+            }
+        }
+
+        /** Kills the launcher if still running; its JVM follows through the closed pipe. */
+        @Override
+        public void close() {
+            if (process.isAlive()) {
+                process.destroyForcibly();
+                try {
+                    process.waitFor(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            await(Duration.ofSeconds(10), () -> !listening(port));
+        }
+    }
+
+    /** The loopback address of the given family, for tests of both stacks. */
+    static InetAddress loopback(boolean ipv6) {
+        try {
+            return InetAddress.getByName(ipv6 ? "::1" : "127.0.0.1");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}
