@@ -2,7 +2,8 @@
 # launcher jar built from the sources. Sourced, not run; FERRY_ROOT must be set.
 #
 # JDK search order: $JAVA_HOME if new enough, else `java` on the PATH if new
-# enough, else the newest JDK under /usr/lib/jvm.
+# enough, else the newest JDK under /usr/lib/jvm (FERRY_JVM_DIR overrides that
+# folder, for tests).
 
 FERRY_MIN_JAVA=21
 FERRY_BUILD_DIR="$FERRY_ROOT/target/launcher"
@@ -46,7 +47,7 @@ ferry_find_java() {
             return 0
         fi
     fi
-    for candidate in /usr/lib/jvm/*; do
+    for candidate in "${FERRY_JVM_DIR:-/usr/lib/jvm}"/*; do
         [ -d "$candidate" ] && ferry_usable_jdk "$candidate" || continue
         feature=$(ferry_java_feature "$candidate")
         if [ "$feature" -gt "$best_feature" ]; then
