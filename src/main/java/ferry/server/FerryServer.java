@@ -7,10 +7,10 @@ import java.io.PrintStream;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ServerSocketChannel;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -21,8 +21,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 final class FerryServer {
     /** Pending connections the kernel may queue before accept; capped by net.core.somaxconn. */
     private static final int BACKLOG = 4096;
-    /** How long {@link #stop} waits for each thread to finish. */
-    private static final long STOP_GRACE_MILLIS = 3000;
+    /** How long {@link #stop} waits in all for the threads to finish aborting uploads. */
+    private static final long STOP_GRACE_NANOS = 3_000_000_000L;
 
     private final ServerSocketChannel channel;
     private final Thread acceptor;
@@ -99,9 +99,10 @@ final class FerryServer {
         } catch (IOException e) {
             // The port is released with the process in any case.
         }
-        join(acceptor);
+        long deadline = System.nanoTime() + STOP_GRACE_NANOS;
+        join(acceptor, deadline);
         loops.forEach(EventLoop::stop);
-        loopThreads.forEach(FerryServer::join);
+        loopThreads.forEach(thread -> join(thread, deadline));
         stopped.countDown();
         return true;
     }
@@ -115,13 +116,9 @@ final class FerryServer {
         }
     }
 
-    boolean awaitStopped(long millis) throws InterruptedException {
-        return stopped.await(millis, TimeUnit.MILLISECONDS);
-    }
-
-    private static void join(Thread thread) {
+    private static void join(Thread thread, long deadline) {
         try {
-            thread.join(STOP_GRACE_MILLIS);
+            thread.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
