@@ -1,5 +1,6 @@
 package ferry.server;
 
+import ferry.common.Arguments;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
@@ -128,7 +129,6 @@ final class Connection {
     }
 
     private static String quoteReason(IOException e) {
-        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        return '"' + message.replace('"', '\'') + '"';
+        return '"' + Arguments.describe(e).replace('"', '\'') + '"';
     }
 }

@@ -43,6 +43,10 @@ final class FileSink implements UploadSink {
     @Override
     public void complete() throws IOException {
         channel.close();
+        if (!Files.exists(path)) {
+            // Writes to a file whose directory entry is gone succeed, but nobody will ever see them.
+            throw new IOException("the file was removed while the upload was in flight");
+        }
     }
 
     @Override

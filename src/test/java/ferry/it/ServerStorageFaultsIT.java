@@ -1,0 +1,114 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A write that fails ends the upload as ERROR, and the server keeps serving.
+ * The disk-full case mounts a small tmpfs, so it needs root.
+ */
+class ServerStorageFaultsIT {
+    @TempDir
+    Path tmp;
+
+    private Path mounted;
+
+    @AfterEach
+    void unmount() throws Exception {
+        if (mounted != null) {
+            new ProcessBuilder("umount", "-l", mounted.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    private static boolean sendAll(int port, byte[] data) {
+        try (var socket = new Socket("127.0.0.1", port)) {
+            OutputStream out = socket.getOutputStream();
+            out.write(data);
+            socket.shutdownOutput();
+            return socket.getInputStream().read() == -1;
+        } catch (IOException e) {
+            return false; // reset by the server: the upload failed
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>FILE-DIR is a 1 MiB tmpfs.</li>
+     * <li>A 3 MiB upload fills it: the sender sees a reset, 1.file reads ERROR, the log says write-failed.</li>
+     * <li>A 10 KiB upload right after is saved intact in 2.file: the server is still up.</li>
+     * </ol>
+     */
+    @Test
+    void aFullDiskEndsThatUploadAsErrorAndTheNextOneSucceeds() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "mounting a small tmpfs to fill needs root; CI runs as root");
+        Path dir = Files.createDirectories(tmp.resolve("small"));
+        int rc = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir.toString())
+                .inheritIO().start().waitFor();
+        Assumptions.assumeTrue(rc == 0, "mount -t tmpfs failed (no permission in this container?)");
+        mounted = dir;
+        try (var server = Ferry.Server.start(dir)) {
+            assertThat(sendAll(server.port, Ferry.randomBytes(3 << 20, 1))).as("the full upload is confirmed").isFalse();
+            Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
+            assertThat(server.stdout()).contains("conn=1 ").contains("outcome=write-failed");
+
+            byte[] small = Ferry.randomBytes(10_000, 2);
+            assertThat(sendAll(server.port, small)).isTrue();
+            Ferry.awaitContent(server.file(2), small, Duration.ofSeconds(5));
+            assertThat(server.process.isAlive()).isTrue();
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>An upload is in flight when FILE-DIR is removed.</li>
+     * <li>It finishes: the sender sees a reset instead of a confirmation, and the log says write-failed.</li>
+     * <li>The next connection cannot get a file: it is reset and logged, and the server stays up.</li>
+     * </ol>
+     */
+    @Test
+    void aRemovedDirectoryFailsTheUploadsAndTheServerStaysUp() throws Exception {
+        Path dir = tmp.resolve("files");
+        try (var server = Ferry.Server.start(dir)) {
+            try (var socket = new Socket("127.0.0.1", server.port)) {
+                socket.getOutputStream().write(new byte[1000]);
+                assertThat(Ferry.await(Duration.ofSeconds(5), () -> Files.exists(server.file(1)))).isTrue();
+                deleteTree(dir);
+                socket.getOutputStream().write(new byte[1000]);
+                socket.shutdownOutput();
+                boolean confirmed;
+                try {
+                    confirmed = socket.getInputStream().read() == -1;
+                } catch (IOException e) {
+                    confirmed = false;
+                }
+                assertThat(confirmed).as("an upload into a removed directory is not confirmed").isFalse();
+            }
+            assertThat(sendAll(server.port, new byte[10])).isFalse();
+            assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().contains("conn=2 "))).isTrue();
+            assertThat(server.stdout()).contains("conn=1 ").contains("outcome=write-failed");
+            assertThat(server.process.isAlive()).isTrue();
+            assertThat(server.stderr()).doesNotContain("Exception");
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(path);
+            }
+        }
+    }
+}
