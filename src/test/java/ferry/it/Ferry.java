@@ -158,11 +158,21 @@ final class Ferry {
         var command = new ArrayList<String>();
         command.add(ROOT.resolve(launcher).toString());
         command.addAll(args);
-        Path out = Files.createTempFile("ferry-" + launcher + "-", ".out");
-        Path err = Files.createTempFile("ferry-" + launcher + "-", ".err");
+        return exec(command, env, null, deadline);
+    }
+
+    /**
+     * Runs any command to completion, with extra environment variables and
+     * {@code stdin} as its standard input (null for none), killing it and its
+     * descendants if it outlives {@code deadline}.
+     */
+    static Result exec(List<String> command, Map<String, String> env, Path stdin, Duration deadline)
+            throws IOException, InterruptedException {
+        Path out = Files.createTempFile("ferry-exec-", ".out");
+        Path err = Files.createTempFile("ferry-exec-", ".err");
         try {
             var builder = new ProcessBuilder(command).directory(ROOT.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectInput(ProcessBuilder.Redirect.from(stdin == null ? new File("/dev/null") : stdin.toFile()))
                     .redirectOutput(out.toFile()).redirectError(err.toFile());
             builder.environment().putAll(env);
             long start = System.nanoTime();
@@ -170,7 +180,7 @@ final class Ferry {
             if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
                 process.descendants().forEach(ProcessHandle::destroyForcibly);
                 process.destroyForcibly().waitFor();
-                fail("%s %s still running after %s", launcher, args, deadline);
+                fail("%s still running after %s", command, deadline);
             }
             Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
             return new Result(process.exitValue(), Files.readString(out), Files.readString(err), elapsed);
@@ -249,6 +259,19 @@ final class Ferry {
 
         String stdout() {
             return read(stdout);
+        }
+
+        /** Waits for connection {@code n}'s log line (written when it ends) and returns it. */
+        String awaitLogLine(long n, Duration deadline) {
+            String prefix = "ferry: conn=" + n + " ";
+            var line = new java.util.concurrent.atomic.AtomicReference<String>();
+            boolean logged = await(deadline, () -> {
+                stdout().lines().filter(l -> l.startsWith(prefix)).findFirst().ifPresent(line::set);
+                return line.get() != null;
+            });
+            assertThat(logged).as("./server logs connection %d within %s; stdout so far:%n%s", n, deadline, stdout())
+                    .isTrue();
+            return line.get();
         }
 
         String stderr() {
