@@ -28,15 +28,34 @@ public final class Arguments {
      * or returns {@code fallback} when it is unset or empty.
      */
     public static Duration timeout(Map<String, String> env, String name, Duration fallback) throws UserError {
+        return Duration.ofMillis(number(env, name, "a whole number of milliseconds", 999_999_999L, fallback.toMillis()));
+    }
+
+    /**
+     * Reads a whole number from 1 to {@code max} from the environment variable
+     * {@code name}, or returns {@code fallback} when it is unset or empty.
+     *
+     * @param what how the message names the expected value, e.g. "a whole number of bytes"
+     */
+    public static long number(Map<String, String> env, String name, String what, long max, long fallback)
+            throws UserError {
         String text = env.getOrDefault(name, "");
         if (text.isEmpty()) {
             return fallback;
         }
-        if (text.length() > 9 || !text.chars().allMatch(c -> c >= '0' && c <= '9') || Long.parseLong(text) == 0) {
-            throw UserError.usage("invalid " + name + " " + quote(text)
-                    + ": must be a whole number of milliseconds from 1 to 999999999");
+        long value = 0;
+        boolean valid = text.length() <= 19 && text.chars().allMatch(c -> c >= '0' && c <= '9');
+        if (valid) {
+            try {
+                value = Long.parseLong(text);
+            } catch (NumberFormatException e) {
+                valid = false; // 19 digits can still overflow a long
+            }
         }
-        return Duration.ofMillis(Long.parseLong(text));
+        if (!valid || value < 1 || value > max) {
+            throw UserError.usage("invalid " + name + " " + quote(text) + ": must be " + what + " from 1 to " + max);
+        }
+        return value;
     }
 
     /** Quotes a user-supplied value for a message, escaping control characters. */

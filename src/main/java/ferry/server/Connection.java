@@ -54,12 +54,17 @@ final class Connection {
         return lastActivityNanos;
     }
 
+    long acceptedNanos() {
+        return acceptedNanos;
+    }
+
     /**
      * Reads what the socket has, at most {@code maxReads} buffers, and saves it.
      *
+     * @param maxBytes the size limit of an upload, or 0 for none
      * @return the outcome if the upload ended, or {@code null} while it goes on
      */
-    Outcome readAvailable(ByteBuffer buffer, int maxReads, long nowNanos) {
+    Outcome readAvailable(ByteBuffer buffer, int maxReads, long maxBytes, long nowNanos) {
         for (int i = 0; i < maxReads; i++) {
             buffer.clear();
             int n;
@@ -76,6 +81,9 @@ final class Connection {
             }
             lastActivityNanos = nowNanos;
             bytes += n;
+            if (maxBytes > 0 && bytes > maxBytes) {
+                return Outcome.TOO_LARGE;
+            }
             buffer.flip();
             try {
                 sink.write(buffer);

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -45,12 +46,13 @@ final class FerryServer {
         int loopCount = Math.max(1, Runtime.getRuntime().availableProcessors());
         var loops = new ArrayList<EventLoop>(loopCount);
         var loopThreads = new ArrayList<Thread>(loopCount);
+        var slots = new Semaphore(config.maxConnections());
         for (int i = 1; i <= loopCount; i++) {
-            var loop = new EventLoop(config.idleTimeout().toNanos(), log);
+            var loop = new EventLoop(config, slots, log);
             loops.add(loop);
             loopThreads.add(Thread.ofPlatform().name("ferry-loop-" + i).daemon().start(loop));
         }
-        var listener = new Listener(channel, counter, sinks, List.copyOf(loops), log);
+        var listener = new Listener(channel, counter, sinks, List.copyOf(loops), slots, log);
         Thread acceptor = Thread.ofPlatform().name("ferry-accept").daemon().start(listener);
         return new FerryServer(channel, acceptor, List.copyOf(loops), List.copyOf(loopThreads));
     }
@@ -99,6 +101,8 @@ final class FerryServer {
         } catch (IOException e) {
             // The port is released with the process in any case.
         }
+        // Wakes the acceptor if it waits for a slot or backs off; accept itself ends with the close.
+        acceptor.interrupt();
         long deadline = System.nanoTime() + STOP_GRACE_NANOS;
         join(acceptor, deadline);
         loops.forEach(EventLoop::stop);

@@ -8,10 +8,13 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.List;
+import java.util.concurrent.Semaphore;
 
 /**
  * The accept loop: one platform thread takes connections in order, numbers
- * them, opens each one's sink and hands it to an event loop.
+ * them, opens each one's sink and hands it to an event loop. It takes a slot
+ * before each accept, so that at the connection limit new connections wait
+ * in the kernel's accept queue instead of failing.
  */
 final class Listener implements Runnable {
     /** First pause after a failed accept (out of descriptors, say); doubles up to the maximum. */
@@ -22,14 +25,17 @@ final class Listener implements Runnable {
     private final ConnectionCounter counter;
     private final SinkFactory sinks;
     private final List<EventLoop> loops;
+    /** One permit per connection that may be open at once; the loops give them back. */
+    private final Semaphore slots;
     private final PrintStream log;
 
     Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
-             List<EventLoop> loops, PrintStream log) {
+             List<EventLoop> loops, Semaphore slots, PrintStream log) {
         this.server = server;
         this.counter = counter;
         this.sinks = sinks;
         this.loops = loops;
+        this.slots = slots;
         this.log = log;
     }
 
@@ -37,6 +43,9 @@ final class Listener implements Runnable {
     public void run() {
         long backoff = 0;
         while (server.isOpen()) {
+            if (!takeSlot()) {
+                return;
+            }
             SocketChannel channel;
             try {
                 channel = server.accept();
@@ -44,6 +53,7 @@ final class Listener implements Runnable {
             } catch (ClosedChannelException e) {
                 return; // stopped
             } catch (IOException e) {
+                slots.release();
                 // Accept failures (EMFILE, ENFILE, ENOBUFS) pass: back off instead of spinning.
                 backoff = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoff * 2));
                 log.println("ferry: accept failed (" + e.getMessage() + "), retrying in " + backoff + " ms");
@@ -58,6 +68,20 @@ final class Listener implements Runnable {
         }
     }
 
+    /** Takes a slot, waiting for one when all are in use; false when interrupted (stopping). */
+    private boolean takeSlot() {
+        if (slots.tryAcquire()) {
+            return true;
+        }
+        log.println("ferry: connection limit reached; new connections wait until an upload ends");
+        try {
+            slots.acquire();
+            return true;
+        } catch (InterruptedException e) {
+            return false;
+        }
+    }
+
     private void hand(long number, SocketChannel channel, long accepted) {
         String peer = Connection.peerOf(channel);
         UploadSink sink;
@@ -67,6 +91,7 @@ final class Listener implements Runnable {
             log.println("ferry: conn=" + number + " peer=" + peer
                     + " bytes=0 ms=0 outcome=write-failed reason=\"cannot create the file: " + Arguments.describe(e) + '"');
             reset(channel);
+            slots.release();
             return;
         }
         var connection = new Connection(number, channel, sink, peer, accepted);
@@ -74,6 +99,7 @@ final class Listener implements Runnable {
             channel.configureBlocking(false);
         } catch (IOException e) {
             log.println("ferry: " + connection.finish(Outcome.RESET, System.nanoTime()));
+            slots.release();
             return;
         }
         loops.get((int) (number % loops.size())).add(connection);

@@ -10,6 +10,10 @@ enum Outcome {
     RESET("reset", true),
     /** Saving failed: disk full, directory gone, I/O error. */
     WRITE_FAILED("write-failed", true),
+    /** The upload passed the size limit ({@code FERRY_MAX_BYTES}). */
+    TOO_LARGE("too-large", true),
+    /** The upload passed the duration limit ({@code FERRY_MAX_DURATION_MS}). */
+    TOO_LONG("too-long", true),
     /** The server was asked to stop while the upload was in flight. */
     SHUTDOWN("shutdown", true);
 

@@ -7,6 +7,7 @@ import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 
 /** Checks {@code <PORT> <FILE-DIR>} and prepares the directory. */
@@ -22,7 +23,41 @@ final class ServerArgs {
         }
         int port = Arguments.port(args[0]);
         var idle = Arguments.timeout(env, ServerConfig.IDLE_TIMEOUT_VARIABLE, ServerConfig.DEFAULT_IDLE_TIMEOUT);
-        return new ServerConfig(port, directory(args[1]), idle);
+        int maxConnections = (int) Arguments.number(env, ServerConfig.MAX_CONNECTIONS_VARIABLE, "a whole number",
+                1_000_000, defaultMaxConnections(openFileLimit()));
+        long maxBytes = Arguments.number(env, ServerConfig.MAX_BYTES_VARIABLE, "a whole number of bytes",
+                Long.MAX_VALUE, 0);
+        var maxDuration = Duration.ofMillis(Arguments.number(env, ServerConfig.MAX_DURATION_VARIABLE,
+                "a whole number of milliseconds", 999_999_999_999L, 0));
+        return new ServerConfig(port, directory(args[1]), idle, maxConnections, maxBytes, maxDuration);
+    }
+
+    /**
+     * Uploads served at once when {@code FERRY_MAX_CONNECTIONS} is not set: each
+     * takes two descriptors (socket and file), and {@link #RESERVED_DESCRIPTORS}
+     * stay for the JVM itself, so that the limit is met before the process runs
+     * out of descriptors.
+     */
+    static int defaultMaxConnections(long openFileLimit) {
+        return (int) Math.max(1, Math.min(1_000_000, (openFileLimit - RESERVED_DESCRIPTORS) / 2));
+    }
+
+    /** Descriptors kept for the JVM (its jars, standard streams, selectors, pipes) and the listening socket. */
+    static final int RESERVED_DESCRIPTORS = 64;
+
+    /** The soft limit on open files, from /proc/self/limits (the JVM raises it to the hard limit at start). */
+    static long openFileLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+                if (line.startsWith("Max open files")) {
+                    String soft = line.substring("Max open files".length()).trim().split("\\s+")[0];
+                    return soft.equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(soft);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Not Linux, or an unexpected format: fall through to a common default.
+        }
+        return 1024;
     }
 
     /** Creates the directory if missing and checks that files can be made in it. */

@@ -6,13 +6,38 @@ import java.time.Duration;
 /**
  * What the server needs to run.
  *
- * @param port        TCP port to listen on, all interfaces
- * @param directory   where N.file goes
- * @param idleTimeout a connection silent for longer is aborted; default 10 s
+ * @param port           TCP port to listen on, all interfaces
+ * @param directory      where N.file goes
+ * @param idleTimeout    a connection silent for longer is aborted; default 10 s
+ * @param maxConnections uploads served at once; further connections wait in the
+ *                       kernel's accept queue until one ends; default from the
+ *                       file-descriptor limit ({@link ServerArgs#defaultMaxConnections})
+ * @param maxBytes       an upload larger than this is aborted; 0 for no limit (the default)
+ * @param maxDuration    an upload that lasts longer is aborted; zero for no limit (the default)
  */
-record ServerConfig(int port, Path directory, Duration idleTimeout) {
+record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
+                    Duration maxDuration) {
     /** The spec's idle limit (S6). */
     static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(10);
     /** Environment variable that shortens the idle limit, in milliseconds (for tests). */
     static final String IDLE_TIMEOUT_VARIABLE = "FERRY_IDLE_TIMEOUT_MS";
+    /** Environment variable that caps the uploads served at once. */
+    static final String MAX_CONNECTIONS_VARIABLE = "FERRY_MAX_CONNECTIONS";
+    /** Environment variable that caps the size of one upload, in bytes. */
+    static final String MAX_BYTES_VARIABLE = "FERRY_MAX_BYTES";
+    /** Environment variable that caps the duration of one upload, in milliseconds. */
+    static final String MAX_DURATION_VARIABLE = "FERRY_MAX_DURATION_MS";
+
+    /** The given port, directory and idle limit; no size or duration limit; 10,000 connections at once. */
+    ServerConfig(int port, Path directory, Duration idleTimeout) {
+        this(port, directory, idleTimeout, 10_000, 0, Duration.ZERO);
+    }
+
+    boolean limitsBytes() {
+        return maxBytes > 0;
+    }
+
+    boolean limitsDuration() {
+        return !maxDuration.isZero();
+    }
 }

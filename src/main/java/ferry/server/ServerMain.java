@@ -58,7 +58,10 @@ public final class ServerMain {
             return ExitCode.FAILURE;
         }
         out.println("ferry: listening on port " + server.port() + " (all interfaces), saving to "
-                + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout()));
+                + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
+                + ", up to " + config.maxConnections() + " uploads at once"
+                + (config.limitsBytes() ? ", at most " + config.maxBytes() + " bytes each" : "")
+                + (config.limitsDuration() ? ", at most " + Arguments.seconds(config.maxDuration()) + " each" : ""));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // A signal straight to the JVM (SIGTERM, SIGINT) is a request to stop, not a failure.
             if (server.stop()) {

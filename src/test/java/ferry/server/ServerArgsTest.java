@@ -34,6 +34,47 @@ class ServerArgsTest {
     }
 
     @Test
+    void limitsDefaultToTheDescriptorLimitAndNoSizeOrDurationLimit() throws UserError {
+        ServerConfig config = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of());
+        assertThat(config.maxConnections()).isEqualTo(ServerArgs.defaultMaxConnections(ServerArgs.openFileLimit()));
+        assertThat(config.limitsBytes()).isFalse();
+        assertThat(config.limitsDuration()).isFalse();
+    }
+
+    @ParameterizedTest
+    @CsvSource({"20000, 9968", "1024, 480", "100, 18", "66, 1", "10, 1", "9223372036854775807, 1000000"})
+    void theDefaultConnectionLimitLeavesTwoDescriptorsPerUploadAndAReserve(long openFiles, int expected) {
+        assertThat(ServerArgs.defaultMaxConnections(openFiles)).isEqualTo(expected);
+    }
+
+    @Test
+    void theOpenFileLimitIsReadFromTheSystem() {
+        assertThat(ServerArgs.openFileLimit()).isGreaterThan(ServerArgs.RESERVED_DESCRIPTORS);
+    }
+
+    @Test
+    void limitsCanBeSetThroughTheEnvironment() throws UserError {
+        ServerConfig config = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of(
+                "FERRY_MAX_CONNECTIONS", "3", "FERRY_MAX_BYTES", "1048576", "FERRY_MAX_DURATION_MS", "60000"));
+        assertThat(config.maxConnections()).isEqualTo(3);
+        assertThat(config.maxBytes()).isEqualTo(1_048_576);
+        assertThat(config.maxDuration()).isEqualTo(Duration.ofMinutes(1));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "FERRY_MAX_CONNECTIONS | 0 | a whole number from 1 to 1000000",
+        "FERRY_MAX_CONNECTIONS | 1000001 | a whole number from 1 to 1000000",
+        "FERRY_MAX_BYTES | -1 | a whole number of bytes from 1 to 9223372036854775807",
+        "FERRY_MAX_BYTES | 9223372036854775808 | a whole number of bytes from 1 to 9223372036854775807",
+        "FERRY_MAX_DURATION_MS | 1.5 | a whole number of milliseconds from 1 to 999999999999"})
+    void aBadLimitIsAUsageError(String name, String value, String expected) {
+        assertThatThrownBy(() -> ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of(name, value)))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessage("invalid " + name + " \"" + value + "\": must be " + expected);
+    }
+
+    @Test
     void createsAMissingDirectoryWithItsParents() throws UserError {
         Path nested = tmp.resolve("a/b/c");
         ServerArgs.parse(new String[] {"8080", nested.toString()}, Map.of());
