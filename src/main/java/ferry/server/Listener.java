@@ -28,6 +28,8 @@ final class Listener implements Runnable {
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
     private final PrintStream log;
+    /** The current pause after a failure; 0 after a success. */
+    private long backoffMillis;
 
     Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
              List<EventLoop> loops, Semaphore slots, PrintStream log) {
@@ -41,7 +43,6 @@ final class Listener implements Runnable {
 
     @Override
     public void run() {
-        long backoff = 0;
         while (server.isOpen()) {
             if (!takeSlot()) {
                 return;
@@ -49,15 +50,12 @@ final class Listener implements Runnable {
             SocketChannel channel;
             try {
                 channel = server.accept();
-                backoff = 0;
             } catch (ClosedChannelException e) {
                 return; // stopped
             } catch (IOException e) {
                 slots.release();
                 // Accept failures (EMFILE, ENFILE, ENOBUFS) pass: back off instead of spinning.
-                backoff = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoff * 2));
-                log.println("ferry: accept failed (" + e.getMessage() + "), retrying in " + backoff + " ms");
-                if (!pause(backoff)) {
+                if (!backOff("accept failed (" + e.getMessage() + ")")) {
                     return;
                 }
                 continue;
@@ -84,16 +82,13 @@ final class Listener implements Runnable {
 
     private void hand(long number, SocketChannel channel, long accepted) {
         String peer = Connection.peerOf(channel);
-        UploadSink sink;
-        try {
-            sink = sinks.open(number);
-        } catch (IOException | RuntimeException e) {
-            log.println("ferry: conn=" + number + " peer=" + peer
-                    + " bytes=0 ms=0 outcome=write-failed reason=\"cannot create the file: " + Arguments.describe(e) + '"');
+        UploadSink sink = openSink(number, peer);
+        if (sink == null) {
             reset(channel);
             slots.release();
             return;
         }
+        backoffMillis = 0;
         var connection = new Connection(number, channel, sink, peer, accepted);
         try {
             channel.configureBlocking(false);
@@ -105,21 +100,45 @@ final class Listener implements Runnable {
         loops.get((int) (number % loops.size())).add(connection);
     }
 
+    /**
+     * Opens connection {@code number}'s sink. Out of file descriptors, it
+     * waits with a back-off until one is free (the connection's bytes wait in
+     * the kernel meanwhile), so that an accepted upload is not lost to a
+     * momentary shortage. Returns null, after logging why, if it cannot.
+     */
+    private UploadSink openSink(long number, String peer) {
+        while (true) {
+            try {
+                return sinks.open(number);
+            } catch (IOException | RuntimeException e) {
+                String reason = Arguments.describe(e);
+                boolean shortage = reason.startsWith("Too many open files");
+                if (!shortage || !backOff("cannot create the file of conn=" + number + " (" + reason + ")")) {
+                    log.println("ferry: conn=" + number + " peer=" + peer
+                            + " bytes=0 ms=0 outcome=write-failed reason=\"cannot create the file: " + reason + '"');
+                    return null;
+                }
+            }
+        }
+    }
+
+    /** Logs the failure and sleeps, longer each time in a row; false when interrupted (stopping). */
+    private boolean backOff(String failure) {
+        backoffMillis = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoffMillis * 2));
+        log.println("ferry: " + failure + ", retrying in " + backoffMillis + " ms");
+        try {
+            Thread.sleep(backoffMillis);
+            return server.isOpen();
+        } catch (InterruptedException e) {
+            return false;
+        }
+    }
+
     private static void reset(SocketChannel channel) {
         try (channel) {
             channel.setOption(StandardSocketOptions.SO_LINGER, 0);
         } catch (IOException e) {
             // Closed either way.
-        }
-    }
-
-    private static boolean pause(long millis) {
-        try {
-            Thread.sleep(millis);
-            return true;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
         }
     }
 }

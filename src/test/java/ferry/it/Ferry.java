@@ -214,11 +214,22 @@ final class Ferry {
 
         /** Starts {@code ./server PORT dir} on a free port and waits until it listens. */
         static Server start(Path dir, Map<String, String> env) throws IOException {
+            return start(dir, env, List.of());
+        }
+
+        /**
+         * Starts {@code ./server PORT dir} through {@code wrapper} (a command that
+         * execs its arguments, such as {@code prlimit --nofile=128}), so that the
+         * process started is still the launcher.
+         */
+        static Server start(Path dir, Map<String, String> env, List<String> wrapper) throws IOException {
             int port = freePort();
             Path logs = Files.createTempDirectory("ferry-server-logs-");
             Path out = logs.resolve("stdout");
             Path err = logs.resolve("stderr");
-            var builder = new ProcessBuilder(ROOT.resolve("server").toString(), Integer.toString(port), dir.toString())
+            var command = new ArrayList<>(wrapper);
+            command.addAll(List.of(ROOT.resolve("server").toString(), Integer.toString(port), dir.toString()));
+            var builder = new ProcessBuilder(command)
                     .directory(ROOT.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(out.toFile()).redirectError(err.toFile());
@@ -244,6 +255,25 @@ final class Ferry {
 
         long pid() {
             return process.pid();
+        }
+
+        /** CPU time used so far by the launcher and its JVM, from /proc (user + system). */
+        Duration cpuTime() {
+            long ticks = 0;
+            var tree = new ArrayList<ProcessHandle>();
+            tree.add(process.toHandle());
+            process.descendants().forEach(tree::add);
+            for (ProcessHandle handle : tree) {
+                try {
+                    String stat = Files.readString(Path.of("/proc", Long.toString(handle.pid()), "stat"));
+                    // Fields after the command name, which is in parentheses and may hold spaces.
+                    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]);
+                } catch (IOException e) {
+                    // Gone: it no longer uses CPU.
+                }
+            }
+            return Duration.ofMillis(ticks * 10); // USER_HZ is 100 on Linux
         }
 
         void signal(String name) {
@@ -286,9 +316,15 @@ final class Ferry {
             }
         }
 
-        /** Kills the launcher if still running; its JVM follows through the closed pipe. */
+        /**
+         * Kills the launcher if still running, and waits for its JVM, which
+         * follows through the closed pipe (and may still be writing ERROR into
+         * unfinished files until it has exited).
+         */
         @Override
         public void close() {
+            List<ProcessHandle> jvm = process.descendants().toList();
+            await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive) || !process.isAlive());
             if (process.isAlive()) {
                 process.destroyForcibly();
                 try {
@@ -297,6 +333,7 @@ final class Ferry {
                     Thread.currentThread().interrupt();
                 }
             }
+            await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive));
             await(Duration.ofSeconds(10), () -> !listening(port));
         }
     }

@@ -1,0 +1,243 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The real {@code ./server} under load and at the edges of its resources:
+ * thousands of connections at once, too few file descriptors, idle CPU, and a
+ * file beyond 4 GiB.
+ */
+class ServerResourcesIT {
+    private static final Duration DEADLINE = Duration.ofSeconds(60);
+    /** CPU a server may use while nothing happens, over {@link #IDLE_WINDOW}: a few scheduler ticks. */
+    private static final Duration IDLE_CPU = Duration.ofMillis(60);
+    private static final Duration IDLE_WINDOW = Duration.ofSeconds(3);
+
+    @TempDir
+    Path tmp;
+
+    /** A tmpfs this test mounted, if any. */
+    private Path mounted;
+
+    private static byte[] payload(int i) {
+        byte[] random = Ferry.randomBytes(2000 + i % 1000, i);
+        byte[] tag = ("upload " + i + "\n").getBytes(StandardCharsets.US_ASCII);
+        byte[] data = new byte[tag.length + random.length];
+        System.arraycopy(tag, 0, data, 0, tag.length);
+        System.arraycopy(random, 0, data, tag.length, random.length);
+        return data;
+    }
+
+    private static void closeAll(List<Socket> sockets) {
+        for (Socket socket : sockets) {
+            try {
+                socket.close();
+            } catch (IOException e) {
+                // Closed either way.
+            }
+        }
+    }
+
+    /** CPU the server uses over {@link #IDLE_WINDOW} while the test does nothing. */
+    private static Duration cpuWhileIdle(Ferry.Server server) throws InterruptedException {
+        Duration before = server.cpuTime();
+        Thread.sleep(IDLE_WINDOW.toMillis());
+        return server.cpuTime().minus(before);
+    }
+
+    /**
+     * <ol>
+     * <li>2,000 connections open one after another and stay open.</li>
+     * <li>Each then sends its own payload, tagged with its place in the order, and half-closes.</li>
+     * <li>N.file holds exactly the payload of the N-th connection, for every N.</li>
+     * </ol>
+     */
+    @Test
+    void twoThousandSimultaneousConnectionsAreNumberedInAcceptOrderWithEveryByteIntact() throws Exception {
+        int count = 2000;
+        try (var server = Ferry.Server.start(tmp.resolve("files"))) {
+            var sockets = new ArrayList<Socket>(count);
+            try {
+                for (int i = 1; i <= count; i++) {
+                    sockets.add(new Socket("127.0.0.1", server.port));
+                }
+                for (int i = 1; i <= count; i++) {
+                    Socket socket = sockets.get(i - 1);
+                    socket.getOutputStream().write(payload(i));
+                    socket.shutdownOutput();
+                }
+                for (Socket socket : sockets) {
+                    socket.setSoTimeout((int) DEADLINE.toMillis());
+                    assertThat(socket.getInputStream().read()).isEqualTo(-1);
+                }
+            } finally {
+                closeAll(sockets);
+            }
+            for (int n = 1; n <= count; n++) {
+                assertThat(server.file(n)).hasBinaryContent(payload(n));
+            }
+            assertThat(server.file(count + 1)).doesNotExist();
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>./server runs with 128 file descriptors and no connection limit of its own.</li>
+     * <li>300 connections arrive: the server runs out of descriptors.</li>
+     * <li>The server stays up, backs off instead of spinning (near-idle CPU), and logs the failure.</li>
+     * <li>Once the connections close, a new upload is saved intact.</li>
+     * </ol>
+     */
+    @Test
+    void outOfDescriptorsTheServerBacksOffAndServesAgainOnceTheyAreFree() throws Exception {
+        assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
+        var env = Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000");
+        try (var server = Ferry.Server.start(tmp.resolve("files"), env, List.of("prlimit", "--nofile=128:128"))) {
+            var sockets = new ArrayList<Socket>();
+            try {
+                for (int i = 0; i < 300; i++) {
+                    sockets.add(new Socket("127.0.0.1", server.port));
+                }
+                assertThat(Ferry.await(Duration.ofSeconds(10), () -> server.stdout().contains("Too many open files")))
+                        .as("the server runs out of descriptors").isTrue();
+                assertThat(cpuWhileIdle(server)).as("CPU while out of descriptors").isLessThan(IDLE_CPU.multipliedBy(3));
+                assertThat(server.process.isAlive()).isTrue();
+            } finally {
+                closeAll(sockets);
+            }
+            byte[] data = Ferry.randomBytes(123_457, 7);
+            Path source = Files.write(tmp.resolve("after.bin"), data);
+            // The closed connections drain first; the upload may need a few back-off rounds.
+            var result = Ferry.client("127.0.0.1", server.port, source, Map.of());
+            assertThat(result.exitCode()).as(result.stderr()).isZero();
+            var line = Pattern.compile("conn=(\\d+) \\S+ bytes=123457 \\S+ outcome=complete").matcher(server.stdout());
+            assertThat(line.find()).as("the upload is logged complete:%n%s", server.stdout()).isTrue();
+            assertThat(server.file(Long.parseLong(line.group(1)))).hasBinaryContent(data);
+            assertThat(server.stdout()).as("no accepted connection was given up for want of a descriptor")
+                    .doesNotContain("outcome=write-failed");
+            assertThat(server.stderr()).isEmpty();
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>./server runs with 128 file descriptors and its default connection limit, derived from them.</li>
+     * <li>300 connections arrive and upload: accepting never fails; the extra ones wait their turn.</li>
+     * <li>All 300 uploads are saved, in accept order.</li>
+     * </ol>
+     */
+    @Test
+    void withFewDescriptorsTheDefaultLimitKeepsAcceptFromFailing() throws Exception {
+        assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
+        int count = 300;
+        try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of(), List.of("prlimit", "--nofile=128:128"))) {
+            assertThat(server.stdout()).contains("up to 32 uploads at once");
+            var sockets = new ArrayList<Socket>();
+            try {
+                for (int i = 1; i <= count; i++) {
+                    var socket = new Socket("127.0.0.1", server.port);
+                    sockets.add(socket);
+                    socket.getOutputStream().write(payload(i));
+                    socket.shutdownOutput();
+                }
+                for (Socket socket : sockets) {
+                    socket.setSoTimeout((int) DEADLINE.toMillis());
+                    assertThat(socket.getInputStream().read()).isEqualTo(-1);
+                }
+            } finally {
+                closeAll(sockets);
+            }
+            for (int n = 1; n <= count; n++) {
+                assertThat(server.file(n)).hasBinaryContent(payload(n));
+            }
+            assertThat(server.stdout()).doesNotContain("accept failed").doesNotContain("write-failed");
+        }
+    }
+
+    /** Neither an idle server nor one holding 500 idle connections burns CPU. */
+    @Test
+    void anIdleServerAndOneHoldingIdleConnectionsUseNoCpu() throws Exception {
+        try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of("FERRY_IDLE_TIMEOUT_MS", "60000"))) {
+            Thread.sleep(1000); // let start-up compilation settle
+            assertThat(cpuWhileIdle(server)).as("CPU of an idle server").isLessThan(IDLE_CPU);
+            var sockets = new ArrayList<Socket>();
+            try {
+                for (int i = 0; i < 500; i++) {
+                    sockets.add(new Socket("127.0.0.1", server.port));
+                }
+                assertThat(Ferry.await(Duration.ofSeconds(10), () -> Files.exists(server.file(500)))).isTrue();
+                Thread.sleep(500);
+                assertThat(cpuWhileIdle(server)).as("CPU with 500 idle connections").isLessThan(IDLE_CPU);
+            } finally {
+                closeAll(sockets);
+            }
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>A sparse 4.5 GiB file with marks around 2^31 and 2^32 and at its end.</li>
+     * <li>./client sends it to ./server, which saves it in a tmpfs (in memory, when root may mount one,
+     * so that the disk's write-back speed does not set the pace).</li>
+     * <li>1.file equals it byte for byte: no 32-bit size anywhere.</li>
+     * </ol>
+     */
+    @Test
+    void aFileLargerThanFourGibRoundTripsIntact() throws Exception {
+        long size = (9L << 30) / 2;
+        Path files = Files.createDirectories(tmp.resolve("files"));
+        mountTmpfs(files, "5g");
+        assumeTrue(Files.getFileStore(files).getUsableSpace() > size + (100L << 20),
+                "needs 4.6 GiB free under " + files + " for the 4.5 GiB upload");
+        Path source = tmp.resolve("sparse.bin");
+        try (var file = new RandomAccessFile(source.toFile(), "rw")) {
+            file.setLength(size);
+            for (long at : new long[] {0, (1L << 31) - 3, (1L << 32) - 3, (1L << 32) + 4096, size - 100}) {
+                file.seek(at);
+                file.write(Ferry.randomBytes(100, at));
+            }
+        }
+        try (var server = Ferry.Server.start(files)) {
+            var result = Ferry.run("client", List.of("127.0.0.1", Integer.toString(server.port), source.toString()),
+                    Map.of(), Duration.ofMinutes(5));
+            assertThat(result.exitCode()).as(result.stderr()).isZero();
+            assertThat(server.awaitLogLine(1, DEADLINE)).contains(" bytes=" + size + " ").contains("outcome=complete");
+            assertThat(Files.size(server.file(1))).isEqualTo(size);
+            assertThat(Files.mismatch(server.file(1), source)).isEqualTo(-1L);
+        } finally {
+            Files.deleteIfExists(source);
+        }
+    }
+
+    /** Mounts a tmpfs of {@code size} on {@code dir} if this process may; {@link #unmount} undoes it. */
+    private void mountTmpfs(Path dir, String size) throws IOException, InterruptedException {
+        if ("root".equals(System.getProperty("user.name"))
+                && new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir.toString())
+                        .inheritIO().start().waitFor() == 0) {
+            mounted = dir;
+        }
+    }
+
+    @AfterEach
+    void unmount() throws IOException, InterruptedException {
+        if (mounted != null) {
+            new ProcessBuilder("umount", "-l", mounted.toString()).inheritIO().start().waitFor();
+        }
+    }
+}
