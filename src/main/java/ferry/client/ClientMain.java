@@ -19,7 +19,8 @@ public final class ClientMain {
         System.exit(run(args, System.getenv(), System.err).code());
     }
 
-    static ExitCode run(String[] args, Map<String, String> env, PrintStream err) {
+    /** Sends the file named in {@code args}; every failure is one line on {@code err}. */
+    public static ExitCode run(String[] args, Map<String, String> env, PrintStream err) {
         try {
             ClientConfig config = ClientArgs.parse(args, env);
             new Sender(config).send();

@@ -25,7 +25,8 @@ public final class ServerMain {
     private final PrintStream out;
     private final PrintStream err;
 
-    ServerMain(Map<String, String> env, PrintStream out, PrintStream err) {
+    /** A server that reads its limits from {@code env} and logs to {@code out}, errors to {@code err}. */
+    public ServerMain(Map<String, String> env, PrintStream out, PrintStream err) {
         this.env = env;
         this.out = out;
         this.err = err;
@@ -44,7 +45,7 @@ public final class ServerMain {
      *
      * @param parentPipe a stream whose end of file stops the server, or null
      */
-    ExitCode run(String[] args, InputStream parentPipe) {
+    public ExitCode run(String[] args, InputStream parentPipe) {
         FerryServer server;
         ServerConfig config;
         try {

@@ -324,7 +324,6 @@ final class Ferry {
         @Override
         public void close() {
             List<ProcessHandle> jvm = process.descendants().toList();
-            await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive) || !process.isAlive());
             if (process.isAlive()) {
                 process.destroyForcibly();
                 try {

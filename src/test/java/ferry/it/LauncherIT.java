@@ -82,6 +82,27 @@ class LauncherIT {
         assertThat(Files.getLastModifiedTime(jar())).as("no rebuild without a change").isEqualTo(built);
     }
 
+    /**
+     * <ol>
+     * <li>The first run also makes the JVM's start-up cache, with the JDK it found.</li>
+     * <li>A damaged cache costs only start-up time: not a word of it reaches the user.</li>
+     * </ol>
+     */
+    @Test
+    void theFirstRunMakesTheStartUpCacheAndADamagedOneStaysSilent() throws Exception {
+        assertThat(client(Map.of(), "127.0.0.1", "0", "x").exitCode()).isEqualTo(2);
+        Path cache = copy.resolve("target/launcher/ferry.cds");
+        assertThat(cache).isNotEmptyFile();
+        String madeWith = Files.readString(copy.resolve("target/launcher/cache-jdk")).trim();
+        assertThat(Path.of(madeWith, "bin/java")).isExecutable();
+
+        byte[] whole = Files.readAllBytes(cache);
+        Files.write(cache, java.util.Arrays.copyOf(whole, whole.length / 3));
+        var damaged = client(Map.of(), "127.0.0.1", "0", "x");
+        assertThat(damaged.stderr()).isEqualTo("ERROR: invalid port \"0\": must be a number from 1 to 65535\n");
+        assertThat(damaged.stdout()).isEmpty();
+    }
+
     @Test
     void aSourceChangeIsPickedUpWithoutAManualRebuild() throws Exception {
         assertThat(client(Map.of(), "127.0.0.1", "0", "x").exitCode()).isEqualTo(2);
