@@ -147,7 +147,8 @@ class ServerResourcesIT {
         assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
         int count = 300;
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of(), List.of("prlimit", "--nofile=128:128"))) {
-            assertThat(server.stdout()).contains("up to 32 uploads at once");
+            assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().contains("up to 32 uploads at once")))
+                    .as("the limit follows from 128 descriptors: %s", server.stdout()).isTrue();
             var sockets = new ArrayList<Socket>();
             try {
                 for (int i = 1; i <= count; i++) {
