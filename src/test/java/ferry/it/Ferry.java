@@ -75,6 +75,15 @@ final class Ferry {
         assertThat(arrived).as("%s holds the expected %d bytes within %s", file, expected.length, deadline).isTrue();
     }
 
+    /** The size of {@code file}, or -1 while it does not exist. */
+    static long sizeOf(Path file) {
+        try {
+            return Files.size(file);
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
     /** Waits until {@code file} reads exactly {@code ERROR}. */
     static void awaitError(Path file, Duration deadline) {
         awaitContent(file, "ERROR".getBytes(StandardCharsets.US_ASCII), deadline);

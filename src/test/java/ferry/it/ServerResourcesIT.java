@@ -54,6 +54,42 @@ class ServerResourcesIT {
         }
     }
 
+    /**
+     * Opens {@code count} connections one after another, each sending {@link #payload}
+     * of its place in the order, and asserts that every one is confirmed and that
+     * N.file holds the N-th payload.
+     *
+     * @param connectAllFirst open every connection before any sends, so all are open at once
+     */
+    private static void uploadTagged(Ferry.Server server, int count, boolean connectAllFirst) throws IOException {
+        var sockets = new ArrayList<Socket>(count);
+        try {
+            for (int i = 1; i <= count; i++) {
+                sockets.add(new Socket("127.0.0.1", server.port));
+                if (!connectAllFirst) {
+                    send(sockets.get(i - 1), payload(i));
+                }
+            }
+            for (int i = 1; connectAllFirst && i <= count; i++) {
+                send(sockets.get(i - 1), payload(i));
+            }
+            for (Socket socket : sockets) {
+                socket.setSoTimeout((int) DEADLINE.toMillis());
+                assertThat(socket.getInputStream().read()).isEqualTo(-1);
+            }
+        } finally {
+            closeAll(sockets);
+        }
+        for (int n = 1; n <= count; n++) {
+            assertThat(server.file(n)).hasBinaryContent(payload(n));
+        }
+    }
+
+    private static void send(Socket socket, byte[] data) throws IOException {
+        socket.getOutputStream().write(data);
+        socket.shutdownOutput();
+    }
+
     /** CPU the server uses over {@link #IDLE_WINDOW} while the test does nothing. */
     private static Duration cpuWhileIdle(Ferry.Server server) throws InterruptedException {
         Duration before = server.cpuTime();
@@ -72,26 +108,7 @@ class ServerResourcesIT {
     void twoThousandSimultaneousConnectionsAreNumberedInAcceptOrderWithEveryByteIntact() throws Exception {
         int count = 2000;
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
-            var sockets = new ArrayList<Socket>(count);
-            try {
-                for (int i = 1; i <= count; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
-                }
-                for (int i = 1; i <= count; i++) {
-                    Socket socket = sockets.get(i - 1);
-                    socket.getOutputStream().write(payload(i));
-                    socket.shutdownOutput();
-                }
-                for (Socket socket : sockets) {
-                    socket.setSoTimeout((int) DEADLINE.toMillis());
-                    assertThat(socket.getInputStream().read()).isEqualTo(-1);
-                }
-            } finally {
-                closeAll(sockets);
-            }
-            for (int n = 1; n <= count; n++) {
-                assertThat(server.file(n)).hasBinaryContent(payload(n));
-            }
+            uploadTagged(server, count, true);
             assertThat(server.file(count + 1)).doesNotExist();
         }
     }
@@ -149,24 +166,7 @@ class ServerResourcesIT {
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of(), List.of("prlimit", "--nofile=128:128"))) {
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().contains("up to 32 uploads at once")))
                     .as("the limit follows from 128 descriptors: %s", server.stdout()).isTrue();
-            var sockets = new ArrayList<Socket>();
-            try {
-                for (int i = 1; i <= count; i++) {
-                    var socket = new Socket("127.0.0.1", server.port);
-                    sockets.add(socket);
-                    socket.getOutputStream().write(payload(i));
-                    socket.shutdownOutput();
-                }
-                for (Socket socket : sockets) {
-                    socket.setSoTimeout((int) DEADLINE.toMillis());
-                    assertThat(socket.getInputStream().read()).isEqualTo(-1);
-                }
-            } finally {
-                closeAll(sockets);
-            }
-            for (int n = 1; n <= count; n++) {
-                assertThat(server.file(n)).hasBinaryContent(payload(n));
-            }
+            uploadTagged(server, count, false);
             assertThat(server.stdout()).doesNotContain("accept failed").doesNotContain("write-failed");
         }
     }

@@ -45,7 +45,7 @@ class ServerSignalsIT {
             open.add(socket);
             socket.getOutputStream().write(new byte[100_000]);
             Path file = server.file(n);
-            assertThat(Ferry.await(Duration.ofSeconds(10), () -> sizeOf(file) == 100_000)).isTrue();
+            assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.sizeOf(file) == 100_000)).isTrue();
         }
         return open;
     }
@@ -130,7 +130,7 @@ class ServerSignalsIT {
             List<ProcessHandle> tree = server.process.descendants().toList();
             try (var socket = new Socket("127.0.0.1", server.port)) {
                 socket.getOutputStream().write(new byte[1000]);
-                assertThat(Ferry.await(Duration.ofSeconds(10), () -> sizeOf(server.file(1)) == 1000)).isTrue();
+                assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.sizeOf(server.file(1)) == 1000)).isTrue();
                 server.signal("KILL");
                 assertThat(server.awaitExit(Duration.ofSeconds(5))).isEqualTo(137);
                 assertThat(Ferry.await(Duration.ofSeconds(5), () -> tree.stream().noneMatch(ProcessHandle::isAlive)))
@@ -138,14 +138,6 @@ class ServerSignalsIT {
                 assertThat(Ferry.listening(server.port)).isFalse();
                 Ferry.awaitError(server.file(1), Duration.ofSeconds(1));
             }
-        }
-    }
-
-    private static long sizeOf(Path file) {
-        try {
-            return Files.size(file);
-        } catch (IOException e) {
-            return -1;
         }
     }
 }

@@ -246,19 +246,11 @@ class ServerUploadsIT {
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
             var socket = new Socket("127.0.0.1", server.port);
             socket.getOutputStream().write(Ferry.randomBytes(10_000, 3));
-            assertThat(Ferry.await(Duration.ofSeconds(5), () -> sizeOf(server.file(1)) == 10_000)).isTrue();
+            assertThat(Ferry.await(Duration.ofSeconds(5), () -> Ferry.sizeOf(server.file(1)) == 10_000)).isTrue();
             socket.setSoLinger(true, 0);
             socket.close();
             assertThat(server.awaitLogLine(1, DEADLINE)).contains(" outcome=reset ");
             Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
-        }
-    }
-
-    private static long sizeOf(Path file) {
-        try {
-            return Files.size(file);
-        } catch (IOException e) {
-            return -1;
         }
     }
 

@@ -2,10 +2,8 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintStream;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
@@ -26,29 +24,21 @@ class FerryServerIT {
     @TempDir
     Path dir;
 
-    private final ByteArrayOutputStream logBytes = new ByteArrayOutputStream();
-    private FerryServer server;
+    private InProcessServer server;
 
-    private FerryServer start() throws Exception {
+    private InProcessServer start() throws Exception {
         return start(IDLE);
     }
 
-    private FerryServer start(Duration idle) throws Exception {
-        var log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
-        server = FerryServer.start(new ServerConfig(0, dir, idle), new LocalCounter(), FileSink.in(dir), log);
+    private InProcessServer start(Duration idle) throws Exception {
+        server = new InProcessServer(new ServerConfig(0, dir, idle));
         return server;
     }
 
     @AfterEach
     void stop() {
         if (server != null) {
-            server.stop();
-        }
-    }
-
-    private String log() {
-        synchronized (logBytes) {
-            return logBytes.toString(StandardCharsets.UTF_8);
+            server.close();
         }
     }
 
@@ -61,7 +51,7 @@ class FerryServerIT {
                 var socket = new Socket("127.0.0.1", server.port());
                 sockets.add(socket);
                 Path file = dir.resolve(i + ".file");
-                assertThat(awaitTrue(Duration.ofSeconds(5), () -> Files.exists(file))).isTrue();
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file))).isTrue();
             }
             // Send in reverse order: numbers follow accepts, not the order data arrives.
             for (int i = sockets.size(); i >= 1; i--) {
@@ -109,7 +99,7 @@ class FerryServerIT {
         }
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
         assertThat(dir.resolve("2.file")).hasContent("ERROR");
-        assertThat(log()).contains("conn=1 ", "conn=2 ").contains("outcome=idle-timeout");
+        assertThat(server.log()).contains("conn=1 ", "conn=2 ").contains("outcome=idle-timeout");
     }
 
     @Test
@@ -138,9 +128,9 @@ class FerryServerIT {
                 socket.getOutputStream().write(new byte[10_000]);
                 inFlight.add(socket);
             }
-            assertThat(awaitTrue(Duration.ofSeconds(5), () -> Files.exists(dir.resolve("6.file")))).isTrue();
+            assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(dir.resolve("6.file")))).isTrue();
             long start = System.nanoTime();
-            assertThat(server.stop()).isTrue();
+            assertThat(server.server.stop()).isTrue();
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(1));
         } finally {
             for (Socket socket : inFlight) {
@@ -151,7 +141,7 @@ class FerryServerIT {
         for (int i = 2; i <= 6; i++) {
             assertThat(dir.resolve(i + ".file")).hasContent("ERROR");
         }
-        assertThat(server.stop()).as("a second stop is a no-op").isFalse();
+        assertThat(server.server.stop()).as("a second stop is a no-op").isFalse();
     }
 
     /** Blocks until the server ends the connection; returns when that was seen. */
@@ -167,18 +157,6 @@ class FerryServerIT {
             throw new java.io.UncheckedIOException(e);
         }
         return System.nanoTime();
-    }
-
-    private static boolean awaitTrue(Duration deadline, java.util.function.BooleanSupplier condition)
-            throws InterruptedException {
-        long end = System.nanoTime() + deadline.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() - end > 0) {
-                return false;
-            }
-            Thread.sleep(10);
-        }
-        return true;
     }
 
 }

@@ -2,16 +2,13 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,26 +22,21 @@ class ServerLimitsIT {
     @TempDir
     Path dir;
 
-    private final ByteArrayOutputStream logBytes = new ByteArrayOutputStream();
-    private FerryServer server;
+    private InProcessServer server;
 
     private void start(int maxConnections, long maxBytes, Duration maxDuration, Duration idle) throws Exception {
-        var config = new ServerConfig(0, dir, idle, maxConnections, maxBytes, maxDuration);
-        server = FerryServer.start(config, new LocalCounter(), FileSink.in(dir),
-                new PrintStream(logBytes, true, StandardCharsets.UTF_8));
+        server = new InProcessServer(new ServerConfig(0, dir, idle, maxConnections, maxBytes, maxDuration));
     }
 
     @AfterEach
     void stop() {
         if (server != null) {
-            server.stop();
+            server.close();
         }
     }
 
     private String log() {
-        synchronized (logBytes) {
-            return logBytes.toString(StandardCharsets.UTF_8);
-        }
+        return server.log();
     }
 
     /**
@@ -60,10 +52,10 @@ class ServerLimitsIT {
         try (var first = new Socket("127.0.0.1", server.port());
              var second = new Socket("127.0.0.1", server.port());
              var third = new Socket("127.0.0.1", server.port())) {
-            assertThat(await(() -> Files.exists(dir.resolve("2.file")))).isTrue();
+            assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(dir.resolve("2.file")))).isTrue();
             third.getOutputStream().write("third".getBytes(StandardCharsets.US_ASCII));
             third.shutdownOutput();
-            assertThat(await(() -> log().contains("connection limit reached"))).isTrue();
+            assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("connection limit reached"))).isTrue();
             assertThat(dir.resolve("3.file")).as("no slot, no accept").doesNotExist();
 
             first.shutdownOutput();
@@ -88,7 +80,7 @@ class ServerLimitsIT {
         try (var tooLarge = new Socket("127.0.0.1", server.port())) {
             assertThat(sendUntilCut(tooLarge, 100_001)).as("the server cuts the upload").isTrue();
         }
-        assertThat(await(() -> log().contains("conn=2 "))).isTrue();
+        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("conn=2 "))).isTrue();
         assertThat(log()).containsPattern("conn=2 .*outcome=too-large");
         assertThat(dir.resolve("2.file")).hasContent("ERROR");
     }
@@ -131,16 +123,5 @@ class ServerLimitsIT {
         } catch (IOException e) {
             return true;
         }
-    }
-
-    private static boolean await(BooleanSupplier condition) throws InterruptedException {
-        long end = System.nanoTime() + 5_000_000_000L;
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() - end > 0) {
-                return false;
-            }
-            Thread.sleep(10);
-        }
-        return true;
     }
 }

@@ -1,0 +1,47 @@
+package ferry.server;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.function.BooleanSupplier;
+
+/** A {@link FerryServer} in the test's JVM on a free loopback port, with its log kept in memory. */
+final class InProcessServer implements AutoCloseable {
+    private final ByteArrayOutputStream logBytes = new ByteArrayOutputStream();
+    final FerryServer server;
+
+    /** Starts a server with {@code config}, whose port should be 0, saving to its directory. */
+    InProcessServer(ServerConfig config) throws Exception {
+        var log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
+        server = FerryServer.start(config, new LocalCounter(), FileSink.in(config.directory()), log);
+    }
+
+    int port() {
+        return server.port();
+    }
+
+    /** Everything logged so far. */
+    String log() {
+        synchronized (logBytes) {
+            return logBytes.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop();
+    }
+
+    /** Polls {@code condition} every 10 ms until it holds or {@code deadline} passes. */
+    static boolean await(Duration deadline, BooleanSupplier condition) throws InterruptedException {
+        long end = System.nanoTime() + deadline.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - end > 0) {
+                return false;
+            }
+            Thread.sleep(10);
+        }
+        return true;
+    }
+}
