@@ -64,7 +64,10 @@ def log(message):
 # ---------------------------------------------------------------- processes
 
 def wait_exit(proc, deadline):
-    """Waits for proc to exit, waking the moment it does (pidfd), killing it after deadline seconds."""
+    """Waits for proc to exit, waking the moment it does (pidfd), killing it after deadline seconds.
+
+    Returns (exit code, CPU seconds of the process and the children it reaped, or None if unknown).
+    """
     try:
         pidfd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):
@@ -79,24 +82,28 @@ def wait_exit(proc, deadline):
                 raise RunFailure(f"{proc.args[0]} still running after {deadline:.0f} s")
         finally:
             os.close(pidfd)
-        return proc.wait()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return proc.returncode, usage.ru_utime + usage.ru_stime
     # Popen.wait(timeout) polls with sleeps of up to 50 ms: a watchdog keeps the plain wait exact.
     timer = threading.Timer(deadline, proc.kill)
     timer.start()
     try:
-        return proc.wait()
+        return proc.wait(), None
     finally:
         timer.cancel()
 
 
 def timed_process(cmd, stdin_path=None, deadline=RUN_DEADLINE, env=None):
-    """Runs cmd to completion; returns seconds from process start to exit. Non-zero exit is a RunFailure."""
+    """Runs cmd to completion; returns (seconds from process start to exit, CPU seconds).
+
+    A non-zero exit is a RunFailure."""
     with tempfile.TemporaryFile() as err:
         stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
         try:
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
-            rc = wait_exit(proc, deadline)
+            rc, cpu = wait_exit(proc, deadline)
             elapsed = time.perf_counter() - start
         finally:
             if stdin_path:
@@ -105,7 +112,7 @@ def timed_process(cmd, stdin_path=None, deadline=RUN_DEADLINE, env=None):
             err.seek(0)
             detail = err.read().decode(errors="replace").strip().splitlines()
             raise RunFailure(f"{' '.join(cmd)} exited {rc}: {detail[0] if detail else '(no message)'}")
-    return elapsed
+    return elapsed, cpu
 
 
 def free_port():
@@ -162,12 +169,15 @@ def tree(pid):
     return found
 
 
-def tree_cpu_ticks(pids):
+def tree_cpu_ticks(pids, reaped=False):
+    """utime + stime of the processes (with reaped: also of the children they waited for, as socat's)."""
     total = 0
     for pid in pids:
         try:
             fields = proc_stat(pid)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += int(fields[11]) + int(fields[12])
+            if reaped:
+                total += int(fields[13]) + int(fields[14])
         except (OSError, ValueError, IndexError):
             pass
     return total
@@ -294,12 +304,14 @@ class Result:
                 "extra": self.extra}
 
 
-def rounds(peers, run_one, total_rounds, warmup, label):
+def rounds(peers, run_one, total_rounds, warmup, label, cpu_rows=None):
     """Runs every peer once per round, in order (A B C A B C ...); the first warmup rounds are not recorded.
 
-    peers: list of (result, state) where run_one(state) returns one sample. A peer that fails
-    is dropped from the remaining rounds; its error is recorded.
+    peers: list of (result, state) where run_one(state) returns one sample, or (sample, CPU seconds)
+    when cpu_rows maps the result to a row for the CPU. A peer that fails is dropped from the
+    remaining rounds; its error is recorded.
     """
+    cpu_rows = cpu_rows or {}
     active = [(r, s) for r, s in peers if r.skipped is None and not r.errors]
     for n in range(warmup + total_rounds):
         line = []
@@ -307,17 +319,26 @@ def rounds(peers, run_one, total_rounds, warmup, label):
             try:
                 value = run_one(state)
             except RunFailure as e:
-                result.errors.append(str(e))
+                for row in (result, cpu_rows.get(result)):
+                    if row is not None:
+                        row.errors.append(str(e))
                 active.remove((result, state))
                 line.append(f"{result.peer}: FAILED ({e})")
                 continue
+            cpu = None
+            if isinstance(value, tuple):
+                value, cpu = value
             if n >= warmup:
                 result.samples.append(value)
-            line.append(f"{result.peer} {fmt(value, result.unit)}")
+                if cpu is not None and result in cpu_rows:
+                    cpu_rows[result].samples.append(cpu)
+            line.append(f"{result.peer} {fmt(value, result.unit)}" + (f" (CPU {fmt(cpu, 'cpu-ms')})" if cpu else ""))
         tag = "warm-up" if n < warmup else f"round {n - warmup + 1}/{total_rounds}"
         log(f"  {label} {tag}: " + ", ".join(line))
         if not active:
             break
+    for result, row in cpu_rows.items():
+        row.skipped = result.skipped
 
 
 def fmt(value, unit):
@@ -421,10 +442,11 @@ class Bench:
                 if not shutil.which(cmd[0]):
                     result.skipped = f"{cmd[0]} not found"
                     log(f"  {name}: skipping {result.peer}: {result.skipped}")
+            cpu_rows = {r: self.result(key, f"{name}, sender CPU", r.peer, "cpu-ms", ferry=r.ferry) for r, _ in peers}
 
             def run_one(cmd):
                 stdin = source if cmd[0] == "nc" else None
-                elapsed = timed_process(cmd, stdin_path=stdin)
+                elapsed, cpu = timed_process(cmd, stdin_path=stdin)
                 if reader is not None:
                     line = reader.readline(10)
                     if line is None:
@@ -432,9 +454,9 @@ class Bench:
                     if int(line) != size:
                         raise RunFailure(f"{cmd[0]}: the sink received {line.strip()} of {size} bytes")
                 time.sleep(0.05)
-                return elapsed
+                return elapsed, cpu
 
-            rounds(peers, run_one, self.args.runs, self.args.warmup, name)
+            rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
         finally:
             sink.kill()
             sink.wait()
@@ -465,15 +487,19 @@ class Bench:
                 result.skipped = "nc (the sender) not found"
             log(f"  {name}: skipped: nc (the sender) not found")
             return
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
+                    for r, _ in candidates}
         peers = self.start_servers(name, candidates)
 
         def run_one(server):
             server.check_alive()
+            pids = tree(server.proc.pid)
+            ticks = tree_cpu_ticks(pids, reaped=True)
             start = time.perf_counter()
             with open(source, "rb") as stdin:
                 proc = subprocess.Popen(["nc", "-N", "127.0.0.1", str(server.port)], stdin=stdin,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                rc = wait_exit(proc, RUN_DEADLINE)
+                rc, _ = wait_exit(proc, RUN_DEADLINE)
             if rc != 0:
                 raise RunFailure(f"nc -N to {server.name} exited {rc}: {proc.stderr.read().decode().strip()}")
             proc.stderr.close()
@@ -482,12 +508,14 @@ class Bench:
             if not poll_until(complete, RUN_DEADLINE):
                 raise RunFailure(f"{server.name}: file not complete after nc exited: {file_list(server.dir)}")
             elapsed = time.perf_counter() - start
+            time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
+            cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
             self.verify(server.dir, [source])
             clear_dir(server.dir)
             time.sleep(0.05)
-            return elapsed
+            return elapsed, cpu
 
-        rounds(peers, run_one, self.args.runs, self.args.warmup, name)
+        rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
 
     def start_servers(self, name, candidates):
         peers = []
@@ -520,10 +548,14 @@ class Bench:
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
             (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
         ]
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
+                    for r, _ in candidates}
         peers = self.start_servers(name, candidates)
 
         def run_one(server):
             server.check_alive()
+            pids = tree(server.proc.pid)
+            ticks = tree_cpu_ticks(pids)
             go = threading.Event()
             errors = []
 
@@ -553,12 +585,13 @@ class Bench:
             if not poll_until(complete, RUN_DEADLINE):
                 raise RunFailure(f"{server.name}: files not complete: {sorted(s for _, s in file_list(server.dir))}")
             elapsed = time.perf_counter() - start
+            cpu = (tree_cpu_ticks(pids) - ticks) / CLK_TCK
             self.verify(server.dir, [source])
             clear_dir(server.dir)
             time.sleep(0.1)
-            return elapsed
+            return elapsed, cpu
 
-        rounds(peers, run_one, self.args.runs, self.args.warmup, name)
+        rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
 
     # -- e: idle connections
 
@@ -838,7 +871,7 @@ IDLE_CPU_LIMIT = 0.01  # "near zero": at most 1% of one core
 def summary(results, args):
     lines, ratios = [], []
     for key, prefix, ours, theirs, target, text in TARGETS:
-        rows = [r for r in results if r.key == key and r.scenario.startswith(prefix)]
+        rows = [r for r in results if r.key == key and r.scenario.startswith(prefix) and r.unit != "cpu-ms"]
         a = next((r for r in rows if r.peer == ours), None)
         b = next((r for r in rows if r.peer == theirs), None)
         if not a or not b or a.median() is None or b.median() is None:

@@ -54,9 +54,9 @@ class BenchmarkSmokeIT {
                 ferryRows.add(row.group(1));
             }
         }
-        // a, b: the client; c, d: the server; e: idle RSS, idle CPU and accept time of the server.
+        // a, b: the client (time, CPU); c, d: the server (time, CPU); e: idle RSS, idle CPU, accept time.
         assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout)
-                .containsExactly("a", "b", "c", "d", "e", "e", "e");
+                .containsExactly("a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "e");
         assertThat(run.stdout).contains("machine: nproc").contains("ferry/peer: ").doesNotContain("FAILED");
         String report = Files.readString(json);
         assertThat(report).contains("\"failures\": []").contains("\"nproc\"");
