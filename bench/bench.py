@@ -217,16 +217,6 @@ def listen_overflows():
     return 0
 
 
-def tree_fds(pids):
-    total = 0
-    for pid in pids:
-        try:
-            total += len(os.listdir(f"/proc/{pid}/fd"))
-        except OSError:
-            pass
-    return total
-
-
 class Server:
     """A receiver process started once per scenario, before timing, and kept running."""
 
@@ -235,7 +225,6 @@ class Server:
         self.log_path = os.path.join(logs, f"{name.split()[0]}-{port}.log")
         self.env, self.wants_tools = env, wants_tools
         self.proc = None
-        self.baseline_fds = 0
 
     def start(self):
         for tool in self.wants_tools:
@@ -251,8 +240,6 @@ class Server:
             raise RunFailure(f"{self.name} did not listen on {self.port} within {START_DEADLINE:.0f} s")
         if self.proc.poll() is not None:
             raise RunFailure(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
-        time.sleep(0.2)
-        self.baseline_fds = tree_fds(tree(self.proc.pid))
 
     def tail(self):
         try:
@@ -599,6 +586,7 @@ class Bench:
         name = f"{count} idle connections"
         need = 2 * count + 1024
         rows = {}  # peer -> (RSS row, CPU row, accept row)
+        # The idle timeout is lengthened only here, so that the connections stay open while measured.
         servers = (("ferry ./server", lambda: self.ferry_server("ferry ./server",
                                                                  {"FERRY_IDLE_TIMEOUT_MS": "3600000"})),
                    ("python threads", lambda: self.python_server("python threads")))
@@ -613,16 +601,14 @@ class Bench:
                 row.skipped = f"cannot raise the open-file limit to {need} (now {soft}/{hard}); run as root"
             log(f"  {name}: skipped: open-file limit too low")
             return
-        # The idle timeout is lengthened only here, so that the connections stay open while measured.
-        peers = self.start_servers(name, [(rows[peer][0], make()) for peer, make in servers])
-        for rss, server in peers:
+        # A fresh receiver per round, stopped before the connections close: a thread-per-connection
+        # receiver takes minutes to wind down 5,000 threads woken at once (they queue for the GIL),
+        # and a long-lived JVM would carry garbage from earlier rounds into the measurement.
+        def measure(make):
+            server = make()
+            self.start(server)
             pids = tree(server.proc.pid)
-            rss.extra["processes"] = len(pids)
-            rss.extra["rss_before_connections_MiB"] = round(tree_rss_bytes(pids) / MiB, 1)
-            rss.extra["threads_before_connections"] = tree_threads(pids)
-
-        def measure(server):
-            server.check_alive()
+            before = tree_rss_bytes(pids)
             socks = []
             overflows = listen_overflows()
             try:
@@ -637,7 +623,7 @@ class Bench:
                     raise RunFailure(f"{server.name}: only {len(os.listdir(server.dir))} of {count} accepted")
                 accepted = time.perf_counter() - start
                 # A full accept queue drops the SYN and the sender retries after 1 s: count them (system-wide).
-                server.overflows = getattr(server, "overflows", 0) + listen_overflows() - overflows
+                overflows = listen_overflows() - overflows
                 time.sleep(settle)
                 server.check_alive()
                 pids = tree(server.proc.pid)
@@ -649,49 +635,46 @@ class Bench:
             except OSError as e:
                 raise RunFailure(f"{server.name}: opening {count} connections: {e}")
             finally:
+                self.stop_all()
                 for s in socks:
                     s.close()
-            # Every connection is closed by the receiver before the next round starts.
-            released = lambda: tree_fds(tree(server.proc.pid)) <= server.baseline_fds + 2
-            if not poll_until(released, SETTLE_DEADLINE, 0.02):
-                raise RunFailure(f"{server.name}: connections still open {SETTLE_DEADLINE:.0f} s after closing")
-            clear_dir(server.dir)
+                shutil.rmtree(server.dir, ignore_errors=True)
             time.sleep(0.2)
             # CPU seconds per window, scaled by the real length of the sleep.
-            return resident, (ticks1 - ticks0) / CLK_TCK * window / (t1 - t0), accepted, threads
+            return {"rss": resident, "cpu": (ticks1 - ticks0) / CLK_TCK * window / (t1 - t0), "accept": accepted,
+                    "threads": threads, "rss_before": before, "processes": len(pids), "overflows": overflows}
 
-        active = list(peers)
+        active = list(servers)
         for n in range(self.args.warmup + self.args.runs):
             recording = n >= self.args.warmup
             line = []
             for entry in list(active):
-                server = entry[1]
-                rss, cpu, accept = rows[server.name]
+                peer, make = entry
+                rss, cpu, accept = rows[peer]
                 try:
-                    resident, cpu_seconds, accepted, threads = measure(server)
-                except RunFailure as e:
+                    m = measure(make)
+                except (RunFailure, Skip) as e:
                     for row in (rss, cpu, accept):
-                        row.errors.append(str(e))
+                        if isinstance(e, Skip):
+                            row.skipped = str(e)
+                        else:
+                            row.errors.append(str(e))
                     active.remove(entry)
-                    line.append(f"{server.name}: FAILED ({e})")
+                    line.append(f"{peer}: {'skipped' if isinstance(e, Skip) else 'FAILED'} ({e})")
                     continue
                 if recording:
-                    rss.samples.append(resident)
-                    cpu.samples.append(cpu_seconds)
-                    accept.samples.append(accepted)
-                rss.extra["threads_with_connections"] = threads
-                line.append(f"{server.name} RSS {fmt(resident, 'MiB')}, CPU {fmt(cpu_seconds, 'cpu-ms')}, "
-                            f"accept {fmt(accepted, 'ms')}")
+                    rss.samples.append(m["rss"])
+                    cpu.samples.append(m["cpu"])
+                    accept.samples.append(m["accept"])
+                    accept.extra["listen_overflows"] = accept.extra.get("listen_overflows", 0) + m["overflows"]
+                rss.extra.update(processes=m["processes"], threads_with_connections=m["threads"],
+                                 rss_before_connections_MiB=round(m["rss_before"] / MiB, 1))
+                line.append(f"{peer} RSS {fmt(m['rss'], 'MiB')}, CPU {fmt(m['cpu'], 'cpu-ms')}, "
+                            f"accept {fmt(m['accept'], 'ms')}")
             tag = "warm-up" if not recording else f"round {n - self.args.warmup + 1}/{self.args.runs}"
             log(f"  {name} {tag}: " + "; ".join(line))
             if not active:
                 break
-        for _, server in peers:
-            rows[server.name][2].extra["listen_overflows_all_rounds"] = getattr(server, "overflows", 0)
-        for rss, cpu, accept in rows.values():
-            cpu.skipped = accept.skipped = rss.skipped
-            if rss.errors and not cpu.errors:
-                cpu.errors, accept.errors = list(rss.errors), list(rss.errors)
 
     # -- the whole run
 
