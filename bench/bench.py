@@ -218,7 +218,7 @@ def listen_overflows():
 
 
 class Server:
-    """A receiver process started once per scenario, before timing, and kept running."""
+    """A receiver process, started before timing and kept running across rounds (in e: one per round)."""
 
     def __init__(self, name, cmd, port, directory, logs, env=None, wants_tools=()):
         self.name, self.cmd, self.port, self.dir = name, cmd, port, directory
@@ -806,6 +806,12 @@ def sh(cmd, env=None):
         return f"unavailable ({e})"
 
 
+def find_java():
+    """The JDK the launchers use (bin/ferry-lib.sh decides)."""
+    return sh(["bash", "-c", f'FERRY_ROOT="{ROOT}"; . "{ROOT}/bin/ferry-lib.sh" && ferry_find_java && '
+                             f'printf %s "$FERRY_JAVA_HOME"'])
+
+
 def machine(python):
     model = ""
     try:
@@ -816,8 +822,7 @@ def machine(python):
                     break
     except OSError:
         pass
-    java_home = sh(f'FERRY_ROOT="{ROOT}"; . "{ROOT}/bin/ferry-lib.sh" && ferry_find_java && '
-                   f'printf %s "$FERRY_JAVA_HOME"')
+    java_home = find_java()
     java = sh([os.path.join(java_home, "bin", "java"), "-version"]).splitlines() if java_home.startswith("/") else []
     mem = ""
     try:
@@ -909,7 +914,7 @@ def launcher_profile(args):
     """Times the pieces of ./client's start-up, each alone, alternating (medians of --runs rounds)."""
     prebuild()
     lib_env = f'FERRY_ROOT="{ROOT}"; . "{ROOT}/bin/ferry-lib.sh"'
-    java_home = sh(f'{lib_env} && ferry_find_java && printf %s "$FERRY_JAVA_HOME"')
+    java_home = find_java()
     java = os.path.join(java_home, "bin", "java")
     jar = os.path.join(ROOT, "target", "launcher", "ferry.jar")
     python = args.python or pick_python()
