@@ -1,0 +1,1117 @@
+#!/usr/bin/env python3
+"""ferry's benchmark: ./client and ./server side by side with nc, socat and
+Python peers, in one run, alternating (A B C A B C ...), reporting medians.
+
+    bench/run                  # full run: 7 timed rounds per scenario
+    bench/run --quick          # smoke form for CI: tiny sizes, one round, < 60 s
+    bench/run --only a,c --runs 11 --json /tmp/bench.json
+    bench/run --launcher       # where ./client's start-up time goes
+
+Scenarios (see bench/README.md):
+  a  client, 100 MiB to a discarding sink: ./client vs nc -N vs Python sendfile
+  b  client, 500 B end to end: the same three senders
+  c  server, one 100 MiB upload from nc -N until the file is complete on disk:
+     ./server vs socat vs a thread-per-connection Python receiver
+  d  server, 32 concurrent uploads of 8 MiB: ./server vs the Python receiver
+  e  server, 5,000 idle connections: resident memory and idle CPU of the whole
+     process tree, ./server vs the Python receiver
+
+Exit code: 0 when everything ran (whether or not a target was met), 1 when a
+run failed (a peer exited non-zero, a file arrived incomplete, a deadline
+passed), 2 for bad arguments. A missing tool skips its peer with a message.
+"""
+import argparse
+import filecmp
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+MiB = 1 << 20
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# Deadlines: generous, but nothing waits forever.
+START_DEADLINE = 120.0  # a server's first start compiles ferry
+RUN_DEADLINE = 120.0  # one sender, one upload
+SETTLE_DEADLINE = 60.0
+
+
+class RunFailure(Exception):
+    """A run that did not complete: this makes the benchmark exit non-zero."""
+
+
+class Skip(Exception):
+    """A peer that cannot run here (a missing tool): reported, not a failure."""
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- processes
+
+def wait_exit(proc, deadline):
+    """Waits for proc to exit, waking the moment it does (pidfd), killing it after deadline seconds.
+
+    Returns (exit code, CPU seconds of the process and the children it reaped, or None if unknown).
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    if pidfd is not None:
+        try:
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            if not poller.poll(deadline * 1000):
+                proc.kill()
+                proc.wait()
+                raise RunFailure(f"{proc.args[0]} still running after {deadline:.0f} s")
+        finally:
+            os.close(pidfd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        return proc.returncode, usage.ru_utime + usage.ru_stime
+    # Popen.wait(timeout) polls with sleeps of up to 50 ms: a watchdog keeps the plain wait exact.
+    timer = threading.Timer(deadline, proc.kill)
+    timer.start()
+    try:
+        return proc.wait(), None
+    finally:
+        timer.cancel()
+
+
+def timed_process(cmd, stdin_path=None, deadline=RUN_DEADLINE, env=None):
+    """Runs cmd to completion; returns (seconds from process start to exit, CPU seconds).
+
+    A non-zero exit is a RunFailure."""
+    with tempfile.TemporaryFile() as err:
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        try:
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
+            rc, cpu = wait_exit(proc, deadline)
+            elapsed = time.perf_counter() - start
+        finally:
+            if stdin_path:
+                stdin.close()
+        if rc != 0:
+            err.seek(0)
+            detail = err.read().decode(errors="replace").strip().splitlines()
+            raise RunFailure(f"{' '.join(cmd)} exited {rc}: {detail[0] if detail else '(no message)'}")
+    return elapsed, cpu
+
+
+def free_port():
+    with socket.socket(socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET) as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True while some socket listens on port (read from /proc: no connection is made)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for row in f:
+                    fields = row.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+def poll_until(condition, deadline, interval=0.001):
+    end = time.monotonic() + deadline
+    while not condition():
+        if time.monotonic() > end:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        text = f.read()
+    return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+
+def tree(pid):
+    """pid and all its descendants (by parent pid)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(proc_stat(entry)[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def tree_cpu_ticks(pids, reaped=False):
+    """utime + stime of the processes (with reaped: also of the children they waited for, as socat's)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = proc_stat(pid)
+            total += int(fields[11]) + int(fields[12])
+            if reaped:
+                total += int(fields[13]) + int(fields[14])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def tree_rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def tree_threads(pids):
+    total = 0
+    for pid in pids:
+        try:
+            total += int(proc_stat(pid)[17])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def listen_overflows():
+    """The kernel's count of connections dropped because an accept queue was full (TcpExt ListenOverflows)."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = f.read().splitlines()
+        for names, values in zip(lines[::2], lines[1::2]):
+            if names.startswith("TcpExt:"):
+                return int(dict(zip(names.split()[1:], values.split()[1:]))["ListenOverflows"])
+    except (OSError, KeyError, ValueError):
+        pass
+    return 0
+
+
+class Server:
+    """A receiver process, started before timing and kept running across rounds (in e: one per round)."""
+
+    def __init__(self, name, cmd, port, directory, logs, env=None, wants_tools=()):
+        self.name, self.cmd, self.port, self.dir = name, cmd, port, directory
+        self.log_path = os.path.join(logs, f"{name.split()[0]}-{port}.log")
+        self.env, self.wants_tools = env, wants_tools
+        self.proc = None
+
+    def start(self):
+        for tool in self.wants_tools:
+            if not shutil.which(tool):
+                raise Skip(f"{tool} not found")
+        os.makedirs(self.dir, exist_ok=True)
+        env = dict(os.environ, **(self.env or {}))
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=ROOT, env=env, start_new_session=True)
+        if not poll_until(lambda: listening(self.port) or self.proc.poll() is not None, START_DEADLINE, 0.02):
+            self.stop()
+            raise RunFailure(f"{self.name} did not listen on {self.port} within {START_DEADLINE:.0f} s")
+        if self.proc.poll() is not None:
+            raise RunFailure(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
+
+    def tail(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return " | ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            return ""
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise RunFailure(f"{self.name} died (exit {self.proc.returncode}): {self.tail()}")
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def clear_dir(directory):
+    for entry in os.scandir(directory):
+        os.unlink(entry.path)
+
+
+def file_list(directory):
+    return [(e.path, e.stat().st_size) for e in os.scandir(directory)]
+
+
+# ---------------------------------------------------------------- results
+
+class Result:
+    def __init__(self, key, scenario, peer, unit, ferry=False, extra=None):
+        self.key, self.scenario, self.peer, self.unit, self.ferry = key, scenario, peer, unit, ferry
+        self.samples, self.errors, self.skipped = [], [], None
+        self.extra = extra if extra is not None else {}
+
+    def median(self):
+        return statistics.median(self.samples) if self.samples else None
+
+    def as_json(self):
+        return {"key": self.key, "scenario": self.scenario, "peer": self.peer, "unit": self.unit,
+                "ferry": self.ferry, "samples": self.samples, "runs": len(self.samples),
+                "median": self.median(), "min": min(self.samples, default=None),
+                "max": max(self.samples, default=None), "errors": self.errors, "skipped": self.skipped,
+                "extra": self.extra}
+
+
+def rounds(peers, run_one, total_rounds, warmup, label, cpu_rows=None):
+    """Runs every peer once per round, in order (A B C A B C ...); the first warmup rounds are not recorded.
+
+    peers: list of (result, state) where run_one(state) returns one sample, or (sample, CPU seconds)
+    when cpu_rows maps the result to a row for the CPU. A peer that fails is dropped from the
+    remaining rounds; its error is recorded.
+    """
+    cpu_rows = cpu_rows or {}
+    active = [(r, s) for r, s in peers if r.skipped is None and not r.errors]
+    for n in range(warmup + total_rounds):
+        line = []
+        for result, state in list(active):
+            try:
+                value = run_one(state)
+            except RunFailure as e:
+                for row in (result, cpu_rows.get(result)):
+                    if row is not None:
+                        row.errors.append(str(e))
+                active.remove((result, state))
+                line.append(f"{result.peer}: FAILED ({e})")
+                continue
+            cpu = None
+            if isinstance(value, tuple):
+                value, cpu = value
+            if n >= warmup:
+                result.samples.append(value)
+                if cpu is not None and result in cpu_rows:
+                    cpu_rows[result].samples.append(cpu)
+            line.append(f"{result.peer} {fmt(value, result.unit)}" + (f" (CPU {fmt(cpu, 'cpu-ms')})" if cpu else ""))
+        tag = "warm-up" if n < warmup else f"round {n - warmup + 1}/{total_rounds}"
+        log(f"  {label} {tag}: " + ", ".join(line))
+        if not active:
+            break
+    for result, row in cpu_rows.items():
+        row.skipped = result.skipped
+
+
+def fmt(value, unit):
+    if value is None:
+        return "-"
+    if unit == "ms":
+        return f"{value * 1000:.1f} ms" if value < 10 else f"{value:.1f} s"
+    if unit == "MiB":
+        return f"{value / MiB:.1f} MiB"
+    if unit == "cpu-ms":
+        return f"{value * 1000:.0f} ms"
+    return f"{value:g} {unit}"
+
+
+# ---------------------------------------------------------------- the benchmark
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = tempfile.mkdtemp(prefix="ferry-bench-", dir=args.dir)
+        self.logs = os.path.join(self.work, "logs")
+        os.makedirs(self.logs)
+        self.results = []
+        self.servers = []
+        self.python = args.python or pick_python()
+        self.files = {}
+
+    # -- helpers
+
+    def source(self, size):
+        """A file of size pseudo-random bytes, made once (then it stays in the page cache)."""
+        if size not in self.files:
+            path = os.path.join(self.work, f"source-{size}.bin")
+            with open(path, "wb") as f:
+                left = size
+                while left:
+                    chunk = os.urandom(min(left, 4 * MiB))
+                    f.write(chunk)
+                    left -= len(chunk)
+            with open(path, "rb") as f:  # read once: cached for every peer alike
+                while f.read(4 * MiB):
+                    pass
+            self.files[size] = path
+        return self.files[size]
+
+    def start(self, server):
+        self.servers.append(server)
+        server.start()
+        return server
+
+    def stop_all(self):
+        for server in self.servers:
+            try:
+                server.stop()
+            except Exception as e:  # keep stopping the rest
+                log(f"warning: stopping {server.name}: {e}")
+        self.servers.clear()
+
+    def result(self, *a, **kw):
+        r = Result(*a, **kw)
+        self.results.append(r)
+        return r
+
+    def ferry_server(self, name, env=None):
+        port = free_port()
+        directory = os.path.join(self.work, f"ferry-{port}")
+        return Server(name, [os.path.join(ROOT, "server"), str(port), directory], port, directory, self.logs, env)
+
+    def python_server(self, name):
+        port = free_port()
+        directory = os.path.join(self.work, f"pyrecv-{port}")
+        return Server(name, [self.python, os.path.join(BENCH, "pyrecv.py"), str(port), directory], port, directory,
+                      self.logs)
+
+    # -- a, b: client to a discarding sink
+
+    def client_scenario(self, key, name, size):
+        source = self.source(size)
+        port = free_port()
+        sink_mode = self.args.sink
+        if sink_mode == "socat":
+            sink_cmd = ["socat", "-u", "-b", "262144", f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+                        "/dev/null"]
+        else:
+            sink_cmd = [self.python, os.path.join(BENCH, "sink.py"), str(port), sink_mode]
+        sink = subprocess.Popen(sink_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=None,
+                                start_new_session=True)
+        reader = LineReader(sink.stdout) if sink_mode != "socat" else None
+        try:
+            if not poll_until(lambda: listening(port) or sink.poll() is not None, 30, 0.01) or sink.poll() is not None:
+                raise RunFailure(f"sink {' '.join(sink_cmd)} did not start")
+            host = "127.0.0.1"
+            peers = [
+                (self.result(key, name, "ferry ./client", "ms", ferry=True),
+                 [os.path.join(ROOT, "client"), host, str(port), source]),
+                (self.result(key, name, "nc -N", "ms"), ["nc", "-N", host, str(port)]),
+                (self.result(key, name, "python sendfile", "ms"),
+                 [self.python, os.path.join(BENCH, "pysend.py"), host, str(port), source]),
+            ]
+            for result, cmd in peers:
+                if not shutil.which(cmd[0]):
+                    result.skipped = f"{cmd[0]} not found"
+                    log(f"  {name}: skipping {result.peer}: {result.skipped}")
+            cpu_rows = {r: self.result(key, f"{name}, sender CPU", r.peer, "cpu-ms", ferry=r.ferry) for r, _ in peers}
+
+            def run_one(cmd):
+                stdin = source if cmd[0] == "nc" else None
+                elapsed, cpu = timed_process(cmd, stdin_path=stdin)
+                if reader is not None:
+                    line = reader.readline(10)
+                    if line is None:
+                        raise RunFailure(f"{cmd[0]}: the sink reported nothing within 10 s")
+                    if int(line) != size:
+                        raise RunFailure(f"{cmd[0]}: the sink received {line.strip()} of {size} bytes")
+                time.sleep(0.05)
+                return elapsed, cpu
+
+            rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+        finally:
+            sink.kill()
+            sink.wait()
+
+    # -- c: one large upload from nc -N
+
+    def server_single(self, key, name, size):
+        source = self.source(size)
+        socat_port = free_port()
+        socat_dir = os.path.join(self.work, f"socat-{socat_port}")
+        socat_file = os.path.join(socat_dir, "upload.file")
+        socat_b_port = free_port()
+        socat_b_dir = os.path.join(self.work, f"socat-{socat_b_port}")
+        candidates = [
+            (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
+            (self.result(key, name, "socat", "ms"),
+             Server("socat", ["socat", "-u", f"TCP-LISTEN:{socat_port},reuseaddr,fork",
+                              f"OPEN:{socat_file},creat,trunc"], socat_port, socat_dir, self.logs,
+                    wants_tools=("socat",))),
+            (self.result(key, name, "socat -b 262144", "ms"),
+             Server("socat -b 262144", ["socat", "-u", "-b", "262144", f"TCP-LISTEN:{socat_b_port},reuseaddr,fork",
+                                        f"OPEN:{os.path.join(socat_b_dir, 'upload.file')},creat,trunc"],
+                    socat_b_port, socat_b_dir, self.logs, wants_tools=("socat",))),
+            (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
+        ]
+        if not shutil.which("nc"):
+            for result, _ in candidates:
+                result.skipped = "nc (the sender) not found"
+            log(f"  {name}: skipped: nc (the sender) not found")
+            return
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
+                    for r, _ in candidates}
+        peers = self.start_servers(name, candidates)
+
+        def run_one(server):
+            server.check_alive()
+            pids = tree(server.proc.pid)
+            ticks = tree_cpu_ticks(pids, reaped=True)
+            start = time.perf_counter()
+            with open(source, "rb") as stdin:
+                proc = subprocess.Popen(["nc", "-N", "127.0.0.1", str(server.port)], stdin=stdin,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                rc, _ = wait_exit(proc, RUN_DEADLINE)
+            if rc != 0:
+                raise RunFailure(f"nc -N to {server.name} exited {rc}: {proc.stderr.read().decode().strip()}")
+            proc.stderr.close()
+            # nc -N exits when the receiver closes the connection; the file must also be complete.
+            complete = lambda: [s for _, s in file_list(server.dir)] == [size]
+            if not poll_until(complete, RUN_DEADLINE):
+                raise RunFailure(f"{server.name}: file not complete after nc exited: {file_list(server.dir)}")
+            elapsed = time.perf_counter() - start
+            time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
+            cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
+            self.verify(server.dir, [source])
+            clear_dir(server.dir)
+            time.sleep(0.05)
+            return elapsed, cpu
+
+        rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+
+    def start_servers(self, name, candidates):
+        peers = []
+        for result, server in candidates:
+            try:
+                self.start(server)
+                peers.append((result, server))
+            except Skip as e:
+                result.skipped = str(e)
+                log(f"  {name}: skipping {result.peer}: {e}")
+            except RunFailure as e:
+                result.errors.append(str(e))
+                log(f"  {name}: {result.peer} FAILED to start: {e}")
+        return peers
+
+    def verify(self, directory, sources):
+        """Checks that the received files hold the sent bytes (after timing; not counted)."""
+        if not self.args.verify:
+            return
+        received = sorted(path for path, _ in file_list(directory))
+        for path in received:
+            if not filecmp.cmp(path, sources[0], shallow=False):
+                raise RunFailure(f"{path} differs from what was sent")
+
+    # -- d: concurrent uploads
+
+    def server_concurrent(self, key, name, count, size):
+        source = self.source(size)
+        candidates = [
+            (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
+            (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
+        ]
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
+                    for r, _ in candidates}
+        peers = self.start_servers(name, candidates)
+
+        def run_one(server):
+            server.check_alive()
+            pids = tree(server.proc.pid)
+            ticks = tree_cpu_ticks(pids)
+            go = threading.Event()
+            errors = []
+
+            def send():
+                try:
+                    go.wait()
+                    with open(source, "rb") as f, socket.create_connection(("127.0.0.1", server.port),
+                                                                           timeout=RUN_DEADLINE) as s:
+                        s.sendfile(f)
+                        s.shutdown(socket.SHUT_WR)
+                        while s.recv(65536):
+                            pass
+                except OSError as e:
+                    errors.append(e)
+
+            senders = [threading.Thread(target=send) for _ in range(count)]
+            for t in senders:
+                t.start()
+            time.sleep(0.05)  # every sender is parked on the event
+            start = time.perf_counter()
+            go.set()
+            for t in senders:
+                t.join(RUN_DEADLINE)
+            if errors or any(t.is_alive() for t in senders):
+                raise RunFailure(f"{server.name}: {len(errors)} of {count} senders failed: {errors[:1]}")
+            complete = lambda: sorted(s for _, s in file_list(server.dir)) == [size] * count
+            if not poll_until(complete, RUN_DEADLINE):
+                raise RunFailure(f"{server.name}: files not complete: {sorted(s for _, s in file_list(server.dir))}")
+            elapsed = time.perf_counter() - start
+            cpu = (tree_cpu_ticks(pids) - ticks) / CLK_TCK
+            self.verify(server.dir, [source])
+            clear_dir(server.dir)
+            time.sleep(0.1)
+            return elapsed, cpu
+
+        rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+
+    # -- e: idle connections
+
+    def server_idle(self, key, count, settle, window):
+        name = f"{count} idle connections"
+        need = 2 * count + 1024
+        rows = {}  # peer -> (RSS row, CPU row, accept row)
+        # The idle timeout is lengthened only here, so that the connections stay open while measured.
+        servers = (("ferry ./server", lambda: self.ferry_server("ferry ./server",
+                                                                 {"FERRY_IDLE_TIMEOUT_MS": "3600000"})),
+                   ("python threads", lambda: self.python_server("python threads")))
+        for peer, _ in servers:
+            ferry = peer.startswith("ferry")
+            rows[peer] = (self.result(key, f"idle RSS ({count} conns)", peer, "MiB", ferry=ferry),
+                          self.result(key, f"idle CPU ({window:g} s)", peer, "cpu-ms", ferry=ferry),
+                          self.result(key, f"accept {count} conns", peer, "ms", ferry=ferry))
+        if not raise_nofile(need):
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            for row in (r for group in rows.values() for r in group):
+                row.skipped = f"cannot raise the open-file limit to {need} (now {soft}/{hard}); run as root"
+            log(f"  {name}: skipped: open-file limit too low")
+            return
+        # A fresh receiver per round, stopped before the connections close: a thread-per-connection
+        # receiver takes minutes to wind down 5,000 threads woken at once (they queue for the GIL),
+        # and a long-lived JVM would carry garbage from earlier rounds into the measurement.
+        def measure(make):
+            server = make()
+            self.start(server)
+            pids = tree(server.proc.pid)
+            before = tree_rss_bytes(pids)
+            socks = []
+            overflows = listen_overflows()
+            try:
+                start = time.perf_counter()
+                for _ in range(count):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    socks.append(s)
+                    s.settimeout(30)
+                    s.connect(("127.0.0.1", server.port))
+                opened = lambda: len(os.listdir(server.dir)) >= count
+                if not poll_until(opened, SETTLE_DEADLINE, 0.005):
+                    raise RunFailure(f"{server.name}: only {len(os.listdir(server.dir))} of {count} accepted")
+                accepted = time.perf_counter() - start
+                # A full accept queue drops the SYN and the sender retries after 1 s: count them (system-wide).
+                overflows = listen_overflows() - overflows
+                time.sleep(settle)
+                server.check_alive()
+                pids = tree(server.proc.pid)
+                ticks0, t0 = tree_cpu_ticks(pids), time.monotonic()
+                time.sleep(window)
+                ticks1, t1 = tree_cpu_ticks(pids), time.monotonic()
+                resident, threads = tree_rss_bytes(pids), tree_threads(pids)
+                server.check_alive()
+            except OSError as e:
+                raise RunFailure(f"{server.name}: opening {count} connections: {e}")
+            finally:
+                self.stop_all()
+                for s in socks:
+                    s.close()
+                shutil.rmtree(server.dir, ignore_errors=True)
+            time.sleep(0.2)
+            # CPU seconds per window, scaled by the real length of the sleep.
+            return {"rss": resident, "cpu": (ticks1 - ticks0) / CLK_TCK * window / (t1 - t0), "accept": accepted,
+                    "threads": threads, "rss_before": before, "processes": len(pids), "overflows": overflows}
+
+        active = list(servers)
+        for n in range(self.args.warmup + self.args.runs):
+            recording = n >= self.args.warmup
+            line = []
+            for entry in list(active):
+                peer, make = entry
+                rss, cpu, accept = rows[peer]
+                try:
+                    m = measure(make)
+                except (RunFailure, Skip) as e:
+                    for row in (rss, cpu, accept):
+                        if isinstance(e, Skip):
+                            row.skipped = str(e)
+                        else:
+                            row.errors.append(str(e))
+                    active.remove(entry)
+                    line.append(f"{peer}: {'skipped' if isinstance(e, Skip) else 'FAILED'} ({e})")
+                    continue
+                if recording:
+                    rss.samples.append(m["rss"])
+                    cpu.samples.append(m["cpu"])
+                    accept.samples.append(m["accept"])
+                    accept.extra["listen_overflows"] = accept.extra.get("listen_overflows", 0) + m["overflows"]
+                rss.extra.update(processes=m["processes"], threads_with_connections=m["threads"],
+                                 rss_before_connections_MiB=round(m["rss_before"] / MiB, 1))
+                line.append(f"{peer} RSS {fmt(m['rss'], 'MiB')}, CPU {fmt(m['cpu'], 'cpu-ms')}, "
+                            f"accept {fmt(m['accept'], 'ms')}")
+            tag = "warm-up" if not recording else f"round {n - self.args.warmup + 1}/{self.args.runs}"
+            log(f"  {name} {tag}: " + "; ".join(line))
+            if not active:
+                break
+
+    # -- the whole run
+
+    def run(self):
+        a = self.args
+        quick = a.quick
+        plan = [
+            ("a", lambda: self.client_scenario("a", f"client {label(a.large)}", a.large)),
+            ("b", lambda: self.client_scenario("b", f"client {label(a.small)}", a.small)),
+            ("c", lambda: self.server_single("c", f"server {label(a.large)}", a.large)),
+            ("d", lambda: self.server_concurrent("d", f"server {a.concurrent}x{label(a.concurrent_size)}",
+                                                 a.concurrent, a.concurrent_size)),
+            ("e", lambda: self.server_idle("e", a.idle_conns, a.settle, a.idle_seconds)),
+        ]
+        prebuild()
+        for key, scenario in plan:
+            if key not in a.only:
+                continue
+            log(f"scenario {key}:")
+            try:
+                scenario()
+            except RunFailure as e:
+                log(f"  scenario {key} FAILED: {e}")
+                self.result(key, f"scenario {key}", "(setup)", "ms").errors.append(str(e))
+            finally:
+                self.stop_all()
+                if not quick:
+                    time.sleep(0.5)
+
+    def cleanup(self):
+        self.stop_all()
+        if self.args.keep:
+            log(f"kept {self.work}")
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+class LineReader:
+    """Reads lines from a pipe with a deadline."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buffer = b""
+
+    def readline(self, deadline):
+        end = time.monotonic() + deadline
+        while b"\n" not in self.buffer:
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                return None
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+
+def label(size):
+    if size >= MiB and size % MiB == 0:
+        return f"{size // MiB} MiB"
+    if size >= 1024 and size % 1024 == 0:
+        return f"{size // 1024} KiB"
+    return f"{size} B"
+
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need:
+        return True
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(need, soft), max(need, hard)))
+        return True
+    except (ValueError, OSError):
+        if hard >= need:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+            return True
+        return False
+
+
+def is_binary(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"
+    except OSError:
+        return False
+
+
+def start_time(cmd, times=5):
+    samples = []
+    for _ in range(times):
+        start = time.perf_counter()
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def pick_python():
+    """The fastest-starting real python3 here: a version manager's shim (a script) is not the peer."""
+    candidates = []
+    for path in (sys.executable, shutil.which("python3"), "/usr/bin/python3", "/usr/local/bin/python3"):
+        if path:
+            real = os.path.realpath(path)
+            if is_binary(real) and real not in candidates:
+                candidates.append(real)
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else sys.executable
+    return min(candidates, key=lambda p: start_time([p, "-c", "pass"], 3))
+
+
+def prebuild():
+    """Compiles ferry before anything is timed (./client with no arguments builds, then prints its usage)."""
+    start = time.perf_counter()
+    proc = subprocess.run([os.path.join(ROOT, "client")], cwd=ROOT, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    if "usage" not in proc.stderr:
+        raise RunFailure(f"building ferry failed: {proc.stderr.strip()}")
+    log(f"ferry built or up to date ({time.perf_counter() - start:.1f} s)")
+
+
+# ---------------------------------------------------------------- machine, summary, output
+
+def sh(cmd, env=None):
+    try:
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, timeout=30, cwd=ROOT, env=env, shell=isinstance(cmd, str))
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"unavailable ({e})"
+
+
+def find_java():
+    """The JDK the launchers use (bin/ferry-lib.sh decides)."""
+    return sh(["bash", "-c", f'FERRY_ROOT="{ROOT}"; . "{ROOT}/bin/ferry-lib.sh" && ferry_find_java && '
+                             f'printf %s "$FERRY_JAVA_HOME"'])
+
+
+def machine(python):
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    java_home = find_java()
+    java = sh([os.path.join(java_home, "bin", "java"), "-version"]).splitlines() if java_home.startswith("/") else []
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "kernel": platform.release(),
+        "memory": mem,
+        "jdk": f"{java_home} ({java[0] if java else '?'}; {java[1] if len(java) > 1 else ''})",
+        "python_peer": f"{python} ({sh([python, '-c', 'import sys; print(sys.version.split()[0])'])})",
+        "nc": sh("nc -h 2>&1 | head -n 1") if shutil.which("nc") else "not found",
+        "socat": sh("socat -V | sed -n 2p") if shutil.which("socat") else "not found",
+        "ferry_commit": sh("git rev-parse --short HEAD 2>/dev/null && git status --porcelain -- src bin server client"
+                           " | head -n 1 | sed 's/.*/(modified)/'").replace("\n", " "),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+# (key, scenario prefix, ferry peer, reference peer, target ratio, text)
+TARGETS = [
+    ("a", "client", "ferry ./client", "nc -N", 1.0, "client large <= 1.0x nc"),
+    ("c", "server", "ferry ./server", "socat", 1.0, "server large <= 1.0x socat"),
+    ("d", "server", "ferry ./server", "python threads", 0.8, "server concurrent <= 0.8x Python receiver"),
+    ("b", "client", "ferry ./client", "python sendfile", 2.0, "client 500 B <= 2.0x Python sender"),
+    ("e", "idle RSS", "ferry ./server", "python threads", 2.0, "idle RSS <= 2.0x Python receiver"),
+]
+IDLE_CPU_LIMIT = 0.01  # "near zero": at most 1% of one core
+
+
+def summary(results, args):
+    lines, ratios = [], []
+    for key, prefix, ours, theirs, target, text in TARGETS:
+        rows = [r for r in results if r.key == key and r.scenario.startswith(prefix) and r.unit != "cpu-ms"]
+        a = next((r for r in rows if r.peer == ours), None)
+        b = next((r for r in rows if r.peer == theirs), None)
+        if not a or not b or a.median() is None or b.median() is None:
+            ratios.append({"target": text, "ratio": None, "met": None})
+            lines.append(f"{text}: n/a")
+            continue
+        ratio = a.median() / b.median()
+        met = ratio <= target
+        ratios.append({"target": text, "ratio": round(ratio, 3), "limit": target, "met": met,
+                       "scenario": a.scenario})
+        lines.append(f"{a.scenario} {ratio:.2f}x {theirs} (<= {target:.1f}x {'met' if met else 'MISSED'})")
+    cpu = next((r for r in results if r.key == "e" and r.scenario.startswith("idle CPU") and r.ferry), None)
+    if cpu and cpu.median() is not None:
+        share = cpu.median() / args.idle_seconds
+        met = share <= IDLE_CPU_LIMIT
+        ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "share_of_core": round(share, 5),
+                       "met": met})
+        lines.append(f"idle CPU {share * 100:.2f}% of a core (near zero, <= 1%: {'met' if met else 'MISSED'})")
+    else:
+        ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "met": None})
+        lines.append("idle CPU: n/a")
+    return "ferry/peer: " + "; ".join(lines), ratios
+
+
+def table(results):
+    header = ("scenario", "peer", "median", "min", "max", "runs", "ferry/peer")
+    rows = []
+    for r in results:
+        ferry = next((f for f in results if f.key == r.key and f.scenario == r.scenario and f.ferry), None)
+        ratio = ""
+        if not r.ferry and ferry and ferry.median() is not None and r.median():
+            ratio = f"{ferry.median() / r.median():.2f}x"
+        status = ""
+        if r.skipped:
+            status = f"skipped: {r.skipped}"
+        elif r.errors:
+            status = f"FAILED: {r.errors[0]}"
+        rows.append((f"{r.key} {r.scenario}", r.peer, fmt(r.median(), r.unit),
+                     fmt(min(r.samples, default=None), r.unit), fmt(max(r.samples, default=None), r.unit),
+                     str(len(r.samples)), ratio, status))
+    widths = [max(len(str(x[i])) for x in rows + [header]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        out.append(("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) + "  " + row[-1]).rstrip())
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- launcher profile
+
+def launcher_profile(args):
+    """Times the pieces of ./client's start-up, each alone, alternating (medians of --runs rounds)."""
+    prebuild()
+    lib_env = f'FERRY_ROOT="{ROOT}"; . "{ROOT}/bin/ferry-lib.sh"'
+    java_home = find_java()
+    java = os.path.join(java_home, "bin", "java")
+    jar = os.path.join(ROOT, "target", "launcher", "ferry.jar")
+    python = args.python or pick_python()
+    work = tempfile.mkdtemp(prefix="ferry-launcher-", dir=args.dir)
+    small = os.path.join(work, "small.bin")
+    with open(small, "wb") as f:
+        f.write(os.urandom(args.small))
+    port = free_port()
+    sink = subprocess.Popen([python, os.path.join(BENCH, "sink.py"), str(port), "splice"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    flags = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-XX:-UsePerfData"]
+    main = ["-cp", jar, "ferry.client.ClientMain", "127.0.0.1", str(port), small]
+    archive = os.path.join(work, "ferry-client.jsa")
+    jdk_env = dict(os.environ, JAVA_HOME=java_home)
+    try:
+        poll_until(lambda: listening(port), 30, 0.01)
+        # An application class-data archive, made by one training run (what AppCDS would cost to adopt).
+        subprocess.run([java, f"-XX:ArchiveClassesAtExit={archive}"] + flags + main, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        steps = [
+            ("bash -c :", ["bash", "-c", ":"], None),
+            ("bash: source bin/ferry-lib.sh", ["bash", "-c", lib_env], None),
+            ("bash: + ferry_find_java", ["bash", "-c", f"{lib_env}; ferry_find_java"], None),
+            ("bash: + ferry_find_java, JAVA_HOME set", ["bash", "-c", f"{lib_env}; ferry_find_java"], jdk_env),
+            ("bash: + ferry_build (staleness find)", ["bash", "-c", f"{lib_env}; ferry_find_java; ferry_build"],
+             None),
+            ("java -version", [java, "-version"], None),
+            ("java -version, client flags", [java] + flags + ["-version"], None),
+            (f"java ClientMain {label(args.small)} (no launcher)", [java] + flags + main, None),
+            (f"java ClientMain {label(args.small)} + AppCDS archive",
+             [java] + flags + [f"-XX:SharedArchiveFile={archive}"] + main, None),
+            (f"./client {label(args.small)}", [os.path.join(ROOT, "client"), "127.0.0.1", str(port), small], None),
+            (f"./client {label(args.small)}, JAVA_HOME set", [os.path.join(ROOT, "client"), "127.0.0.1", str(port),
+                                                              small], jdk_env),
+            (f"python sendfile {label(args.small)}", [python, os.path.join(BENCH, "pysend.py"), "127.0.0.1",
+                                                       str(port), small], None),
+            ("python3 -c pass", [python, "-c", "pass"], None),
+        ]
+        if shutil.which("nc"):
+            steps.append((f"nc -N {label(args.small)}", ["nc", "-N", "127.0.0.1", str(port)], None))
+        samples = {name: [] for name, _, _ in steps}
+        for n in range(args.warmup + args.runs):
+            for name, cmd, env in steps:
+                stdin = open(small, "rb") if cmd[0] == "nc" else subprocess.DEVNULL
+                start = time.perf_counter()
+                proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        cwd=ROOT, env=env)
+                wait_exit(proc, RUN_DEADLINE)
+                elapsed = time.perf_counter() - start
+                if stdin is not subprocess.DEVNULL:
+                    stdin.close()
+                if n >= args.warmup:
+                    samples[name].append(elapsed)
+            log(f"  launcher round {n + 1}/{args.warmup + args.runs}")
+        print(f"machine: load average {os.getloadavg()}, JDK {java_home}, python {python}")
+        print(f"{'step':48} {'median':>9} {'min':>9} {'max':>9}")
+        for name, values in samples.items():
+            print(f"{name:48} {statistics.median(values) * 1000:7.1f}ms {min(values) * 1000:7.1f}ms "
+                  f"{max(values) * 1000:7.1f}ms")
+        # Bash imports no PS4 from the environment when run as root: set it inside.
+        trace = subprocess.run(["bash", "-c", "PS4='+ ${EPOCHREALTIME} '; set -x; . \"$0\"", os.path.join(ROOT, "client")],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, cwd=ROOT).stderr
+        steps_timed, previous = [], None
+        for line in trace.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) < 3 or not parts[0].startswith("+"):
+                continue
+            try:
+                stamp = float(parts[1])
+            except ValueError:
+                continue
+            if previous:
+                steps_timed.append((stamp - previous[0], previous[1]))
+            previous = (stamp, parts[0] + " " + parts[2])
+        print("\nslowest lines of ./client (bash trace, so inflated; time until the next line):")
+        for took, line in sorted(steps_timed, reverse=True)[:10]:
+            print(f"  {took * 1000:6.1f} ms  {line[:100]}")
+        total = sum(t for t, _ in steps_timed)
+        print(f"  {total * 1000:6.1f} ms  total from the first traced line to the exec of java")
+    finally:
+        sink.kill()
+        sink.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
+             "e": "server-idle"}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, help="timed rounds per scenario (default 7; 1 with --quick)")
+    p.add_argument("--warmup", type=int, help="untimed rounds first (default 1; 0 with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
+    p.add_argument("--only", action="append", default=[],
+                   help="scenarios to run: letters a-e or names (" + ", ".join(SCENARIOS.values())
+                        + "); comma-separated or repeated")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
+    p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary files and server logs")
+    p.add_argument("--sink", choices=("splice", "recv", "socat"), default="splice",
+                   help="the discarding receiver of scenarios a and b (default splice, see README)")
+    p.add_argument("--python", help="the python3 interpreter of the Python peers (default: fastest found)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip comparing received files with the source (done after timing)")
+    p.add_argument("--large", type=int, help="bytes for scenarios a and c (default 100 MiB)")
+    p.add_argument("--small", type=int, help="bytes for scenario b (default 500)")
+    p.add_argument("--concurrent", type=int, help="uploads at once in scenario d (default 32)")
+    p.add_argument("--concurrent-size", type=int, help="bytes per upload in scenario d (default 8 MiB)")
+    p.add_argument("--idle-conns", type=int, help="connections in scenario e (default 5000)")
+    p.add_argument("--idle-seconds", type=float, help="CPU measuring window in scenario e (default 5)")
+    p.add_argument("--settle", type=float, help="pause before measuring in scenario e (default 1 s)")
+    p.add_argument("--launcher", action="store_true",
+                   help="instead: profile ./client's start-up (launcher steps, JVM, AppCDS; --runs, --small)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "runs": 1 if quick else 7, "warmup": 0 if quick else 1,
+        "large": MiB if quick else 100 * MiB, "small": 500, "concurrent": 32,
+        "concurrent_size": 64 * 1024 if quick else 8 * MiB, "idle_conns": 200 if quick else 5000,
+        "idle_seconds": 1.0 if quick else 5.0, "settle": 0.3 if quick else 1.0,
+    }
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.runs < 1 or args.warmup < 0:
+        p.error("--runs must be >= 1 and --warmup >= 0")
+    only = set()
+    names = {v: k for k, v in SCENARIOS.items()}
+    for item in ",".join(args.only).split(",") if args.only else SCENARIOS:
+        item = item.strip()
+        if item in SCENARIOS:
+            only.add(item)
+        elif item in names:
+            only.add(names[item])
+        else:
+            p.error(f"unknown scenario {item!r}: use a-e or " + ", ".join(SCENARIOS.values()))
+    args.only = only
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.launcher:
+        return launcher_profile(args)
+    bench = Bench(args)
+    failed_to_start = None
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    began = time.perf_counter()
+    info = machine(bench.python)
+    log("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    try:
+        bench.run()
+    except RunFailure as e:
+        failed_to_start = str(e)
+        log(f"FAILED: {e}")
+    except KeyboardInterrupt:
+        log("interrupted")
+        bench.cleanup()
+        return 130
+    finally:
+        bench.cleanup()
+    info["loadavg_end"] = os.getloadavg()
+    info["seconds"] = round(time.perf_counter() - began, 1)
+    line, ratios = summary(bench.results, args)
+    print()
+    print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"rounds: {args.runs} timed (+{args.warmup} warm-up) per scenario, peers alternating; "
+          f"sink for a/b: {args.sink}")
+    print()
+    print(table(bench.results))
+    print()
+    print(line)
+    failures = list(dict.fromkeys(f"{r.key} {r.peer}: {e}" for r in bench.results for e in r.errors))
+    if failed_to_start:
+        failures.append(failed_to_start)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "config": {k: (sorted(v) if isinstance(v, set) else v)
+                                                   for k, v in vars(args).items()},
+                       "results": [r.as_json() for r in bench.results], "ratios": ratios,
+                       "failures": failures}, f, indent=2)
+    if failures:
+        print(f"\n{len(failures)} failure(s):\n  " + "\n  ".join(failures))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,100 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The benchmark ({@code bench/run}) runs in its smoke form: every scenario
+ * completes against the real launchers and is reported, and a peer that
+ * cannot run makes it exit non-zero.
+ */
+class BenchmarkSmokeIT {
+    /** The smoke form's budget is 60 s; the bound allows for a noisy machine. */
+    private static final Duration QUICK_BOUND = Duration.ofSeconds(90);
+
+    /** A table row of the ferry peer of one scenario: "a client 1 MiB  ferry ./client  12.3 ms ..." */
+    private static final Pattern FERRY_ROW = Pattern.compile(
+            "^([a-e]) .*\\bferry \\./(client|server)\\s+(\\d+(\\.\\d+)?) (ms|s|MiB)\\s.*?\\s(\\d+)\\s*$");
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void needsPython() {
+        assumeThat(Ferry.has("python3")).as("python3 runs the benchmark").isTrue();
+    }
+
+    @Test
+    void quickFormRunsAndReportsEveryScenario() throws Exception {
+        assumeThat(Ferry.has("nc")).as("nc is the sender of scenario c").isTrue();
+        Path json = dir.resolve("bench.json");
+        Run run = bench(QUICK_BOUND, "--quick", "--json", json.toString());
+
+        assertThat(run.exitCode).as("bench/run --quick exit code; stderr:%n%s", run.stderr).isZero();
+        assertThat(run.elapsed).as("bench/run --quick duration").isLessThan(QUICK_BOUND);
+        List<String> ferryRows = new ArrayList<>();
+        for (String line : run.stdout.lines().toList()) {
+            var row = FERRY_ROW.matcher(line);
+            if (row.matches()) {
+                assertThat(Double.parseDouble(row.group(3))).as("median in %s", line).isGreaterThanOrEqualTo(0);
+                assertThat(row.group(6)).as("timed runs in %s", line).isEqualTo("1");
+                ferryRows.add(row.group(1));
+            }
+        }
+        // a, b: the client (time, CPU); c, d: the server (time, CPU); e: idle RSS, idle CPU, accept time.
+        assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout)
+                .containsExactly("a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "e");
+        assertThat(run.stdout).contains("machine: nproc").contains("ferry/peer: ").doesNotContain("FAILED");
+        String report = Files.readString(json);
+        assertThat(report).contains("\"failures\": []").contains("\"nproc\"");
+    }
+
+    @Test
+    void aPeerThatCannotRunMakesItExitNonZero() throws Exception {
+        // /bin/false as the Python interpreter: the discarding sink of scenario a never starts.
+        Run run = bench(QUICK_BOUND, "--quick", "--only", "a", "--python", "/bin/false");
+
+        assertThat(run.exitCode).as("exit code; stdout:%n%s", run.stdout).isEqualTo(1);
+        assertThat(run.stdout).contains("failure(s)").contains("sink");
+    }
+
+    private record Run(int exitCode, String stdout, String stderr, Duration elapsed) {
+    }
+
+    private Run bench(Duration deadline, String... args) throws IOException, InterruptedException {
+        var command = new ArrayList<String>();
+        command.add(Ferry.ROOT.resolve("bench/run").toString());
+        command.addAll(List.of(args));
+        Path out = dir.resolve("stdout");
+        Path err = dir.resolve("stderr");
+        var builder = new ProcessBuilder(command).directory(Ferry.ROOT.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        builder.environment().put("TMPDIR", dir.toString());
+        long start = System.nanoTime();
+        Process process = builder.start();
+        try {
+            boolean exited = process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS);
+            Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+            assertThat(exited).as("bench/run %s finishes within %s; stderr:%n%s", String.join(" ", args), deadline,
+                    Files.readString(err)).isTrue();
+            return new Run(process.exitValue(), Files.readString(out), Files.readString(err), elapsed);
+        } finally {
+            process.descendants().forEach(ProcessHandle::destroyForcibly);
+            process.destroyForcibly();
+        }
+    }
+}
