@@ -26,7 +26,7 @@ import java.util.concurrent.Semaphore;
  */
 final class EventLoop implements Runnable {
     /** Bytes read per system call; one buffer per loop, never per connection. */
-    static final int BUFFER_SIZE = 256 * 1024;
+    static final int BUFFER_SIZE = 1024 * 1024;
     /** Reads per readiness event before serving the other connections. */
     private static final int READS_PER_EVENT = 8;
 
