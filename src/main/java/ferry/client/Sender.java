@@ -28,6 +28,17 @@ import java.util.concurrent.TimeoutException;
  * close after the half-close.
  */
 final class Sender {
+    /**
+     * Longest wait between write attempts while the socket's send buffer is
+     * full: 100 ms. Linux reports a socket writable only once a third of its
+     * send buffer is free, so smaller room freed later shows only by trying to
+     * write (on loopback, about 95 KB frees up within a second after the
+     * receiver stops reading). Were the write retried only when the stall limit
+     * ran out, that late write would restart the clock, and a receiver that
+     * stopped reading would be given up on only after twice the limit.
+     */
+    private static final long RETRY_MILLIS = 100;
+
     private final ClientConfig config;
     private final long timeoutNanos;
 
@@ -154,7 +165,7 @@ final class Sender {
                     throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
                             + " (" + position + " of " + size + " bytes sent); giving up");
                 }
-                key.selector().select(millis);
+                key.selector().select(Math.min(millis, RETRY_MILLIS));
                 key.selector().selectedKeys().clear();
             }
         } catch (IOException e) {
