@@ -134,6 +134,10 @@ final class TestNet implements AutoCloseable {
         for (String extra : EXTRA_SERVER_IPS) {
             sh("ip", "-n", serverNs, "addr", "add", extra + "/25", "dev", serverIf);
         }
+        // Senders hand veth 64 KB GSO packets, which the router would forward, lose and queue whole:
+        // one segment per packet, so that "5% loss" means 5% of the segments, as on a wire.
+        sh("ip", "-n", clientNs, "link", "set", "dev", clientIf, "gso_max_segs", "1");
+        sh("ip", "-n", serverNs, "link", "set", "dev", serverIf, "gso_max_segs", "1");
         sh("ip", "-n", clientNs, "route", "add", "default", "via", "192.0.2.129");
         sh("ip", "-n", serverNs, "route", "add", "default", "via", "192.0.2.126");
         in(routerNs, "sysctl", "-qw", "net.ipv4.ip_forward=1");
