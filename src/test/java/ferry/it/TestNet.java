@@ -482,7 +482,11 @@ final class TestNet implements AutoCloseable {
                 String name = f[1].replaceFirst("@.*", "");
                 Matcher m = OWN_VETH.matcher(name);
                 if (m.matches() && dead(m.group(1))) {
-                    sh("ip", "link", "del", name);
+                    try {
+                        sh("ip", "link", "del", name);
+                    } catch (IOException e) {
+                        // Gone with its peer a moment ago.
+                    }
                 }
             }
         }
