@@ -208,6 +208,7 @@ final class TestNet implements AutoCloseable {
      * {@code bytes}: it blocks while that much of its data is queued, so it sends
      * exactly as fast as the link drains (a few % CPU) and never overflows the
      * queue. Its datagrams are dropped on arrival in the client namespace.
+     * Returns once at least half of {@code bytes} is queued.
      */
     void standingQueue(int bytes) throws IOException, InterruptedException {
         Assumptions.assumeTrue(Ferry.has("python3"), "the standing-queue filler needs python3");
@@ -237,6 +238,29 @@ final class TestNet implements AutoCloseable {
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
         helpers.add(process);
+        // A connection opened before the queue stands would measure a short round trip (BBR then
+        // paces itself by that minimum for 10 s): wait until at least half of it is there.
+        if (!Ferry.await(Duration.ofSeconds(15), () -> queuedBytes(routerClientIf) >= bytes / 2)) {
+            fail("the standing queue toward the client did not build up to %d bytes within 15 s (%d now)",
+                    bytes / 2, queuedBytes(routerClientIf));
+        }
+    }
+
+    /** Bytes waiting in the router's queue on {@code dev} (htb's backlog), or -1 if unknown. */
+    private long queuedBytes(String dev) {
+        try {
+            Matcher m = Pattern.compile("backlog (\\d+)b").matcher(tc("-s", "qdisc", "show", "dev", dev));
+            long most = -1;
+            while (m.find()) {
+                most = Math.max(most, Long.parseLong(m.group(1)));
+            }
+            return most;
+        } catch (IOException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
     }
 
     /**
@@ -515,10 +539,10 @@ final class TestNet implements AutoCloseable {
 
     // ---- commands ----
 
-    private void tc(String... args) throws IOException, InterruptedException {
+    private String tc(String... args) throws IOException, InterruptedException {
         var command = new ArrayList<>(List.of("tc", "-n", routerNs));
         command.addAll(List.of(args));
-        sh(command.toArray(String[]::new));
+        return sh(command.toArray(String[]::new));
     }
 
     /** Runs a command inside namespace {@code ns}; returns its standard output. */
