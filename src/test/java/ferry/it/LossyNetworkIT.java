@@ -61,10 +61,11 @@ class LossyNetworkIT {
      *     each way.</li>
      * <li>A filler keeps 1.5 MB queued toward the client, so everything the server sends waits
      *     about 0.2 s: a long round trip, as on a busy link with a big buffer.</li>
-     * <li>{@code ./client} uploads to {@code ./server}, both with their real 10 s limits: 8 MiB
+     * <li>{@code ./client} uploads to {@code ./server}, both with their real 10 s limits: 6 MiB
      *     when the machine's TCP congestion control is BBR (it keeps such a link fairly busy, but
-     *     unevenly: 16 MiB took from 12 to 50 s), else 1 MiB (loss-based control crawls here,
-     *     1.22 / sqrt(0.05) segments per 0.2 s round trip: reno moved 2 MiB in 65 s).</li>
+     *     unevenly, as retransmissions lost again end in timeouts: 8 MiB took from 8 to 55 s), else
+     *     1 MiB (loss-based control crawls here, 1.22 / sqrt(0.05) segments per 0.2 s round trip:
+     *     reno moved 2 MiB in 65 s).</li>
      * <li>The client's kernel measured a median round trip of at least 150 ms during the upload.</li>
      * <li>The client exits 0 with nothing on stderr; 1.file equals the upload byte for byte; the
      *     server logs connection 1 as complete (no idle timeout); the link really did drop packets.</li>
@@ -74,7 +75,7 @@ class LossyNetworkIT {
     void aLargeFileCrossesALossyLinkWithALongDelayIntact() throws Exception {
         try (var net = TestNet.create()) {
             String congestion = TestNet.in(net.clientNs, "sysctl", "-n", "net.ipv4.tcp_congestion_control").strip();
-            long size = congestion.equals("bbr") ? 8L << 20 : 1L << 20;
+            long size = congestion.equals("bbr") ? 6L << 20 : 1L << 20;
             Path file = Ferry.randomFile(tmp, "upload", size, 6);
             net.shape("40mbit", 8_000_000);
             net.standingQueue(1_500_000);
@@ -82,7 +83,8 @@ class LossyNetworkIT {
             try (var server = net.startServer(tmp.resolve("files"), Map.of());
                     var client = net.startClient(TestNet.SERVER_IP, file, Map.of())) {
                 var rtts = new ArrayList<Double>();
-                Ferry.Result result = awaitSamplingRtt(net, client, Duration.ofSeconds(120), rtts);
+                // Only a hang should fail here: the pace over this link varies several times between runs.
+                Ferry.Result result = awaitSamplingRtt(net, client, Duration.ofSeconds(180), rtts);
 
                 assertUploaded(result, file, server);
                 assertThat(rtts).as("round-trip samples").isNotEmpty();

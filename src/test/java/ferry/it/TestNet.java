@@ -382,7 +382,7 @@ final class TestNet implements AutoCloseable {
     }
 
     /** {@code ./server PORT dir} in the server namespace; killed on close (its JVM follows). */
-    final class Server implements AutoCloseable {
+    static final class Server implements AutoCloseable {
         final Running running;
         final Path dir;
 
