@@ -1,0 +1,76 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * C4: connecting takes at most 10 s, in total across all of a name's
+ * addresses, against a server behind a black hole (SYNs silently dropped:
+ * no reset, no ICMP, nothing to fail fast on). Real 10 s default throughout.
+ */
+class ConnectTimeoutNetworkIT {
+    /** The ERROR line may come a little later than 10 s: JVM start and exit on a noisy machine. */
+    private static final Duration EARLIEST = Duration.ofMillis(9_500);
+    private static final Duration LATEST = Duration.ofSeconds(13);
+
+    @TempDir
+    Path tmp;
+
+    /**
+     * <ol>
+     * <li>The router drops every TCP SYN toward the server host.</li>
+     * <li>{@code ./client 192.0.2.1 PORT file} runs on the client host with the real 10 s limit.</li>
+     * <li>It exits 1 with an {@code ERROR:} line naming the server, no sooner than 9.5 s and within 13 s.</li>
+     * </ol>
+     */
+    @Test
+    void givesUpOnABlackHoledAddressAfterTenSeconds() throws Exception {
+        try (var net = TestNet.create()) {
+            net.dropSyns();
+            Path file = Ferry.randomFile(tmp, "upload", 1000, 1);
+
+            Ferry.Result result = net.client(TestNet.SERVER_IP, file, Map.of(), Duration.ofSeconds(30));
+
+            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
+            assertThat(result.firstStderrLine()).startsWith("ERROR:").contains(TestNet.SERVER_IP);
+            assertThat(result.elapsed()).isBetween(EARLIEST, LATEST);
+            System.out.printf("connect to a black-holed address: gave up after %d ms: %s%n",
+                    result.elapsed().toMillis(), result.firstStderrLine());
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>A name resolves, on the client host, to three addresses of the server host.</li>
+     * <li>The router drops every TCP SYN toward all three.</li>
+     * <li>{@code ./client NAME PORT file} runs with the real 10 s limit.</li>
+     * <li>It exits 1 with an {@code ERROR:} line no sooner than 9.5 s and within 13 s in total
+     *     (10 s per address would be 30 s).</li>
+     * </ol>
+     */
+    @Test
+    void givesUpOnANameWithThreeBlackHoledAddressesAfterTenSecondsInTotal() throws Exception {
+        try (var net = TestNet.create()) {
+            String name = "blackhole.ferry.test";
+            net.clientHosts(name, TestNet.EXTRA_SERVER_IPS);
+            assertThat(TestNet.in(net.clientNs, "getent", "ahostsv4", name))
+                    .as("the name resolves to all three addresses in the client namespace")
+                    .contains(TestNet.EXTRA_SERVER_IPS);
+            net.dropSyns();
+            Path file = Ferry.randomFile(tmp, "upload", 1000, 2);
+
+            Ferry.Result result = net.client(name, file, Map.of(), Duration.ofSeconds(45));
+
+            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
+            assertThat(result.firstStderrLine()).startsWith("ERROR:").contains(name);
+            assertThat(result.elapsed()).isBetween(EARLIEST, LATEST);
+            System.out.printf("connect to a name with 3 black-holed addresses: gave up after %d ms: %s%n",
+                    result.elapsed().toMillis(), result.firstStderrLine());
+        }
+    }
+}
