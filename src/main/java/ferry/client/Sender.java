@@ -15,6 +15,7 @@ import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
 import java.util.concurrent.TimeUnit;
@@ -38,6 +39,12 @@ final class Sender {
      * stopped reading would be given up on only after twice the limit.
      */
     private static final long RETRY_MILLIS = 100;
+    /**
+     * How long a connection attempt to one of a name's addresses runs alone
+     * before the next address is tried beside it: 250 ms, as in Happy
+     * Eyeballs (RFC 8305).
+     */
+    private static final long ATTEMPT_DELAY_MILLIS = 250;
 
     private final ClientConfig config;
     private final long timeoutNanos;
@@ -100,38 +107,79 @@ final class Sender {
         }
     }
 
-    /** Tries each address in turn within the one deadline; returns a connected, non-blocking channel. */
+    /**
+     * Connects to the first of the addresses that answers, within the one
+     * deadline: attempts start in the resolver's order, each
+     * {@link #ATTEMPT_DELAY_MILLIS} after the previous (at once when the
+     * previous fails), and run side by side, so an address that does not
+     * answer does not use up the time of the ones after it.
+     *
+     * @return a connected, non-blocking channel, registered with {@code selector}
+     */
     private SocketChannel connect(InetAddress[] addresses, Selector selector, long deadline) throws UserError {
+        var pending = new ArrayList<SocketChannel>();
+        SocketChannel connected = null;
         IOException last = null;
-        for (InetAddress address : addresses) {
-            if (deadline - System.nanoTime() <= 0) {
-                break;
-            }
-            SocketChannel channel = null;
-            try {
-                channel = SocketChannel.open();
-                channel.configureBlocking(false);
-                SelectionKey key = channel.register(selector, SelectionKey.OP_CONNECT);
-                boolean connected = channel.connect(new InetSocketAddress(address, config.port()));
-                while (!connected) {
-                    long millis = millisUntil(deadline);
-                    if (millis <= 0) {
-                        break;
+        int next = 0;
+        long nextStart = System.nanoTime();
+        try {
+            while (connected == null) {
+                long now = System.nanoTime();
+                if (deadline - now <= 0 || (next == addresses.length && pending.isEmpty())) {
+                    break;
+                }
+                if (next < addresses.length && now - nextStart >= 0) {
+                    var address = new InetSocketAddress(addresses[next++], config.port());
+                    SocketChannel channel = null;
+                    try {
+                        channel = SocketChannel.open();
+                        channel.configureBlocking(false);
+                        channel.register(selector, SelectionKey.OP_CONNECT);
+                        if (channel.connect(address)) {
+                            connected = channel;
+                            break;
+                        }
+                        pending.add(channel);
+                        nextStart = now + ATTEMPT_DELAY_MILLIS * 1_000_000;
+                    } catch (IOException e) {
+                        last = e;
+                        close(channel, false);
+                        nextStart = now;
                     }
-                    selector.select(millis);
-                    selector.selectedKeys().clear();
-                    connected = channel.finishConnect();
+                    continue;
                 }
-                if (connected) {
-                    key.interestOps(0);
-                    return channel;
+                long wakeAt = next < addresses.length && nextStart - deadline < 0 ? nextStart : deadline;
+                selector.select(Math.max(1, millisUntil(wakeAt)));
+                for (SelectionKey key : selector.selectedKeys()) {
+                    var channel = (SocketChannel) key.channel();
+                    try {
+                        if (channel.finishConnect()) {
+                            connected = channel;
+                            break;
+                        }
+                    } catch (IOException e) {
+                        last = e;
+                        pending.remove(channel);
+                        close(channel, false);
+                        nextStart = System.nanoTime(); // the next address need not wait
+                    }
                 }
-            } catch (IOException e) {
-                last = e;
+                selector.selectedKeys().clear();
             }
-            close(channel, false);
+        } catch (IOException e) {
+            last = e; // the selector itself failed
+        } finally {
+            for (SocketChannel channel : pending) {
+                if (channel != connected) {
+                    close(channel, false);
+                }
+            }
         }
-        if (last == null) {
+        if (connected != null) {
+            connected.keyFor(selector).interestOps(0);
+            return connected;
+        }
+        if (last == null || deadline - System.nanoTime() <= 0) {
             throw UserError.failure("could not connect to " + config.server() + " within "
                     + Arguments.seconds(config.timeout()));
         }

@@ -73,4 +73,35 @@ class ConnectTimeoutNetworkIT {
                     result.elapsed().toMillis(), result.firstStderrLine());
         }
     }
+
+    /**
+     * <ol>
+     * <li>A name resolves, on the client host, to two addresses of the server host, where ./server listens.</li>
+     * <li>The router drops every TCP SYN toward the first of them only.</li>
+     * <li>{@code ./client NAME PORT file} connects through the second after a quarter of a second, not
+     *     after 10 s: the upload is saved and the client exits 0 within 5 s.</li>
+     * </ol>
+     */
+    @Test
+    void aNameWhoseFirstAddressIsBlackHoledConnectsThroughTheNextAtOnce() throws Exception {
+        try (var net = TestNet.create()) {
+            String name = "halfway.ferry.test";
+            var addresses = TestNet.EXTRA_SERVER_IPS.subList(0, 2);
+            net.clientHosts(name, addresses);
+            String first = TestNet.in(net.clientNs, "getent", "ahostsv4", name).lines().findFirst().orElseThrow()
+                    .split("\\s+")[0];
+            assertThat(addresses).as("the resolver's first address is one of the two").contains(first);
+            net.dropSynsTo(first);
+            Path file = Ferry.randomFile(tmp, "upload", 100_000, 3);
+            try (var server = net.startServer(tmp.resolve("files"), Map.of())) {
+                Ferry.Result result = net.client(name, file, Map.of(), Duration.ofSeconds(30));
+
+                assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+                assertThat(result.elapsed()).as("not held up by the black-holed address").isLessThan(Duration.ofSeconds(5));
+                assertThat(java.nio.file.Files.mismatch(server.file(1), file)).isEqualTo(-1L);
+                System.out.printf("connect to a name whose first address is black-holed: done after %d ms%n",
+                        result.elapsed().toMillis());
+            }
+        }
+    }
 }

@@ -189,6 +189,11 @@ final class TestNet implements AutoCloseable {
         in(routerNs, "iptables", "-I", "FORWARD", "-p", "tcp", "--syn", "-j", "DROP");
     }
 
+    /** Drops every TCP SYN toward {@code address} only: that one address is a black hole. */
+    void dropSynsTo(String address) throws IOException, InterruptedException {
+        in(routerNs, "iptables", "-I", "FORWARD", "-p", "tcp", "--syn", "-d", address, "-j", "DROP");
+    }
+
     /** Cuts the path silently: every packet, both ways, is dropped from now on. */
     void dropAll() throws IOException, InterruptedException {
         in(routerNs, "iptables", "-I", "FORWARD", "-j", "DROP");
