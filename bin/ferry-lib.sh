@@ -46,12 +46,6 @@ _ferry_read_feature() {
     _ferry_feature=${version%%[!0-9]*}
 }
 
-# Prints the feature version of the JDK at $1, or nothing.
-ferry_java_feature() {
-    _ferry_read_feature "$1"
-    printf '%s' "$_ferry_feature"
-}
-
 # True when $1 is a JDK home of a new enough version, with the tools a build needs.
 ferry_usable_jdk() {
     [ -n "$1" ] && [ -x "$1/bin/javac" ] && [ -x "$1/bin/jar" ] || return 1
