@@ -28,6 +28,8 @@ final class Listener implements Runnable {
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
     private final PrintStream log;
+    /** True from the first connection that had to wait for a slot until one is free at once again. */
+    private boolean atLimit;
     /** The current pause after a failure; 0 after a success. */
     private long backoffMillis;
 
@@ -69,9 +71,14 @@ final class Listener implements Runnable {
     /** Takes a slot, waiting for one when all are in use; false when interrupted (stopping). */
     private boolean takeSlot() {
         if (slots.tryAcquire()) {
+            atLimit = false;
             return true;
         }
-        log.println("ferry: connection limit reached; new connections wait until an upload ends");
+        if (!atLimit) {
+            // Once per stretch at the limit, not once per connection that waits.
+            log.println("ferry: connection limit reached; new connections wait until an upload ends");
+            atLimit = true;
+        }
         try {
             slots.acquire();
             return true;

@@ -65,6 +65,8 @@ class ServerLimitsIT {
                     .isEqualTo(-1);
             assertThat(dir.resolve("3.file")).hasContent("third");
             assertThat(dir.resolve("1.file")).isEmptyFile();
+            assertThat(log().split("connection limit reached", -1)).as("said once, not per waiting connection")
+                    .hasSize(2);
         }
     }
 
