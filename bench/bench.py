@@ -6,6 +6,7 @@ Python peers, in one run, alternating (A B C A B C ...), reporting medians.
     bench/run --quick          # smoke form for CI: tiny sizes, one round, < 60 s
     bench/run --only a,c --runs 11 --json /tmp/bench.json
     bench/run --launcher       # where ./client's start-up time goes
+    bench/run --only c,d,e --compare /work/other-checkout   # two ferry builds side by side
 
 Scenarios (see bench/README.md):
   a  client, 100 MiB to a discarding sink: ./client vs nc -N vs Python sendfile
@@ -15,6 +16,9 @@ Scenarios (see bench/README.md):
   d  server, 32 concurrent uploads of 8 MiB: ./server vs the Python receiver
   e  server, 5,000 idle connections: resident memory and idle CPU of the whole
      process tree, ./server vs the Python receiver
+
+--compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
+receiver, "ferry@NAME", in c, d and e, started as ./server is.
 
 Exit code: 0 when everything ran (whether or not a target was met), 1 when a
 run failed (a peer exited non-zero, a file arrived incomplete, a deadline
@@ -389,10 +393,15 @@ class Bench:
         self.results.append(r)
         return r
 
-    def ferry_server(self, name, env=None):
+    def ferry_server(self, name, env=None, root=ROOT):
         port = free_port()
         directory = os.path.join(self.work, f"ferry-{port}")
-        return Server(name, [os.path.join(ROOT, "server"), str(port), directory], port, directory, self.logs, env)
+        return Server(name, [os.path.join(root, "server"), str(port), directory], port, directory, self.logs, env)
+
+    def compared(self, key, scenario, env=None):
+        """(result, server) for each --compare build, placed right after ferry so that rounds alternate."""
+        return [(self.result(key, scenario, f"ferry@{name}", "ms"), self.ferry_server(f"ferry@{name}", env, root))
+                for name, root in self.args.compare]
 
     def python_server(self, name):
         port = free_port()
@@ -459,6 +468,7 @@ class Bench:
         socat_b_dir = os.path.join(self.work, f"socat-{socat_b_port}")
         candidates = [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
+            *self.compared(key, name),
             (self.result(key, name, "socat", "ms"),
              Server("socat", ["socat", "-u", f"TCP-LISTEN:{socat_port},reuseaddr,fork",
                               f"OPEN:{socat_file},creat,trunc"], socat_port, socat_dir, self.logs,
@@ -533,6 +543,7 @@ class Bench:
         source = self.source(size)
         candidates = [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
+            *self.compared(key, name),
             (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
         ]
         cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
@@ -587,8 +598,10 @@ class Bench:
         need = 2 * count + 1024
         rows = {}  # peer -> (RSS row, CPU row, accept row)
         # The idle timeout is lengthened only here, so that the connections stay open while measured.
-        servers = (("ferry ./server", lambda: self.ferry_server("ferry ./server",
-                                                                 {"FERRY_IDLE_TIMEOUT_MS": "3600000"})),
+        idle_env = {"FERRY_IDLE_TIMEOUT_MS": "3600000"}
+        servers = (("ferry ./server", lambda: self.ferry_server("ferry ./server", idle_env)),
+                   *((f"ferry@{n}", lambda n=n, r=r: self.ferry_server(f"ferry@{n}", idle_env, r))
+                     for n, r in self.args.compare),
                    ("python threads", lambda: self.python_server("python threads")))
         for peer, _ in servers:
             ferry = peer.startswith("ferry")
@@ -690,6 +703,8 @@ class Bench:
             ("e", lambda: self.server_idle("e", a.idle_conns, a.settle, a.idle_seconds)),
         ]
         prebuild()
+        for _, root in a.compare:
+            prebuild(root)
         for key, scenario in plan:
             if key not in a.only:
                 continue
@@ -785,14 +800,14 @@ def pick_python():
     return min(candidates, key=lambda p: start_time([p, "-c", "pass"], 3))
 
 
-def prebuild():
-    """Compiles ferry before anything is timed (./client with no arguments builds, then prints its usage)."""
+def prebuild(root=ROOT):
+    """Compiles ferry in root before anything is timed (./server with no arguments builds, then prints its usage)."""
     start = time.perf_counter()
-    proc = subprocess.run([os.path.join(ROOT, "client")], cwd=ROOT, stdin=subprocess.DEVNULL,
+    proc = subprocess.run([os.path.join(root, "server")], cwd=root, stdin=subprocess.DEVNULL,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
     if "usage" not in proc.stderr:
-        raise RunFailure(f"building ferry failed: {proc.stderr.strip()}")
-    log(f"ferry built or up to date ({time.perf_counter() - start:.1f} s)")
+        raise RunFailure(f"building ferry in {root} failed: {proc.stderr.strip()}")
+    log(f"ferry in {root} built or up to date ({time.perf_counter() - start:.1f} s)")
 
 
 # ---------------------------------------------------------------- machine, summary, output
@@ -812,7 +827,13 @@ def find_java():
                              f'printf %s "$FERRY_JAVA_HOME"'])
 
 
-def machine(python):
+def commit_of(root):
+    """The short commit of the checkout at root, with "(modified)" when its product files differ from it."""
+    return sh(f"cd '{root}' && git rev-parse --short HEAD 2>/dev/null && git status --porcelain -- src bin server"
+              " client | head -n 1 | sed 's/.*/(modified)/'").replace("\n", " ")
+
+
+def machine(python, compare=()):
     model = ""
     try:
         with open("/proc/cpuinfo") as f:
@@ -839,8 +860,8 @@ def machine(python):
         "python_peer": f"{python} ({sh([python, '-c', 'import sys; print(sys.version.split()[0])'])})",
         "nc": sh("nc -h 2>&1 | head -n 1") if shutil.which("nc") else "not found",
         "socat": sh("socat -V | sed -n 2p") if shutil.which("socat") else "not found",
-        "ferry_commit": sh("git rev-parse --short HEAD 2>/dev/null && git status --porcelain -- src bin server client"
-                           " | head -n 1 | sed 's/.*/(modified)/'").replace("\n", " "),
+        "ferry_commit": commit_of(ROOT),
+        **{f"ferry@{name}": f"{root} {commit_of(root)}" for name, root in compare},
         "loadavg_start": os.getloadavg(),
     }
 
@@ -1033,6 +1054,10 @@ def parse_args(argv):
     p.add_argument("--idle-conns", type=int, help="connections in scenario e (default 5000)")
     p.add_argument("--idle-seconds", type=float, help="CPU measuring window in scenario e (default 5)")
     p.add_argument("--settle", type=float, help="pause before measuring in scenario e (default 1 s)")
+    p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
+                   help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
+                        " as the receiver ferry@NAME in scenarios c, d and e (NAME: DIR's last component by"
+                        " default); repeatable")
     p.add_argument("--launcher", action="store_true",
                    help="instead: profile ./client's start-up (launcher steps, JVM, AppCDS; --runs, --small)")
     args = p.parse_args(argv)
@@ -1059,6 +1084,17 @@ def parse_args(argv):
         else:
             p.error(f"unknown scenario {item!r}: use a-e or " + ", ".join(SCENARIOS.values()))
     args.only = only
+    compare = []
+    for item in args.compare:
+        name, _, root = item.partition("=") if "=" in item and not os.path.isdir(item) else ("", "", item)
+        root = os.path.abspath(root)
+        name = name or os.path.basename(root.rstrip("/"))
+        if not os.access(os.path.join(root, "server"), os.X_OK):
+            p.error(f"--compare {item}: {root}/server is not an executable ferry launcher")
+        if name in [n for n, _ in compare]:
+            p.error(f"--compare {item}: the name {name!r} is taken; use NAME=DIR")
+        compare.append((name, root))
+    args.compare = compare
     return args
 
 
@@ -1074,7 +1110,7 @@ def main(argv):
 
     signal.signal(signal.SIGTERM, on_signal)
     began = time.perf_counter()
-    info = machine(bench.python)
+    info = machine(bench.python, args.compare)
     log("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     try:
         bench.run()
