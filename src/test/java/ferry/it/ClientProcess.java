@@ -72,19 +72,7 @@ final class ClientProcess implements AutoCloseable {
     /** Kills the client if it is still running and removes its output files. */
     @Override
     public void close() {
-        if (process.isAlive()) {
-            process.destroyForcibly();
-            try {
-                process.waitFor(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        try {
-            Files.deleteIfExists(stdout);
-            Files.deleteIfExists(stderr);
-        } catch (IOException e) {
-            // Temporary files: left for the system to clean.
-        }
+        Ferry.kill(process);
+        Ferry.deleteQuietly(stdout, stderr);
     }
 }

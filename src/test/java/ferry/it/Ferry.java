@@ -75,6 +75,38 @@ final class Ferry {
         assertThat(arrived).as("%s holds the expected %d bytes within %s", file, expected.length, deadline).isTrue();
     }
 
+    /** Kills {@code process} if it is still running and waits (at most 10 s) until it is gone. */
+    static void kill(Process process) {
+        if (process.isAlive()) {
+            process.destroyForcibly();
+            try {
+                process.waitFor(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** The text of {@code file}, or "" if it cannot be read. */
+    static String readOrEmpty(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** Deletes temporary files, as far as it can. */
+    static void deleteQuietly(Path... files) {
+        for (Path file : files) {
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException e) {
+                // Temporary: left for the system to clean.
+            }
+        }
+    }
+
     /** The size of {@code file}, or -1 while it does not exist. */
     static long sizeOf(Path file) {
         try {
@@ -297,7 +329,7 @@ final class Ferry {
         }
 
         String stdout() {
-            return read(stdout);
+            return readOrEmpty(stdout);
         }
 
         /** Waits for connection {@code n}'s log line (written when it ends) and returns it. */
@@ -314,15 +346,7 @@ final class Ferry {
         }
 
         String stderr() {
-            return read(stderr);
-        }
-
-        private static String read(Path file) {
-            try {
-                return Files.readString(file);
-            } catch (IOException e) {
-                return "";
-            }
+            return readOrEmpty(stderr);
         }
 
         /**
@@ -333,14 +357,7 @@ final class Ferry {
         @Override
         public void close() {
             List<ProcessHandle> jvm = process.descendants().toList();
-            if (process.isAlive()) {
-                process.destroyForcibly();
-                try {
-                    process.waitFor(10, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
+            kill(process);
             await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive));
             await(Duration.ofSeconds(10), () -> !listening(port));
         }

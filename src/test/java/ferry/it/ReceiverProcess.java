@@ -124,27 +124,12 @@ final class ReceiverProcess implements AutoCloseable {
     }
 
     String stderr() {
-        try {
-            return Files.readString(stderr);
-        } catch (IOException e) {
-            return "";
-        }
+        return Ferry.readOrEmpty(stderr);
     }
 
     @Override
     public void close() {
-        if (process.isAlive()) {
-            process.destroyForcibly();
-            try {
-                process.waitFor(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        try {
-            Files.deleteIfExists(stderr);
-        } catch (IOException e) {
-            // Temporary file: left for the system to clean.
-        }
+        Ferry.kill(process);
+        Ferry.deleteQuietly(stderr);
     }
 }

@@ -318,42 +318,23 @@ final class TestNet implements AutoCloseable {
 
         /** The outcome of a process that has exited; elapsed is measured from its start. */
         Ferry.Result result() {
-            return new Ferry.Result(process.exitValue(), read(stdout), read(stderr),
+            return new Ferry.Result(process.exitValue(), Ferry.readOrEmpty(stdout), Ferry.readOrEmpty(stderr),
                     Duration.ofNanos(System.nanoTime() - started));
         }
 
         String stdout() {
-            return read(stdout);
+            return Ferry.readOrEmpty(stdout);
         }
 
         String stderr() {
-            return read(stderr);
+            return Ferry.readOrEmpty(stderr);
         }
 
         @Override
         public void close() {
             process.descendants().forEach(ProcessHandle::destroyForcibly);
-            process.destroyForcibly();
-            try {
-                process.waitFor(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            try {
-                Files.deleteIfExists(stdout);
-                Files.deleteIfExists(stderr);
-                Files.deleteIfExists(stdout.getParent());
-            } catch (IOException e) {
-                // Temporary files: best effort.
-            }
-        }
-
-        private static String read(Path file) {
-            try {
-                return Files.readString(file);
-            } catch (IOException e) {
-                return "";
-            }
+            Ferry.kill(process);
+            Ferry.deleteQuietly(stdout, stderr, stdout.getParent());
         }
     }
 

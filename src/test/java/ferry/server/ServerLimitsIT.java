@@ -53,6 +53,7 @@ class ServerLimitsIT {
              var second = new Socket("127.0.0.1", server.port());
              var third = new Socket("127.0.0.1", server.port())) {
             assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(dir.resolve("2.file")))).isTrue();
+            assertThat(second.isConnected()).as("the second holds the other slot").isTrue();
             third.getOutputStream().write("third".getBytes(StandardCharsets.US_ASCII));
             third.shutdownOutput();
             assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("connection limit reached"))).isTrue();
