@@ -104,6 +104,53 @@ class ServerStorageFaultsIT {
         }
     }
 
+    /**
+     * <ol>
+     * <li>An upload is in flight when FILE-DIR becomes read-only (a read-only bind mount over it).</li>
+     * <li>A new connection cannot get a file: it is reset, and the log says why.</li>
+     * <li>The upload in flight keeps its open file and completes intact.</li>
+     * <li>Once the directory is writable again, the next upload is saved: the server stayed up.</li>
+     * </ol>
+     */
+    @Test
+    void aDirectoryMadeReadOnlyFailsNewUploadsUntilItIsWritableAgain() throws Exception {
+        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "a read-only bind mount needs root; CI runs as root");
+        Path dir = Files.createDirectories(tmp.resolve("files"));
+        try (var server = Ferry.Server.start(dir);
+             var inFlight = new Socket("127.0.0.1", server.port)) {
+            byte[] first = Ferry.randomBytes(5000, 1);
+            byte[] rest = Ferry.randomBytes(5000, 2);
+            inFlight.getOutputStream().write(first);
+            assertThat(Ferry.await(Duration.ofSeconds(5), () -> Ferry.sizeOf(server.file(1)) == first.length)).isTrue();
+
+            int rc = new ProcessBuilder("mount", "--bind", dir.toString(), dir.toString()).inheritIO().start().waitFor();
+            Assumptions.assumeTrue(rc == 0, "mount --bind failed (no permission in this container?)");
+            mounted = dir;
+            assertThat(new ProcessBuilder("mount", "-o", "remount,bind,ro", dir.toString()).inheritIO().start().waitFor())
+                    .isZero();
+
+            assertThat(sendAll(server.port, new byte[10])).as("an upload into a read-only directory").isFalse();
+            assertThat(server.awaitLogLine(2, Duration.ofSeconds(5))).contains("outcome=write-failed")
+                    .contains("cannot create the file");
+
+            inFlight.getOutputStream().write(rest);
+            inFlight.shutdownOutput();
+            assertThat(inFlight.getInputStream().read()).as("the upload in flight is confirmed").isEqualTo(-1);
+            byte[] whole = new byte[first.length + rest.length];
+            System.arraycopy(first, 0, whole, 0, first.length);
+            System.arraycopy(rest, 0, whole, first.length, rest.length);
+            assertThat(server.file(1)).hasBinaryContent(whole);
+
+            assertThat(new ProcessBuilder("umount", dir.toString()).inheritIO().start().waitFor()).isZero();
+            mounted = null;
+            byte[] after = Ferry.randomBytes(777, 3);
+            assertThat(sendAll(server.port, after)).isTrue();
+            assertThat(server.file(3)).hasBinaryContent(after);
+            assertThat(server.process.isAlive()).isTrue();
+        }
+    }
+
     private static void deleteTree(Path dir) throws IOException {
         try (Stream<Path> paths = Files.walk(dir)) {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
