@@ -19,7 +19,6 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -378,7 +377,7 @@ class ClientIT {
                     .filter(p -> p.info().command().map(c -> c.endsWith("/java")).orElse(false))
                     .findFirst().orElseThrow(() -> new AssertionError("no JVM under ./server"));
             try {
-                assertThat(awaitFast(ACCEPT_DEADLINE, () -> size(server.file(1)) > 0))
+                assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                         .as("the upload started").isTrue();
                 Ferry.signal(jvm.pid(), "STOP");
                 long stoppedAt = System.nanoTime();
@@ -470,7 +469,7 @@ class ClientIT {
         int port = Ferry.freePort();
         try (var receiver = ReceiverProcess.slowPython(port, out, 0.02);
              var client = ClientProcess.start("127.0.0.1", port, large, Map.of())) {
-            assertThat(Ferry.await(ACCEPT_DEADLINE, () -> size(out) >= 256 << 10))
+            assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(out) >= 256 << 10))
                     .as("the upload reached the receiver; its stderr: %s", receiver.stderr()).isTrue();
             assertThat(client.isAlive()).as("the client is still sending").isTrue();
             Ferry.signal(receiver.pid(), "KILL");
@@ -518,26 +517,5 @@ class ClientIT {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    private static long size(Path file) {
-        try {
-            return Files.size(file);
-        } catch (IOException e) {
-            return -1;
-        }
-    }
-
-    /** Like {@link Ferry#await} but polling every millisecond, to catch a fast transfer early. */
-    private static boolean awaitFast(Duration deadline, BooleanSupplier condition)
-            throws InterruptedException {
-        long end = System.nanoTime() + deadline.toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() - end > 0) {
-                return false;
-            }
-            Thread.sleep(1);
-        }
-        return true;
     }
 }

@@ -34,13 +34,8 @@ class ConnectTimeoutNetworkIT {
             net.dropSyns();
             Path file = Ferry.randomFile(tmp, "upload", 1000, 1);
 
-            Ferry.Result result = net.client(TestNet.SERVER_IP, file, Map.of(), Duration.ofSeconds(30));
-
-            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
-            assertThat(result.firstStderrLine()).startsWith("ERROR:").contains(TestNet.SERVER_IP);
-            assertThat(result.elapsed()).isBetween(EARLIEST, LATEST);
-            System.out.printf("connect to a black-holed address: gave up after %d ms: %s%n",
-                    result.elapsed().toMillis(), result.firstStderrLine());
+            assertGaveUpInTime("a black-holed address", TestNet.SERVER_IP,
+                    net.client(TestNet.SERVER_IP, file, Map.of(), Duration.ofSeconds(30)));
         }
     }
 
@@ -64,13 +59,8 @@ class ConnectTimeoutNetworkIT {
             net.dropSyns();
             Path file = Ferry.randomFile(tmp, "upload", 1000, 2);
 
-            Ferry.Result result = net.client(name, file, Map.of(), Duration.ofSeconds(45));
-
-            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
-            assertThat(result.firstStderrLine()).startsWith("ERROR:").contains(name);
-            assertThat(result.elapsed()).isBetween(EARLIEST, LATEST);
-            System.out.printf("connect to a name with 3 black-holed addresses: gave up after %d ms: %s%n",
-                    result.elapsed().toMillis(), result.firstStderrLine());
+            assertGaveUpInTime("a name with 3 black-holed addresses", name,
+                    net.client(name, file, Map.of(), Duration.ofSeconds(45)));
         }
     }
 
@@ -103,5 +93,14 @@ class ConnectTimeoutNetworkIT {
                         result.elapsed().toMillis());
             }
         }
+    }
+
+    /** The client exited 1 with an ERROR line naming {@code host}, 10 s after it started (within the bounds). */
+    private static void assertGaveUpInTime(String what, String host, Ferry.Result result) {
+        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
+        assertThat(result.firstStderrLine()).startsWith("ERROR:").contains(host);
+        assertThat(result.elapsed()).isBetween(EARLIEST, LATEST);
+        System.out.printf("connect to %s: gave up after %d ms: %s%n", what, result.elapsed().toMillis(),
+                result.firstStderrLine());
     }
 }

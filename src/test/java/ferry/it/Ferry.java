@@ -46,6 +46,11 @@ final class Ferry {
 
     /** Polls {@code condition} every 20 ms until it holds or the deadline passes. */
     static boolean await(Duration deadline, BooleanSupplier condition) {
+        return await(deadline, Duration.ofMillis(20), condition);
+    }
+
+    /** Polls {@code condition} every {@code interval} until it holds or the deadline passes. */
+    static boolean await(Duration deadline, Duration interval, BooleanSupplier condition) {
         long end = System.nanoTime() + deadline.toNanos();
         while (true) {
             if (condition.getAsBoolean()) {
@@ -55,7 +60,7 @@ final class Ferry {
                 return false;
             }
             try {
-                Thread.sleep(20);
+                Thread.sleep(interval.toMillis());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 return false;

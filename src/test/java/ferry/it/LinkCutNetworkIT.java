@@ -3,7 +3,6 @@ package ferry.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -34,27 +33,8 @@ class LinkCutNetworkIT {
      */
     @Test
     void whenEveryPacketIsDroppedTheClientGivesUpAfterTenSecondsAndTheServerWritesError() throws Exception {
-        Path file = Ferry.randomFile(tmp, "upload", SIZE, 3);
-        try (var net = TestNet.create()) {
-            net.shape("40mbit", 256 << 10);
-            try (var server = net.startServer(tmp.resolve("files"), SERVER_ENV);
-                    var client = net.startClient(TestNet.SERVER_IP, file, Map.of())) {
-                awaitArrived(server.file(1), 2 << 20, client);
-                long cut = System.nanoTime();
-                net.dropAll();
-
-                Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
-                Ferry.Result result = client.await(Duration.ofSeconds(30));
-                Duration afterCut = Duration.ofNanos(System.nanoTime() - cut);
-
-                assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
-                assertThat(result.firstStderrLine()).startsWith("ERROR:");
-                assertThat(afterCut).isBetween(Duration.ofMillis(9_500), Duration.ofSeconds(12));
-                assertThat(server.log()).contains("conn=1 ").contains("outcome=idle-timeout");
-                System.out.printf("cut (drop all), real client limit: client gave up %d ms after the cut: %s%n",
-                        afterCut.toMillis(), result.firstStderrLine());
-            }
-        }
+        cutMidUpload("cut (drop all), real client limit", TestNet::dropAll, Map.of(), 3,
+                Duration.ofMillis(9_500), Duration.ofSeconds(12));
     }
 
     /**
@@ -67,38 +47,51 @@ class LinkCutNetworkIT {
      */
     @Test
     void whenTheLinkGoesDownTheClientGivesUpWithinItsLimitAndTheServerWritesError() throws Exception {
-        Path file = Ferry.randomFile(tmp, "upload", SIZE, 4);
+        cutMidUpload("cut (link down), 3 s client limit", TestNet::serverLinkDown,
+                Map.of("FERRY_CLIENT_TIMEOUT_MS", "3000"), 4, Duration.ofMillis(2_500), Duration.ofSeconds(5));
+    }
+
+    /** How a test cuts the network. */
+    @FunctionalInterface
+    private interface Cut {
+        void apply(TestNet net) throws IOException, InterruptedException;
+    }
+
+    /**
+     * Uploads {@link #SIZE} at 40 Mbit/s, applies {@code cut} once 2 MiB have
+     * arrived, and asserts that the client gives up between {@code earliest} and
+     * {@code latest} after the cut with an ERROR line, and that the server's
+     * 1.file reads {@code ERROR} by its idle timeout.
+     */
+    private void cutMidUpload(String label, Cut cut, Map<String, String> clientEnv, long seed, Duration earliest,
+            Duration latest) throws Exception {
+        Path file = Ferry.randomFile(tmp, "upload", SIZE, seed);
         try (var net = TestNet.create()) {
             net.shape("40mbit", 256 << 10);
             try (var server = net.startServer(tmp.resolve("files"), SERVER_ENV);
-                    var client = net.startClient(TestNet.SERVER_IP, file, Map.of("FERRY_CLIENT_TIMEOUT_MS", "3000"))) {
+                    var client = net.startClient(TestNet.SERVER_IP, file, clientEnv)) {
                 awaitArrived(server.file(1), 2 << 20, client);
-                long cut = System.nanoTime();
-                net.serverLinkDown();
+                long cutAt = System.nanoTime();
+                cut.apply(net);
 
                 Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
                 Ferry.Result result = client.await(Duration.ofSeconds(30));
-                Duration afterCut = Duration.ofNanos(System.nanoTime() - cut);
+                Duration afterCut = Duration.ofNanos(System.nanoTime() - cutAt);
 
                 assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
                 assertThat(result.firstStderrLine()).startsWith("ERROR:");
-                assertThat(afterCut).isBetween(Duration.ofMillis(2_500), Duration.ofSeconds(5));
+                assertThat(afterCut).isBetween(earliest, latest);
                 assertThat(server.log()).contains("conn=1 ").contains("outcome=idle-timeout");
-                System.out.printf("cut (link down), 3 s client limit: client gave up %d ms after the cut: %s%n",
-                        afterCut.toMillis(), result.firstStderrLine());
+                System.out.printf("%s: client gave up %d ms after the cut: %s%n", label, afterCut.toMillis(),
+                        result.firstStderrLine());
             }
         }
     }
 
     /** Waits until {@code file} holds at least {@code bytes}, failing early if the client already ended. */
     private static void awaitArrived(Path file, long bytes, TestNet.Running client) {
-        boolean arrived = Ferry.await(Ferry.START_DEADLINE, () -> {
-            try {
-                return Files.size(file) >= bytes || !client.process.isAlive();
-            } catch (IOException e) {
-                return !client.process.isAlive();
-            }
-        });
+        boolean arrived = Ferry.await(Ferry.START_DEADLINE,
+                () -> Ferry.sizeOf(file) >= bytes || !client.process.isAlive());
         assertThat(arrived && client.process.isAlive())
                 .as("the upload is under way (%s has %d bytes); client stderr: %s", file, bytes, client.stderr())
                 .isTrue();
