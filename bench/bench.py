@@ -173,39 +173,34 @@ def tree(pid):
     return found
 
 
-def tree_cpu_ticks(pids, reaped=False):
-    """utime + stime of the processes (with reaped: also of the children they waited for, as socat's)."""
+def sum_over(pids, value):
+    """The sum of value(pid) over the processes; one that is gone or unreadable counts 0."""
     total = 0
     for pid in pids:
         try:
-            fields = proc_stat(pid)
-            total += int(fields[11]) + int(fields[12])
-            if reaped:
-                total += int(fields[13]) + int(fields[14])
+            total += value(pid)
         except (OSError, ValueError, IndexError):
             pass
     return total
+
+
+def tree_cpu_ticks(pids, reaped=False):
+    """utime + stime of the processes (with reaped: also of the children they waited for, as socat's)."""
+    def ticks(pid):
+        fields = proc_stat(pid)
+        return sum(int(f) for f in fields[11:15 if reaped else 13])
+    return sum_over(pids, ticks)
 
 
 def tree_rss_bytes(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    def rss(pid):
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    return sum_over(pids, rss)
 
 
 def tree_threads(pids):
-    total = 0
-    for pid in pids:
-        try:
-            total += int(proc_stat(pid)[17])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    return sum_over(pids, lambda pid: int(proc_stat(pid)[17]))
 
 
 def listen_overflows():
