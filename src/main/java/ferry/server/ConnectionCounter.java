@@ -1,6 +1,16 @@
 package ferry.server;
 
-/** Hands out connection numbers: 1, 2, 3 ... in the order they are asked for. */
+import java.io.IOException;
+
+/**
+ * Hands out connection numbers, called by the accept thread once per
+ * accepted connection, in accept order.
+ *
+ * <p>A counter may block (a remote one refilling its block of numbers) and
+ * may fail with {@link IOException} or a {@link RuntimeException}: the accept
+ * thread then logs the failure, keeps the accepted connection, backs off and
+ * asks again, so a counter that is down delays new uploads without losing one.
+ */
 interface ConnectionCounter {
-    long next();
+    long next() throws IOException;
 }

@@ -16,48 +16,74 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A running server: the listening socket, the accept thread and the event
- * loops. Stops in order: the listening socket closes first, so no connection
- * is accepted after that, then every loop aborts what it holds.
+ * loops. Stops in order: the listening socket closes first, so no
+ * connection is accepted after that, then every loop ends what it holds
+ * (unfinished uploads as {@code ERROR}) within {@link #STOP_GRACE_NANOS},
+ * each writing its record.
+ *
+ * <p>A failure of a shared part that cannot be retried (an event loop's
+ * selector) stops the whole server cleanly and {@link #failure()} says why,
+ * so that it exits non-zero instead of serving on half alive.
  */
 final class FerryServer {
     /** Pending connections the kernel may queue before accept; capped by net.core.somaxconn. */
     private static final int BACKLOG = 4096;
-    /** How long {@link #stop} waits in all for the threads to finish aborting uploads. */
-    private static final long STOP_GRACE_NANOS = 3_000_000_000L;
+    /** How long a stop waits in all for uploads to end and their sinks to finish: 3 s. */
+    static final long STOP_GRACE_NANOS = 3_000_000_000L;
 
     private final ServerSocketChannel channel;
     private final Thread acceptor;
     private final List<EventLoop> loops;
     private final List<Thread> loopThreads;
+    private final Log log;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    private volatile String failure;
 
-    private FerryServer(ServerSocketChannel channel, Thread acceptor, List<EventLoop> loops, List<Thread> loopThreads) {
+    private FerryServer(ServerSocketChannel channel, ServerConfig config, ConnectionCounter counter,
+                        SinkFactory sinks, Log log) throws IOException {
         this.channel = channel;
-        this.acceptor = acceptor;
-        this.loops = loops;
-        this.loopThreads = loopThreads;
-    }
-
-    /** Binds the port on every interface, IPv4 and IPv6, and starts serving. */
-    static FerryServer start(ServerConfig config, ConnectionCounter counter, SinkFactory sinks, PrintStream log)
-            throws UserError {
-        ServerSocketChannel channel = bind(config.port());
+        this.log = log;
+        var journal = new Journal(log);
         int loopCount = Math.max(1, Runtime.getRuntime().availableProcessors());
+        var slots = new Semaphore(config.maxConnections());
+        int buffersPerLoop = (int) Math.max(EventLoop.MAX_IN_FLIGHT,
+                config.bufferMemory() / BufferPool.CHUNK_SIZE / loopCount);
         var loops = new ArrayList<EventLoop>(loopCount);
         var loopThreads = new ArrayList<Thread>(loopCount);
-        var slots = new Semaphore(config.maxConnections());
         for (int i = 1; i <= loopCount; i++) {
-            var loop = new EventLoop(config, slots, log);
+            var loop = new EventLoop("event loop " + i, config, new BufferPool(buffersPerLoop), slots, log,
+                    this::fail);
             loops.add(loop);
             loopThreads.add(Thread.ofPlatform().name("ferry-loop-" + i).daemon().start(loop));
         }
-        var listener = new Listener(channel, counter, sinks, List.copyOf(loops), slots, log);
-        Thread acceptor = Thread.ofPlatform().name("ferry-accept").daemon().start(listener);
-        return new FerryServer(channel, acceptor, List.copyOf(loops), List.copyOf(loopThreads));
+        this.loops = List.copyOf(loops);
+        this.loopThreads = List.copyOf(loopThreads);
+        var listener = new Listener(channel, counter, sinks, this.loops, slots, journal, log);
+        this.acceptor = Thread.ofPlatform().name("ferry-accept").daemon()
+                .uncaughtExceptionHandler((thread, e) -> fail("the accept loop failed: " + e))
+                .start(listener);
     }
 
-    private static ServerSocketChannel bind(int port) throws UserError {
+    /** Binds the port on every interface, IPv4 and IPv6, and starts serving (for tests). */
+    static FerryServer start(ServerConfig config, ConnectionCounter counter, SinkFactory sinks, PrintStream out)
+            throws UserError {
+        return start(bind(config.port()), config, counter, sinks, new Log(out));
+    }
+
+    /** Starts serving on a bound channel; closes it if the server cannot start. */
+    static FerryServer start(ServerSocketChannel channel, ServerConfig config, ConnectionCounter counter,
+                             SinkFactory sinks, Log log) throws UserError {
+        try {
+            return new FerryServer(channel, config, counter, sinks, log);
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw UserError.failure("cannot start the server: " + Arguments.describe(e));
+        }
+    }
+
+    /** Binds the port on every interface, IPv4 and IPv6 (the first thing the server does). */
+    static ServerSocketChannel bind(int port) throws UserError {
         ServerSocketChannel channel = null;
         try {
             channel = ServerSocketChannel.open();
@@ -65,14 +91,18 @@ final class FerryServer {
             channel.bind(new InetSocketAddress(port), BACKLOG);
             return channel;
         } catch (IOException e) {
-            if (channel != null) {
-                try {
-                    channel.close();
-                } catch (IOException ignored) {
-                    // Never bound; nothing to release.
-                }
-            }
+            closeQuietly(channel);
             throw UserError.failure("cannot listen on port " + port + ": " + Arguments.describe(e).toLowerCase());
+        }
+    }
+
+    static void closeQuietly(ServerSocketChannel channel) {
+        if (channel != null) {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // Never served; nothing to release.
+            }
         }
     }
 
@@ -85,8 +115,27 @@ final class FerryServer {
         }
     }
 
+    /** Read buffers allocated by all loops so far: never more than the buffer memory allows. */
+    int buffersAllocated() {
+        return loops.stream().mapToInt(EventLoop::buffersAllocated).sum();
+    }
+
+    /** Why the server stopped on its own, or null if it was asked to stop (or still runs). */
+    String failure() {
+        return failure;
+    }
+
+    /** A shared part failed for good: log it and stop, on a thread of its own (the caller may be a loop). */
+    private void fail(String reason) {
+        if (failure == null) {
+            failure = reason;
+        }
+        log.line("stopping: " + reason);
+        Thread.ofPlatform().name("ferry-fatal-stop").daemon().start(this::stop);
+    }
+
     /**
-     * Stops accepting, aborts every upload in flight (each file ends as
+     * Stops accepting, ends every upload in flight (each file ends as
      * {@code ERROR}) and waits, bounded, for the threads to finish.
      *
      * @return true if this call did the stopping, false if another had already
@@ -96,17 +145,14 @@ final class FerryServer {
             awaitStopped();
             return false;
         }
-        try {
-            channel.close();
-        } catch (IOException e) {
-            // The port is released with the process in any case.
-        }
+        closeQuietly(channel);
         // Wakes the acceptor if it waits for a slot or backs off; accept itself ends with the close.
         acceptor.interrupt();
         long deadline = System.nanoTime() + STOP_GRACE_NANOS;
         join(acceptor, deadline);
-        loops.forEach(EventLoop::stop);
-        loopThreads.forEach(thread -> join(thread, deadline));
+        loops.forEach(loop -> loop.stop(deadline));
+        // The loops end at the deadline on their own; the extra half second covers their last records.
+        loopThreads.forEach(thread -> join(thread, deadline + 500_000_000L));
         stopped.countDown();
         return true;
     }
@@ -122,7 +168,7 @@ final class FerryServer {
 
     private static void join(Thread thread, long deadline) {
         try {
-            thread.join(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            thread.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

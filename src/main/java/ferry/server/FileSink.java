@@ -23,7 +23,17 @@ final class FileSink implements UploadSink {
 
     /** A factory that saves connection N to {@code dir/N.file}. */
     static SinkFactory in(Path dir) {
-        return n -> create(dir.resolve(n + ".file"));
+        return new SinkFactory() {
+            @Override
+            public UploadSink open(long number) throws IOException {
+                return create(dir.resolve(number + ".file"));
+            }
+
+            @Override
+            public String locate(long number) {
+                return dir.resolve(number + ".file").toString();
+            }
+        };
     }
 
     /** Creates (or empties) the file at once, so it is visible from the start. */
@@ -58,13 +68,10 @@ final class FileSink implements UploadSink {
                 channel.write(marker, marker.position());
             }
         } catch (IOException e) {
-            // The open channel may be unusable (a failed device write); a fresh open may still work.
+            // The open channel may be unusable (a failed device write, or closed by an interrupt
+            // at stop); a fresh open may still work, and the marker matters more than the interrupt.
+            Thread.interrupted();
             Files.write(path, ERROR_MARKER);
         }
-    }
-
-    @Override
-    public String describe() {
-        return path.toString();
     }
 }

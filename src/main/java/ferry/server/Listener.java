@@ -1,8 +1,6 @@
 package ferry.server;
 
-import ferry.common.Arguments;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
@@ -12,12 +10,20 @@ import java.util.concurrent.Semaphore;
 
 /**
  * The accept loop: one platform thread takes connections in order, numbers
- * them, opens each one's sink and hands it to an event loop. It takes a slot
- * before each accept, so that at the connection limit new connections wait
- * in the kernel's accept queue instead of failing.
+ * them and hands each to the least loaded event loop (never chosen by its
+ * number: a shared counter hands out sparse numbers). It takes a slot before
+ * each accept, so that at the connection limit new connections wait in the
+ * kernel's accept queue instead of failing. Opening a connection's sink is
+ * not its job (the upload's worker does that), so a slow sink never holds up
+ * the accepting of others.
+ *
+ * <p>Nothing that goes wrong here ends the loop: a failed accept, a counter
+ * that fails or even a bug is logged, backed off from (10 ms doubling to
+ * 1 s, no busy loop) and retried; an accepted connection is kept while its
+ * number is awaited.
  */
 final class Listener implements Runnable {
-    /** First pause after a failed accept (out of descriptors, say); doubles up to the maximum. */
+    /** First pause after a failure (out of descriptors, say); doubles up to the maximum. */
     private static final long MIN_BACKOFF_MILLIS = 10;
     private static final long MAX_BACKOFF_MILLIS = 1000;
 
@@ -27,45 +33,114 @@ final class Listener implements Runnable {
     private final List<EventLoop> loops;
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
-    private final PrintStream log;
+    private final Journal journal;
+    private final Log log;
     /** True from the first connection that had to wait for a slot until one is free at once again. */
     private boolean atLimit;
     /** The current pause after a failure; 0 after a success. */
     private long backoffMillis;
+    /** Where the search for the least loaded loop starts, so that ties rotate. */
+    private int nextLoop;
 
     Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
-             List<EventLoop> loops, Semaphore slots, PrintStream log) {
+             List<EventLoop> loops, Semaphore slots, Journal journal, Log log) {
         this.server = server;
         this.counter = counter;
         this.sinks = sinks;
         this.loops = loops;
         this.slots = slots;
+        this.journal = journal;
         this.log = log;
     }
 
     @Override
     public void run() {
         while (server.isOpen()) {
-            if (!takeSlot()) {
-                return;
-            }
-            SocketChannel channel;
             try {
-                channel = server.accept();
-            } catch (ClosedChannelException e) {
-                return; // stopped
-            } catch (IOException e) {
-                slots.release();
-                // Accept failures (EMFILE, ENFILE, ENOBUFS) pass: back off instead of spinning.
-                if (!backOff("accept failed (" + e.getMessage() + ")")) {
+                if (!serveOne()) {
                     return;
                 }
-                continue;
+            } catch (RuntimeException e) {
+                if (!backOff("unexpected failure in the accept loop (" + e + ")")) {
+                    return;
+                }
             }
-            long accepted = System.nanoTime();
-            long number = counter.next();
-            hand(number, channel, accepted);
         }
+    }
+
+    /** Accepts, numbers and hands over one connection; false when the server is stopping. */
+    private boolean serveOne() {
+        if (!takeSlot()) {
+            return false;
+        }
+        SocketChannel channel;
+        try {
+            channel = server.accept();
+        } catch (ClosedChannelException e) {
+            slots.release();
+            return false; // stopped
+        } catch (IOException e) {
+            slots.release();
+            // Accept failures (EMFILE, ENFILE, ENOBUFS) pass: back off instead of spinning.
+            return backOff("accept failed (" + e.getMessage() + ")");
+        }
+        long accepted = System.nanoTime();
+        String peer = Upload.peerOf(channel);
+        long number = number(peer);
+        if (number < 0) {
+            reset(channel);
+            slots.release();
+            log.line("connection from " + peer + " reset unnumbered: the server is stopping");
+            return false;
+        }
+        EventLoop loop = leastLoaded();
+        var upload = new Upload(number, channel, peer, accepted, sinks, loop, journal);
+        loop.reserve();
+        try {
+            channel.configureBlocking(false);
+        } catch (IOException e) {
+            // Reset before it reached a loop: the loop finds it closed and logs it as such.
+            reset(channel);
+        }
+        loop.add(upload);
+        return true;
+    }
+
+    /**
+     * The next number from the counter. A counter that fails is asked again
+     * after a back-off, while the accepted connection waits; -1 when the
+     * server stops meanwhile.
+     */
+    private long number(String peer) {
+        boolean failing = false;
+        while (true) {
+            try {
+                long number = counter.next();
+                if (failing) {
+                    log.line("numbering works again");
+                }
+                backoffMillis = 0;
+                return number;
+            } catch (IOException | RuntimeException e) {
+                failing = true;
+                if (!backOff("cannot number the connection from " + peer + " (" + Upload.describe(e) + ")")) {
+                    return -1;
+                }
+            }
+        }
+    }
+
+    private EventLoop leastLoaded() {
+        int size = loops.size();
+        EventLoop best = null;
+        for (int i = 0; i < size; i++) {
+            EventLoop loop = loops.get((nextLoop + i) % size);
+            if (best == null || loop.load() < best.load()) {
+                best = loop;
+            }
+        }
+        nextLoop = (nextLoop + 1) % size;
+        return best;
     }
 
     /** Takes a slot, waiting for one when all are in use; false when interrupted (stopping). */
@@ -76,7 +151,7 @@ final class Listener implements Runnable {
         }
         if (!atLimit) {
             // Once per stretch at the limit, not once per connection that waits.
-            log.println("ferry: connection limit reached; new connections wait until an upload ends");
+            log.line("connection limit reached; new connections wait until an upload ends");
             atLimit = true;
         }
         try {
@@ -87,52 +162,10 @@ final class Listener implements Runnable {
         }
     }
 
-    private void hand(long number, SocketChannel channel, long accepted) {
-        String peer = Connection.peerOf(channel);
-        UploadSink sink = openSink(number, peer);
-        if (sink == null) {
-            reset(channel);
-            slots.release();
-            return;
-        }
-        backoffMillis = 0;
-        var connection = new Connection(number, channel, sink, peer, accepted);
-        try {
-            channel.configureBlocking(false);
-        } catch (IOException e) {
-            log.println("ferry: " + connection.finish(Outcome.RESET, System.nanoTime()));
-            slots.release();
-            return;
-        }
-        loops.get((int) (number % loops.size())).add(connection);
-    }
-
-    /**
-     * Opens connection {@code number}'s sink. Out of file descriptors, it
-     * waits with a back-off until one is free (the connection's bytes wait in
-     * the kernel meanwhile), so that an accepted upload is not lost to a
-     * momentary shortage. Returns null, after logging why, if it cannot.
-     */
-    private UploadSink openSink(long number, String peer) {
-        while (true) {
-            try {
-                return sinks.open(number);
-            } catch (IOException | RuntimeException e) {
-                String reason = Arguments.describe(e);
-                boolean shortage = reason.startsWith("Too many open files");
-                if (!shortage || !backOff("cannot create the file of conn=" + number + " (" + reason + ")")) {
-                    log.println("ferry: conn=" + number + " peer=" + peer
-                            + " bytes=0 ms=0 outcome=write-failed reason=\"cannot create the file: " + reason + '"');
-                    return null;
-                }
-            }
-        }
-    }
-
     /** Logs the failure and sleeps, longer each time in a row; false when interrupted (stopping). */
     private boolean backOff(String failure) {
         backoffMillis = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoffMillis * 2));
-        log.println("ferry: " + failure + ", retrying in " + backoffMillis + " ms");
+        log.line(failure + ", retrying in " + backoffMillis + " ms");
         try {
             Thread.sleep(backoffMillis);
             return server.isOpen();

@@ -15,7 +15,9 @@ enum Outcome {
     /** The upload passed the duration limit ({@code FERRY_MAX_DURATION_MS}). */
     TOO_LONG("too-long", true),
     /** The server was asked to stop while the upload was in flight. */
-    SHUTDOWN("shutdown", true);
+    SHUTDOWN("shutdown", true),
+    /** A fault in ferry itself while serving this upload (a bug); the server goes on with the others. */
+    INTERNAL_ERROR("internal-error", true);
 
     private final String label;
     private final boolean failed;

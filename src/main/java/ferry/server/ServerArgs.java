@@ -3,9 +3,9 @@ package ferry.server;
 import ferry.common.Arguments;
 import ferry.common.UserError;
 import java.io.IOException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -29,7 +29,10 @@ final class ServerArgs {
                 Long.MAX_VALUE, 0);
         var maxDuration = Duration.ofMillis(Arguments.number(env, ServerConfig.MAX_DURATION_VARIABLE,
                 "a whole number of milliseconds", 999_999_999_999L, 0));
-        return new ServerConfig(port, directory(args[1]), idle, maxConnections, maxBytes, maxDuration);
+        long bufferMemory = Arguments.number(env, ServerConfig.BUFFER_MEMORY_VARIABLE, "a whole number of MiB",
+                1 << 20, ServerConfig.DEFAULT_BUFFER_MEMORY >> 20) << 20;
+        return new ServerConfig(port, directory(args[1]), idle, maxConnections, maxBytes, maxDuration,
+                bufferMemory);
     }
 
     /**
@@ -60,36 +63,39 @@ final class ServerArgs {
         return 1024;
     }
 
-    /** Creates the directory if missing and checks that files can be made in it. */
+    /**
+     * Checks that the directory can be used, without creating or touching
+     * anything (the server creates it only once it has bound its port): an
+     * existing one must be a writable directory; for a missing one, the
+     * nearest existing parent must be.
+     */
     static Path directory(String text) throws UserError {
         if (text.isEmpty()) {
             throw UserError.usage("invalid directory \"\": must not be empty");
         }
         Path dir;
         try {
-            dir = Path.of(text).toAbsolutePath();
+            dir = Path.of(text).toAbsolutePath().normalize();
         } catch (InvalidPathException e) {
             throw UserError.usage("invalid directory " + Arguments.quote(text) + ": " + e.getReason());
         }
-        try {
-            Files.createDirectories(dir);
-        } catch (FileAlreadyExistsException e) {
-            throw UserError.usage("directory " + Arguments.quote(text) + " is not a directory");
-        } catch (IOException | SecurityException e) {
-            throw UserError.usage("cannot create directory " + Arguments.quote(text) + ": " + reason(e));
+        Path existing = dir;
+        while (existing != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS) && !Files.exists(existing)) {
+            existing = existing.getParent();
         }
-        if (!Files.isDirectory(dir)) {
-            throw UserError.usage("directory " + Arguments.quote(text) + " is not a directory");
+        if (existing == null) {
+            throw UserError.usage("cannot create directory " + Arguments.quote(text) + ": no such file or directory");
         }
-        try {
-            Files.delete(Files.createTempFile(dir, ".ferry-probe-", ".tmp"));
-        } catch (IOException | SecurityException e) {
-            throw UserError.usage("directory " + Arguments.quote(text) + " is not writable: " + reason(e));
+        if (!Files.isDirectory(existing)) {
+            throw UserError.usage(existing.equals(dir)
+                    ? "directory " + Arguments.quote(text) + " is not a directory"
+                    : "cannot create directory " + Arguments.quote(text) + ": " + existing + " is not a directory");
+        }
+        if (!Files.isWritable(existing) || !Files.isExecutable(existing)) {
+            throw UserError.usage(existing.equals(dir)
+                    ? "directory " + Arguments.quote(text) + " is not writable: permission denied"
+                    : "cannot create directory " + Arguments.quote(text) + ": permission denied");
         }
         return dir;
-    }
-
-    private static String reason(Exception e) {
-        return e instanceof IOException io ? Arguments.describe(io) : "permission denied";
     }
 }

@@ -14,9 +14,12 @@ import java.time.Duration;
  *                       file-descriptor limit ({@link ServerArgs#defaultMaxConnections})
  * @param maxBytes       an upload larger than this is aborted; 0 for no limit (the default)
  * @param maxDuration    an upload that lasts longer is aborted; zero for no limit (the default)
+ * @param bufferMemory   bytes of read buffers for the whole server, shared by all uploads
+ *                       ({@link #DEFAULT_BUFFER_MEMORY} by default); an upload holds at most
+ *                       {@link EventLoop#MAX_IN_FLIGHT} buffers, and only while its sink writes them
  */
 record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
-                    Duration maxDuration) {
+                    Duration maxDuration, long bufferMemory) {
     /** The spec's idle limit (S6). */
     static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(10);
     /** Environment variable that shortens the idle limit, in milliseconds (for tests). */
@@ -27,6 +30,16 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
     static final String MAX_BYTES_VARIABLE = "FERRY_MAX_BYTES";
     /** Environment variable that caps the duration of one upload, in milliseconds. */
     static final String MAX_DURATION_VARIABLE = "FERRY_MAX_DURATION_MS";
+    /** Environment variable that sets the buffer memory, in MiB. */
+    static final String BUFFER_MEMORY_VARIABLE = "FERRY_BUFFER_MIB";
+    /** Buffer memory when none is set: 64 MiB, 64 chunks of 1 MiB. */
+    static final long DEFAULT_BUFFER_MEMORY = 64L << 20;
+
+    /** The given limits, with the default buffer memory. */
+    ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
+                 Duration maxDuration) {
+        this(port, directory, idleTimeout, maxConnections, maxBytes, maxDuration, DEFAULT_BUFFER_MEMORY);
+    }
 
     /** The given port, directory and idle limit; no size or duration limit; 10,000 connections at once. */
     ServerConfig(int port, Path directory, Duration idleTimeout) {

@@ -48,9 +48,19 @@ public final class ServerMain {
     public ExitCode run(String[] args, InputStream parentPipe) {
         FerryServer server;
         ServerConfig config;
+        UploadDirectory directory;
+        var log = new Log(out);
         try {
             config = ServerArgs.parse(args, env);
-            server = FerryServer.start(config, new LocalCounter(), FileSink.in(config.directory()), out);
+            // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
+            var channel = FerryServer.bind(config.port());
+            try {
+                directory = UploadDirectory.open(config.directory());
+            } catch (UserError e) {
+                FerryServer.closeQuietly(channel);
+                throw e;
+            }
+            server = FerryServer.start(channel, config, new LocalCounter(), FileSink.in(directory.path()), log);
         } catch (UserError e) {
             err.println(e.line());
             return e.exitCode();
@@ -58,7 +68,11 @@ public final class ServerMain {
             err.println("ERROR: the server could not start: " + e);
             return ExitCode.FAILURE;
         }
-        out.println("ferry: listening on port " + server.port() + " (all interfaces), saving to "
+        if (directory.moved() > 0) {
+            log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
+                    + " (N.file) aside to " + directory.earlier() + "; numbering starts at 1");
+        }
+        log.line("listening on port " + server.port() + " (all interfaces), saving to "
                 + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
                 + ", up to " + config.maxConnections() + " uploads at once"
                 + (config.limitsBytes() ? ", at most " + config.maxBytes() + " bytes each" : "")
@@ -66,7 +80,7 @@ public final class ServerMain {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // A signal straight to the JVM (SIGTERM, SIGINT) is a request to stop, not a failure.
             if (server.stop()) {
-                out.println("ferry: stopped");
+                log.line("stopped");
                 Runtime.getRuntime().halt(ExitCode.OK.code());
             }
         }, "ferry-shutdown"));
@@ -77,7 +91,12 @@ public final class ServerMain {
             });
         }
         server.awaitStopped();
-        out.println("ferry: stopped");
+        directory.close();
+        if (server.failure() != null) {
+            err.println("ERROR: the server stopped: " + server.failure());
+            return ExitCode.FAILURE;
+        }
+        log.line("stopped");
         return ExitCode.OK;
     }
 

@@ -281,7 +281,9 @@ final class Ferry {
                     .redirectOutput(out.toFile()).redirectError(err.toFile());
             builder.environment().putAll(env);
             var server = new Server(builder.start(), port, dir, out, err);
-            if (!await(START_DEADLINE, () -> listening(port) || !server.process.isAlive())) {
+            // The log's first line comes once the directory is ready too (the port is bound before it).
+            if (!await(START_DEADLINE, () -> server.stdout().contains(" ferry: listening on port ")
+                    || !server.process.isAlive())) {
                 server.close();
                 fail("./server %d did not listen within %s", port, START_DEADLINE);
             }
@@ -339,10 +341,10 @@ final class Ferry {
 
         /** Waits for connection {@code n}'s log line (written when it ends) and returns it. */
         String awaitLogLine(long n, Duration deadline) {
-            String prefix = "ferry: conn=" + n + " ";
+            String prefix = " ferry: conn=" + n + " "; // after the line's timestamp
             var line = new java.util.concurrent.atomic.AtomicReference<String>();
             boolean logged = await(deadline, () -> {
-                stdout().lines().filter(l -> l.startsWith(prefix)).findFirst().ifPresent(line::set);
+                stdout().lines().filter(l -> l.contains(prefix)).findFirst().ifPresent(line::set);
                 return line.get() != null;
             });
             assertThat(logged).as("./server logs connection %d within %s; stdout so far:%n%s", n, deadline, stdout())

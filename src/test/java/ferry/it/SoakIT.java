@@ -44,7 +44,7 @@ class SoakIT {
     private static final int SENDERS = 24;
     private static final long SEED = Long.getLong("ferry.soak.seed", System.nanoTime());
     private static final Pattern LOG = Pattern.compile(
-            "ferry: conn=(\\d+) peer=(127\\.[0-9.]+:\\d+) bytes=(\\d+) ms=\\d+ outcome=(\\S+) .*");
+            "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ferry: conn=(\\d+) peer=(127\\.[0-9.]+:\\d+) bytes=(\\d+) ms=\\d+ outcome=(\\S+) .*");
     /**
      * Each upload comes from a loopback address of its own (all of 127.0.0.0/8 is local), so that
      * its log line is found by the peer address even when the kernel reuses a port at once (after a reset).
@@ -105,7 +105,7 @@ class SoakIT {
     }
 
     private static long loggedCount(Ferry.Server server) {
-        return server.stdout().lines().filter(line -> line.startsWith("ferry: conn=")).count();
+        return server.stdout().lines().filter(line -> line.contains(" ferry: conn=")).count();
     }
 
     /** Matches each upload to its connection by the sender's port, and checks its file. */

@@ -13,8 +13,13 @@ final class InProcessServer implements AutoCloseable {
 
     /** Starts a server with {@code config}, whose port should be 0, saving to its directory. */
     InProcessServer(ServerConfig config) throws Exception {
+        this(config, new LocalCounter(), FileSink.in(config.directory()));
+    }
+
+    /** Starts a server with {@code config} (port 0), numbering with {@code counter} and saving through {@code sinks}. */
+    InProcessServer(ServerConfig config, ConnectionCounter counter, SinkFactory sinks) throws Exception {
         var log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
-        server = FerryServer.start(config, new LocalCounter(), FileSink.in(config.directory()), log);
+        server = FerryServer.start(config, counter, sinks, log);
     }
 
     int port() {

@@ -75,10 +75,11 @@ class ServerArgsTest {
     }
 
     @Test
-    void createsAMissingDirectoryWithItsParents() throws UserError {
+    void acceptsAMissingDirectoryWithoutCreatingIt() throws UserError {
         Path nested = tmp.resolve("a/b/c");
-        ServerArgs.parse(new String[] {"8080", nested.toString()}, Map.of());
-        assertThat(nested).isDirectory();
+        ServerConfig config = ServerArgs.parse(new String[] {"8080", nested.toString()}, Map.of());
+        assertThat(config.directory()).isEqualTo(nested);
+        assertThat(tmp.resolve("a")).as("created only once the port is bound").doesNotExist();
     }
 
     @ParameterizedTest
