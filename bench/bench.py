@@ -262,13 +262,18 @@ class Server:
             self.proc.wait()
 
 
+def uploads_in(directory):
+    """The received files of a receiver's directory: not ferry's lock file (.ferry.lock) or other dot files."""
+    return [e for e in os.scandir(directory) if not e.name.startswith(".")]
+
+
 def clear_dir(directory):
-    for entry in os.scandir(directory):
+    for entry in uploads_in(directory):
         os.unlink(entry.path)
 
 
 def file_list(directory):
-    return [(e.path, e.stat().st_size) for e in os.scandir(directory)]
+    return [(e.path, e.stat().st_size) for e in uploads_in(directory)]
 
 
 # ---------------------------------------------------------------- results
@@ -626,9 +631,9 @@ class Bench:
                     socks.append(s)
                     s.settimeout(30)
                     s.connect(("127.0.0.1", server.port))
-                opened = lambda: len(os.listdir(server.dir)) >= count
+                opened = lambda: len(uploads_in(server.dir)) >= count
                 if not poll_until(opened, SETTLE_DEADLINE, 0.005):
-                    raise RunFailure(f"{server.name}: only {len(os.listdir(server.dir))} of {count} accepted")
+                    raise RunFailure(f"{server.name}: only {len(uploads_in(server.dir))} of {count} accepted")
                 accepted = time.perf_counter() - start
                 # A full accept queue drops the SYN and the sender retries after 1 s: count them (system-wide).
                 overflows = listen_overflows() - overflows

@@ -1,34 +1,41 @@
 package ferry.server;
 
 import java.nio.ByteBuffer;
-import java.util.ArrayDeque;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The read buffers of one event loop: direct buffers of {@link #CHUNK_SIZE},
- * at most {@code limit} of them, allocated when first needed and reused after.
- * A buffer belongs to an upload only from the read that fills it until its
- * sink has written it, so an idle connection holds none. Used by its loop's
- * thread only (buffers come back through the loop's event queue).
+ * The read buffers of the whole server: direct buffers of
+ * {@link #CHUNK_SIZE}, at most {@code limit} of them, allocated when first
+ * needed and reused after. An upload holds one only while its worker is
+ * reading and saving (a burst), so an idle connection holds none. When all
+ * are in use, a worker waits for one (first come, first served) while its
+ * socket is not read: TCP holds its sender back, and the wait is the
+ * server's, so it does not count as the sender's idleness.
  */
 final class BufferPool {
     /** Bytes read per system call and written per sink call. */
     static final int CHUNK_SIZE = 1024 * 1024;
 
     private final int limit;
-    private final ArrayDeque<ByteBuffer> free = new ArrayDeque<>();
-    /** Written by the loop only; volatile for tests that read it from another thread. */
-    private volatile int allocated;
+    private final Semaphore permits;
+    private final Queue<ByteBuffer> free = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger allocated = new AtomicInteger();
 
     /** A pool of at most {@code limit} buffers (at least one). */
     BufferPool(int limit) {
         this.limit = Math.max(1, limit);
+        this.permits = new Semaphore(this.limit, true);
     }
 
-    /** A cleared buffer, or null when all {@code limit} are in use. */
-    ByteBuffer take() {
-        ByteBuffer buffer = free.pollFirst();
-        if (buffer == null && allocated < limit) {
-            allocated++;
+    /** A cleared buffer, waiting for one if all are in use. */
+    ByteBuffer take() throws InterruptedException {
+        permits.acquire();
+        ByteBuffer buffer = free.poll();
+        if (buffer == null) {
+            allocated.incrementAndGet();
             buffer = ByteBuffer.allocateDirect(CHUNK_SIZE);
         }
         return buffer;
@@ -36,16 +43,13 @@ final class BufferPool {
 
     void give(ByteBuffer buffer) {
         buffer.clear();
-        free.addFirst(buffer); // the most recently used one first: its pages are the warmest
+        free.add(buffer);
+        permits.release();
     }
 
-    /** True when {@link #take} would return a buffer. */
-    boolean available() {
-        return !free.isEmpty() || allocated < limit;
-    }
-
+    /** Buffers allocated so far; never more than the limit. */
     int allocated() {
-        return allocated;
+        return allocated.get();
     }
 
     int limit() {

@@ -3,11 +3,9 @@ package ferry.server;
 import ferry.common.Arguments;
 import java.io.IOException;
 import java.net.StandardSocketOptions;
-import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -20,51 +18,40 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
 /**
- * One selector thread that reads its share of the connections. It never
- * calls a sink: each chunk it reads goes, in a buffer from the loop's
- * {@link BufferPool}, to the upload's worker (see {@link Upload}), which
- * reports back through this loop's event queue. An upload with
- * {@link #MAX_IN_FLIGHT} chunks not yet written, or for which no buffer is
- * free, is <em>paused</em>: its socket is not read, so TCP flow control slows
- * its sender down, and every other upload goes on at full speed.
+ * One selector thread that waits for its share of the connections to have
+ * data, and keeps their clocks. It never reads a socket nor calls a sink:
+ * when a connection is readable, it hands the upload to the upload's worker
+ * (see {@link Upload}), which reads and saves until the socket is empty and
+ * then gives it back through this loop's event queue.
  *
- * <p>Uploads being read are kept in order of last activity, least recent
+ * <p>Uploads the loop holds are kept in order of last activity, least recent
  * first, so the next idle deadline is always the head's, and the selector
  * sleeps exactly until then: the timeout is exact to the millisecond, with no
- * periodic sweep. A paused upload is out of that order, since the server, not
- * the sender, is holding it back; its clock restarts when reading resumes.
+ * periodic sweep. An upload its worker holds is out of that order: either
+ * data is arriving, or the server (a slow sink, no free buffer) is holding
+ * the sender back; its clock starts afresh when the worker gives it back.
  * When uploads have a duration limit, a second list in order of acceptance
  * gives the next duration deadline the same way.
  */
 final class EventLoop implements Runnable {
-    /**
-     * Chunks of one upload that may wait for its sink at once: two, so that
-     * the loop reads the next chunk while the worker writes the last one.
-     */
-    static final int MAX_IN_FLIGHT = 2;
-    /** Reads per readiness event before serving the other connections. */
-    private static final int READS_PER_EVENT = 4;
-
     private final String name;
     private final Selector selector;
-    private final BufferPool pool;
     private final Queue<Upload> arriving = new ConcurrentLinkedQueue<>();
     /** Results from the uploads' workers, run on this thread. */
     private final Queue<Runnable> events = new ConcurrentLinkedQueue<>();
-    /** Uploads being read, in access order: the head has been idle longest. */
+    /** Uploads waiting for data, in access order: the head has been idle longest. */
     private final LinkedHashMap<Upload, Boolean> byActivity = new LinkedHashMap<>(64, 0.75f, true);
     /** Uploads not yet ending, in the order they were accepted, when uploads have a duration limit. */
     private final LinkedHashSet<Upload> byAge = new LinkedHashSet<>();
-    /** Uploads paused for want of a buffer, first come first served. */
-    private final ArrayDeque<Upload> waitingForBuffer = new ArrayDeque<>();
-    /** Every upload this loop holds whose record is not written yet. */
+    /** Every upload this loop holds whose socket is not closed yet. */
     private final Set<Upload> live = new HashSet<>();
     /** Uploads handed to this loop and not finished: the listener gives new ones to the least loaded loop. */
     private final AtomicInteger load = new AtomicInteger();
     private final long idleNanos;
-    private final long maxBytes;
+    private final String idleReason;
     /** The duration limit of an upload, or 0 for none. */
     private final long maxDurationNanos;
+    private final String tooLongReason;
     /** Released for every upload this loop finishes: the listener takes one per accept. */
     private final Semaphore slots;
     private final Log log;
@@ -73,13 +60,12 @@ final class EventLoop implements Runnable {
     private volatile boolean stopping;
     private volatile long stopDeadline;
 
-    EventLoop(String name, ServerConfig config, BufferPool pool, Semaphore slots, Log log,
-              Consumer<String> fatal) throws IOException {
+    EventLoop(String name, ServerConfig config, Semaphore slots, Log log, Consumer<String> fatal) throws IOException {
         this.name = name;
-        this.pool = pool;
         this.idleNanos = config.idleTimeout().toNanos();
-        this.maxBytes = config.maxBytes();
+        this.idleReason = "no data for " + Arguments.seconds(config.idleTimeout());
         this.maxDurationNanos = config.maxDuration().toNanos();
+        this.tooLongReason = "still running after " + Arguments.seconds(config.maxDuration());
         this.slots = slots;
         this.log = log;
         this.fatal = fatal;
@@ -99,11 +85,6 @@ final class EventLoop implements Runnable {
 
     int load() {
         return load.get();
-    }
-
-    /** Read by tests from another thread: a stale value is fine. */
-    int buffersAllocated() {
-        return pool.allocated();
     }
 
     /** Runs {@code event} on this loop's thread; callable from any thread. */
@@ -152,10 +133,7 @@ final class EventLoop implements Runnable {
     }
 
     private long millisUntilNextDeadline() {
-        if (byActivity.isEmpty() && byAge.isEmpty()) {
-            return Long.MAX_VALUE / 2;
-        }
-        long deadline = Long.MAX_VALUE;
+        long deadline = 0;
         boolean any = false;
         if (!byActivity.isEmpty()) {
             deadline = byActivity.firstEntry().getKey().lastActivityNanos + idleNanos;
@@ -164,8 +142,9 @@ final class EventLoop implements Runnable {
         if (!byAge.isEmpty()) {
             long ageDeadline = byAge.getFirst().startNanos + maxDurationNanos;
             deadline = !any || ageDeadline - deadline < 0 ? ageDeadline : deadline;
+            any = true;
         }
-        return millisUntil(deadline);
+        return any ? millisUntil(deadline) : Long.MAX_VALUE / 2;
     }
 
     private static long millisUntil(long deadline) {
@@ -174,80 +153,19 @@ final class EventLoop implements Runnable {
         return until <= 0 ? 0 : (until + 999_999) / 1_000_000;
     }
 
+    /** Data (or an end) arrived: the worker takes the upload until the socket is empty. */
     private void onReady(SelectionKey key) {
         Upload upload = (Upload) key.attachment();
-        try {
-            read(upload);
-        } catch (RuntimeException e) {
-            fail(upload, Outcome.INTERNAL_ERROR, "unexpected failure while reading: " + e);
-        }
-    }
-
-    private void read(Upload upload) {
-        if (upload.state != Upload.State.READING || upload.paused) {
+        if (upload.state != Upload.State.WAITING) {
             return; // selected before its interest was cleared
         }
-        long now = System.nanoTime();
-        for (int i = 0; i < READS_PER_EVENT; i++) {
-            if (upload.inFlight >= MAX_IN_FLIGHT) {
-                pause(upload);
-                return;
-            }
-            ByteBuffer buffer = pool.take();
-            if (buffer == null) {
-                pause(upload);
-                upload.waitingForBuffer = true;
-                waitingForBuffer.add(upload);
-                return;
-            }
-            int n;
-            try {
-                n = upload.channel.read(buffer);
-            } catch (IOException e) {
-                pool.give(buffer);
-                fail(upload, Outcome.RESET, Arguments.describe(e).toLowerCase());
-                return;
-            }
-            if (n <= 0) {
-                pool.give(buffer);
-                if (n < 0) {
-                    endComplete(upload);
-                }
-                return;
-            }
-            upload.bytes += n;
-            upload.lastActivityNanos = now;
-            byActivity.get(upload); // moves it to the tail: most recently active
-            if (maxBytes > 0 && upload.bytes > maxBytes) {
-                pool.give(buffer);
-                fail(upload, Outcome.TOO_LARGE, "more than " + maxBytes + " bytes");
-                return;
-            }
-            buffer.flip();
-            upload.inFlight++;
-            upload.write(buffer);
-            if (n < buffer.capacity()) {
-                return; // the socket is very likely empty: spare the read that would say so
-            }
-        }
-    }
-
-    private void pause(Upload upload) {
-        if (!upload.paused) {
-            upload.paused = true;
-            upload.key.interestOps(0);
+        try {
+            key.interestOps(0);
             byActivity.remove(upload);
-        }
-    }
-
-    /** Reads the upload again; its idle clock starts afresh, as the wait was the server's. */
-    private void resume(Upload upload) {
-        if (upload.paused && upload.state == Upload.State.READING && !upload.waitingForBuffer
-                && upload.inFlight < MAX_IN_FLIGHT) {
-            upload.paused = false;
-            upload.lastActivityNanos = System.nanoTime();
-            upload.key.interestOps(SelectionKey.OP_READ);
-            byActivity.put(upload, Boolean.TRUE);
+            upload.state = Upload.State.WORKING;
+            upload.work();
+        } catch (RuntimeException e) {
+            end(upload, Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
         }
     }
 
@@ -262,39 +180,38 @@ final class EventLoop implements Runnable {
 
     void opened(Upload upload) {
         if (upload.state == Upload.State.OPENING) {
-            upload.state = Upload.State.READING;
-            resume(upload);
+            handBack(upload);
         }
     }
 
-    void openFailed(Upload upload, String reason) {
-        fail(upload, Outcome.WRITE_FAILED, reason);
+    /** The worker emptied the socket: wait for more data, with a fresh idle clock. */
+    void yielded(Upload upload) {
+        if (upload.state == Upload.State.WORKING) {
+            handBack(upload);
+        }
     }
 
-    void written(Upload upload, ByteBuffer chunk, Throwable failure) {
-        pool.give(chunk);
-        upload.inFlight--;
-        if (failure != null) {
-            fail(upload, Outcome.WRITE_FAILED, Upload.describe(failure));
-        } else {
-            resume(upload);
+    private void handBack(Upload upload) {
+        Upload.EndRequest request = upload.endRequest;
+        if (request != null) {
+            upload.state = Upload.State.ENDING;
+            upload.end(request);
+            return;
         }
-        serveWaiting();
+        try {
+            upload.state = Upload.State.WAITING;
+            upload.lastActivityNanos = System.nanoTime();
+            upload.key.interestOps(SelectionKey.OP_READ);
+            byActivity.put(upload, Boolean.TRUE);
+        } catch (RuntimeException e) {
+            end(upload, Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
+        }
     }
 
     /** The upload's sink is done and its record written: the socket closes, and the slot is free. */
     void concluded(Upload upload, boolean reset) {
         close(upload, reset);
         finish(upload);
-    }
-
-    /** Gives freed buffers to the uploads that wait for one, in the order they began to wait. */
-    private void serveWaiting() {
-        Upload upload;
-        while (pool.available() && (upload = waitingForBuffer.poll()) != null) {
-            upload.waitingForBuffer = false;
-            resume(upload);
-        }
     }
 
     // ---- arrivals, deadlines, endings ----
@@ -306,8 +223,7 @@ final class EventLoop implements Runnable {
             try {
                 upload.key = upload.channel.register(selector, 0, upload);
             } catch (ClosedChannelException | RuntimeException e) {
-                fail(upload, Outcome.RESET, "the connection closed before it was served");
-                continue;
+                upload.endRequest = new Upload.EndRequest(Outcome.RESET, "the connection closed before it was served");
             }
             if (maxDurationNanos > 0) {
                 byAge.add(upload);
@@ -325,8 +241,7 @@ final class EventLoop implements Runnable {
             }
             expired.add(upload);
         }
-        String idle = "no data for " + Arguments.seconds(java.time.Duration.ofNanos(idleNanos));
-        expired.forEach(upload -> fail(upload, Outcome.IDLE_TIMEOUT, idle));
+        expired.forEach(upload -> end(upload, Outcome.IDLE_TIMEOUT, idleReason));
         expired.clear();
         for (Upload upload : byAge) {
             if (now - upload.startNanos < maxDurationNanos) {
@@ -334,53 +249,50 @@ final class EventLoop implements Runnable {
             }
             expired.add(upload);
         }
-        String tooLong = "still running after " + Arguments.seconds(java.time.Duration.ofNanos(maxDurationNanos));
-        expired.forEach(upload -> fail(upload, Outcome.TOO_LONG, tooLong));
-    }
-
-    /** The sender half-closed: the sink completes after its queued chunks, then the socket closes. */
-    private void endComplete(Upload upload) {
-        upload.state = Upload.State.ENDING;
-        upload.outcome = Outcome.COMPLETE;
-        leaveOrders(upload);
-        upload.key.interestOps(0);
-        upload.complete();
+        expired.forEach(upload -> end(upload, Outcome.TOO_LONG, tooLongReason));
     }
 
     /**
-     * Ends an upload as failed: its socket is no longer read, the sink is
-     * aborted after whatever it is still doing, and then the socket is reset,
-     * so that the sender learns of the failure when the file already reads
-     * {@code ERROR}.
+     * Ends an upload as failed. One the loop holds goes to its worker at once
+     * to abort the sink; one its worker holds is told to stop, and ends at its
+     * next chunk. Either way the socket is reset only after the file reads
+     * {@code ERROR}, so a sender never learns of a failure before it is true.
      */
-    private void fail(Upload upload, Outcome outcome, String reason) {
-        if (upload.state == Upload.State.ENDING || upload.state == Upload.State.DONE) {
-            return;
-        }
-        upload.state = Upload.State.ENDING;
-        upload.outcome = outcome;
-        upload.reason = reason;
-        leaveOrders(upload);
-        if (upload.key != null && upload.key.isValid()) {
-            upload.key.interestOps(0);
-        }
-        upload.abort();
-    }
-
-    private void leaveOrders(Upload upload) {
-        upload.paused = true;
+    private void end(Upload upload, Outcome outcome, String reason) {
         byActivity.remove(upload);
         byAge.remove(upload);
+        var request = new Upload.EndRequest(outcome, reason);
+        switch (upload.state) {
+            case WAITING -> {
+                upload.state = Upload.State.ENDING;
+                if (upload.key != null && upload.key.isValid()) {
+                    upload.key.interestOps(0);
+                }
+                upload.end(request);
+            }
+            case OPENING, WORKING -> {
+                if (upload.endRequest == null) {
+                    upload.endRequest = request;
+                }
+            }
+            case ENDING, DONE -> {
+                // Already on its way out.
+            }
+        }
     }
 
-    /** Closes the socket: gracefully (the sender's confirmation), or with a reset (RST). */
+    /**
+     * Closes the socket. Every accepted socket lingers 0 (any close is a
+     * reset) until the server confirms a complete upload: only then is
+     * lingering turned off, for the graceful close the sender waits for.
+     */
     private static void close(Upload upload, boolean reset) {
         if (upload.key != null) {
             upload.key.cancel();
         }
         try (var channel = upload.channel) {
-            if (reset && channel.isOpen()) {
-                channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            if (!reset && channel.isOpen()) {
+                channel.setOption(StandardSocketOptions.SO_LINGER, -1);
             }
         } catch (IOException | RuntimeException e) {
             // Already closed or reset by the peer: released either way.
@@ -392,6 +304,8 @@ final class EventLoop implements Runnable {
             return;
         }
         upload.state = Upload.State.DONE;
+        byActivity.remove(upload);
+        byAge.remove(upload);
         live.remove(upload);
         load.decrementAndGet();
         slots.release();
@@ -402,9 +316,9 @@ final class EventLoop implements Runnable {
     /**
      * Ends every upload still being received as {@code shutdown} (or, after a
      * failure of the loop, as {@code internal-error}), interrupting sink calls
-     * in flight, then runs the workers' events until every record is written
-     * or the stop deadline passes. Uploads whose sinks are still busy then are
-     * logged as they stand, with their marker unconfirmed.
+     * in flight, then runs the workers' events until every upload is closed or
+     * the stop deadline passes. Uploads whose sinks are still busy then are
+     * logged as they stand, their marker unconfirmed, and reset.
      */
     private void drain(boolean failed) {
         if (!stopping) {
@@ -413,15 +327,17 @@ final class EventLoop implements Runnable {
         Outcome outcome = failed ? Outcome.INTERNAL_ERROR : Outcome.SHUTDOWN;
         String reason = failed ? "the server's event loop failed" : "the server was stopped";
         boolean selectorUsable = !failed;
+        boolean told = false;
         while (true) {
             try {
                 runEvents();
                 registerArrivals();
-                for (Upload upload : new ArrayList<>(live)) {
-                    if (upload.state == Upload.State.OPENING || upload.state == Upload.State.READING) {
-                        fail(upload, outcome, reason);
+                if (!told) {
+                    for (Upload upload : new ArrayList<>(live)) {
+                        end(upload, outcome, reason);
                         upload.interruptWorker();
                     }
+                    told = true;
                 }
             } catch (RuntimeException e) {
                 log.line(name + ": unexpected failure while stopping: " + e);
@@ -443,13 +359,7 @@ final class EventLoop implements Runnable {
             }
         }
         for (Upload upload : new ArrayList<>(live)) {
-            if (upload.outcome == null || upload.outcome == Outcome.COMPLETE) {
-                // Not confirmed to the sender: a complete upload whose sink did not finish is not complete.
-                upload.outcome = outcome;
-                upload.reason = reason;
-            }
-            upload.markerFailure = "its storage did not finish within the stop's grace period";
-            upload.writeRecord();
+            upload.recordUnfinished(outcome, reason);
             close(upload, true);
             finish(upload);
         }

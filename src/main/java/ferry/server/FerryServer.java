@@ -36,6 +36,7 @@ final class FerryServer {
     private final List<EventLoop> loops;
     private final List<Thread> loopThreads;
     private final Log log;
+    private final BufferPool buffers;
     private final AtomicBoolean stopping = new AtomicBoolean();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile String failure;
@@ -47,19 +48,17 @@ final class FerryServer {
         var journal = new Journal(log);
         int loopCount = Math.max(1, Runtime.getRuntime().availableProcessors());
         var slots = new Semaphore(config.maxConnections());
-        int buffersPerLoop = (int) Math.max(EventLoop.MAX_IN_FLIGHT,
-                config.bufferMemory() / BufferPool.CHUNK_SIZE / loopCount);
+        this.buffers = new BufferPool((int) Math.max(1, config.bufferMemory() / BufferPool.CHUNK_SIZE));
         var loops = new ArrayList<EventLoop>(loopCount);
         var loopThreads = new ArrayList<Thread>(loopCount);
         for (int i = 1; i <= loopCount; i++) {
-            var loop = new EventLoop("event loop " + i, config, new BufferPool(buffersPerLoop), slots, log,
-                    this::fail);
+            var loop = new EventLoop("event loop " + i, config, slots, log, this::fail);
             loops.add(loop);
             loopThreads.add(Thread.ofPlatform().name("ferry-loop-" + i).daemon().start(loop));
         }
         this.loops = List.copyOf(loops);
         this.loopThreads = List.copyOf(loopThreads);
-        var listener = new Listener(channel, counter, sinks, this.loops, slots, journal, log);
+        var listener = new Listener(channel, counter, sinks, this.loops, slots, buffers, journal, config.maxBytes(), log);
         this.acceptor = Thread.ofPlatform().name("ferry-accept").daemon()
                 .uncaughtExceptionHandler((thread, e) -> fail("the accept loop failed: " + e))
                 .start(listener);
@@ -117,7 +116,7 @@ final class FerryServer {
 
     /** Read buffers allocated by all loops so far: never more than the buffer memory allows. */
     int buffersAllocated() {
-        return loops.stream().mapToInt(EventLoop::buffersAllocated).sum();
+        return buffers.allocated();
     }
 
     /** Why the server stopped on its own, or null if it was asked to stop (or still runs). */

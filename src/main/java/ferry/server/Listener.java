@@ -33,7 +33,9 @@ final class Listener implements Runnable {
     private final List<EventLoop> loops;
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
+    private final BufferPool buffers;
     private final Journal journal;
+    private final long maxBytes;
     private final Log log;
     /** True from the first connection that had to wait for a slot until one is free at once again. */
     private boolean atLimit;
@@ -43,13 +45,15 @@ final class Listener implements Runnable {
     private int nextLoop;
 
     Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
-             List<EventLoop> loops, Semaphore slots, Journal journal, Log log) {
+             List<EventLoop> loops, Semaphore slots, BufferPool buffers, Journal journal, long maxBytes, Log log) {
         this.server = server;
         this.counter = counter;
         this.sinks = sinks;
         this.loops = loops;
         this.slots = slots;
+        this.buffers = buffers;
         this.journal = journal;
+        this.maxBytes = maxBytes;
         this.log = log;
     }
 
@@ -94,10 +98,13 @@ final class Listener implements Runnable {
             return false;
         }
         EventLoop loop = leastLoaded();
-        var upload = new Upload(number, channel, peer, accepted, sinks, loop, journal);
+        var upload = new Upload(number, channel, peer, accepted, sinks, loop, buffers, journal, maxBytes);
         loop.reserve();
         try {
             channel.configureBlocking(false);
+            // Any close is a reset until the server confirms a complete upload (and then lingers normally):
+            // whatever ends an upload unconfirmed, even the process dying, reads to the sender as a failure.
+            channel.setOption(StandardSocketOptions.SO_LINGER, 0);
         } catch (IOException e) {
             // Reset before it reached a loop: the loop finds it closed and logs it as such.
             reset(channel);

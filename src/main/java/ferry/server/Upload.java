@@ -14,30 +14,43 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * One accepted connection and its upload.
  *
- * <p>Two threads share it, each with its own part. The {@link EventLoop}
- * that holds it owns the socket and the fields marked "loop": it reads,
- * keeps the clocks, and is the only one to close the socket. The upload's
- * <em>worker</em>, a virtual thread that exists only while there is sink work
- * queued, makes every {@link UploadSink} call, in order, and reports each
- * result back to the loop as an event. So a sink that blocks holds up this
- * upload alone: the loop stops reading its socket until the sink has caught up.
+ * <p>Two threads share it, and at any time exactly one of them owns the
+ * socket's reading. The {@link EventLoop} that holds it waits, with every
+ * other idle connection, for the socket to become readable, and keeps the
+ * idle clock. Then it hands the upload to its <em>worker</em>, a virtual
+ * thread that exists only while there is work: the worker reads what the
+ * socket has and saves it through the {@link UploadSink}, chunk by chunk, in
+ * one buffer from the {@link BufferPool}, until the socket is empty, and
+ * gives the upload back. A sink that blocks therefore holds up this upload
+ * alone: while its worker waits, nobody reads its socket, and TCP flow
+ * control slows its sender down. The worker also makes every other sink call
+ * (open, complete, abort) and writes the upload's record; the loop is the
+ * only one to close the socket.
  */
 final class Upload {
     /** Where an upload is in its life; changed by the loop only. */
     enum State {
-        /** Accepted; its sink is being opened. Not read yet. */
+        /** Accepted; its worker is opening the sink. */
         OPENING,
-        /** Its socket is read (unless paused) and its chunks go to the sink. */
-        READING,
-        /** Its outcome is decided; the sink is completing or aborting. */
+        /** The loop waits for data (and keeps the idle clock). */
+        WAITING,
+        /** The worker reads and saves. */
+        WORKING,
+        /** The outcome is decided; the worker completes or aborts the sink and writes the record. */
         ENDING,
-        /** Its record is written; nothing refers to it any more. */
+        /** The socket is closed and the slot free. */
         DONE
+    }
+
+    /** Why the loop wants an upload ended while its worker holds it. */
+    record EndRequest(Outcome outcome, String reason) {
     }
 
     /** First pause when a sink cannot be opened for want of file descriptors; doubles up to the maximum. */
     private static final long MIN_OPEN_BACKOFF_MILLIS = 10;
     private static final long MAX_OPEN_BACKOFF_MILLIS = 1000;
+    /** Chunks a worker saves before letting other workers run on its carrier thread. */
+    private static final int CHUNKS_BEFORE_YIELD = 4;
 
     final long number;
     final SocketChannel channel;
@@ -47,37 +60,33 @@ final class Upload {
     final String savedAs;
     private final SinkFactory sinks;
     private final EventLoop loop;
+    private final BufferPool buffers;
     private final Journal journal;
-    /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
-    private final AtomicBoolean recorded = new AtomicBoolean();
+    private final long maxBytes;
 
-    // loop: the socket's side; outcome, reason and bytes are final once the upload is ENDING,
-    // and from then on the worker reads them (and may change a complete outcome to a failed one)
+    // loop
     SelectionKey key;
     State state = State.OPENING;
-    /** True while the socket is not read: the sink is opening or behind, or no buffer is free. */
-    boolean paused = true;
-    /** True while queued for a free buffer. */
-    boolean waitingForBuffer;
+    /** When the sender last sent a byte, or the server last stopped holding it back. */
     long lastActivityNanos;
-    long bytes;
-    /** Chunks handed to the worker and not yet given back. */
-    int inFlight;
-    Outcome outcome;
-    String reason;
-    String markerFailure;
 
-    // worker: the sink's side
+    /** Set by the loop to end an upload its worker holds; the worker checks it between chunks. */
+    volatile EndRequest endRequest;
+
+    // worker (read by the loop only when a stop's grace runs out)
+    private volatile long bytes;
+    private Outcome outcome;
+    private String reason;
+    private String markerFailure;
+    private UploadSink sink;
     private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean working = new AtomicBoolean();
     private volatile Thread worker;
-    /** Set by the loop once the upload has failed: chunks still queued are not written. */
-    private volatile boolean abandoned;
-    private UploadSink sink;
-    private Throwable sinkFailure;
+    /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
+    private final AtomicBoolean recorded = new AtomicBoolean();
 
     Upload(long number, SocketChannel channel, String peer, long startNanos, SinkFactory sinks, EventLoop loop,
-           Journal journal) {
+           BufferPool buffers, Journal journal, long maxBytes) {
         this.number = number;
         this.channel = channel;
         this.peer = peer;
@@ -86,7 +95,9 @@ final class Upload {
         this.sinks = sinks;
         this.savedAs = sinks.locate(number);
         this.loop = loop;
+        this.buffers = buffers;
         this.journal = journal;
+        this.maxBytes = maxBytes;
         this.lastActivityNanos = startNanos;
     }
 
@@ -100,46 +111,38 @@ final class Upload {
         }
     }
 
-    /** Writes this upload's record, unless it is written already; true if this call wrote it. */
-    boolean writeRecord() {
-        if (!recorded.compareAndSet(false, true)) {
-            return false;
-        }
-        journal.record(new UploadRecord(number, peer, bytes, start, Instant.now(), outcome, reason, savedAs,
-                markerFailure));
-        return true;
-    }
-
-    // ---- called by the loop: queue sink work ----
+    // ---- called by the loop ----
 
     void open() {
         submit(this::openSink);
     }
 
-    /** Queues a filled buffer (flipped); it comes back to the loop in a written event. */
-    void write(ByteBuffer chunk) {
-        submit(() -> writeChunk(chunk));
+    /** The socket is readable: the worker reads and saves until it is empty, then gives the upload back. */
+    void work() {
+        submit(this::burst);
     }
 
-    /** The sender half-closed: the sink completes after the queued chunks, then the loop closes the socket. */
-    void complete() {
-        submit(this::completeSink);
+    /** The loop ends an upload it holds (idle, too long, stopping): the worker aborts the sink. */
+    void end(EndRequest request) {
+        submit(() -> fail(request.outcome(), request.reason()));
     }
 
-    /**
-     * Marks the upload failed: queued chunks are skipped, the sink is aborted
-     * after them, then the loop resets the socket.
-     */
-    void abort() {
-        abandoned = true;
-        submit(this::abortSink);
-    }
-
-    /** Interrupts a sink call in flight (the server is stopping). */
+    /** Interrupts the worker (the server is stopping): a sink call or a wait for a buffer ends early. */
     void interruptWorker() {
         Thread thread = worker;
         if (thread != null) {
             thread.interrupt();
+        }
+    }
+
+    /**
+     * When a stop's grace period runs out with the worker still busy: the
+     * record as things stand, unless the worker wrote it meanwhile.
+     */
+    void recordUnfinished(Outcome stopOutcome, String stopReason) {
+        if (recorded.compareAndSet(false, true)) {
+            journal.record(new UploadRecord(number, peer, bytes, start, Instant.now(), stopOutcome, stopReason,
+                    savedAs, "its storage did not finish within the stop's grace period"));
         }
     }
 
@@ -148,17 +151,23 @@ final class Upload {
     private void submit(Runnable job) {
         jobs.add(job);
         if (working.compareAndSet(false, true)) {
-            Thread.ofVirtual().name("conn-" + number).start(this::work);
+            Thread.ofVirtual().name("conn-" + number).start(this::runJobs);
         }
     }
 
     /** Runs queued jobs until none is left; at most one worker runs at a time. */
-    private void work() {
+    private void runJobs() {
         worker = Thread.currentThread();
         do {
             Runnable job;
             while ((job = jobs.poll()) != null) {
-                job.run();
+                try {
+                    job.run();
+                } catch (RuntimeException | Error e) {
+                    rethrowIfFatal(e);
+                    // A bug in ferry itself: this upload fails, the server goes on.
+                    fail(Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
+                }
             }
             working.set(false);
         } while (!jobs.isEmpty() && working.compareAndSet(false, true));
@@ -167,7 +176,12 @@ final class Upload {
     private void openSink() {
         long backoff = 0;
         boolean reported = false;
-        while (!abandoned) {
+        while (true) {
+            EndRequest request = endRequest;
+            if (request != null) {
+                fail(request.outcome(), request.reason());
+                return;
+            }
             try {
                 sink = sinks.open(number);
                 loop.post(() -> loop.opened(this));
@@ -176,7 +190,7 @@ final class Upload {
                 rethrowIfFatal(e);
                 String why = describe(e);
                 if (!why.startsWith("Too many open files")) {
-                    loop.post(() -> loop.openFailed(this, "cannot create the file: " + why));
+                    fail(Outcome.WRITE_FAILED, "cannot create the file: " + why);
                     return;
                 }
                 // Out of descriptors: the connection waits (its bytes wait in the kernel) until one is free.
@@ -189,74 +203,125 @@ final class Upload {
                 try {
                     Thread.sleep(backoff);
                 } catch (InterruptedException interrupted) {
-                    return; // stopping: the abort queued behind this job reports the upload
+                    // Stopping: the end request is set; the next round reports it.
                 }
             }
         }
     }
 
-    private void writeChunk(ByteBuffer chunk) {
-        Throwable failure = null;
-        if (sinkFailure == null && !abandoned) {
-            try {
-                sink.write(chunk);
-            } catch (Throwable e) {
-                rethrowIfFatal(e);
-                failure = e;
-                sinkFailure = e;
-            }
+    /** Reads and saves what the socket has, then gives the upload back to the loop. */
+    private void burst() {
+        ByteBuffer buffer;
+        try {
+            buffer = buffers.take();
+        } catch (InterruptedException e) {
+            EndRequest request = endRequest;
+            fail(request != null ? request.outcome() : Outcome.SHUTDOWN,
+                    request != null ? request.reason() : "the server was stopped");
+            return;
         }
-        Throwable reported = failure;
-        loop.post(() -> loop.written(this, chunk, reported));
+        try {
+            int chunks = 0;
+            while (true) {
+                EndRequest request = endRequest;
+                if (request != null) {
+                    fail(request.outcome(), request.reason());
+                    return;
+                }
+                buffer.clear();
+                int n;
+                try {
+                    n = channel.read(buffer);
+                } catch (IOException e) {
+                    fail(Outcome.RESET, Arguments.describe(e).toLowerCase());
+                    return;
+                }
+                if (n == 0) {
+                    break;
+                }
+                if (n < 0) {
+                    complete();
+                    return;
+                }
+                long total = bytes + n;
+                bytes = total;
+                if (maxBytes > 0 && total > maxBytes) {
+                    fail(Outcome.TOO_LARGE, "more than " + maxBytes + " bytes");
+                    return;
+                }
+                buffer.flip();
+                try {
+                    sink.write(buffer);
+                } catch (Throwable e) {
+                    rethrowIfFatal(e);
+                    fail(Outcome.WRITE_FAILED, describe(e));
+                    return;
+                }
+                if (++chunks % CHUNKS_BEFORE_YIELD == 0) {
+                    Thread.yield(); // a fast sender must not keep the other workers off this carrier
+                }
+            }
+        } finally {
+            buffers.give(buffer);
+        }
+        loop.post(() -> loop.yielded(this));
     }
 
-    private void completeSink() {
-        if (sinkFailure == null && !abandoned) {
-            try {
-                sink.complete();
-                sink = null;
-                conclude(false);
-                return;
-            } catch (Throwable e) {
-                rethrowIfFatal(e);
-                sinkFailure = e;
-            }
+    /** The sender half-closed after its last byte: make the upload final, then the loop confirms. */
+    private void complete() {
+        try {
+            sink.complete();
+            sink = null;
+        } catch (Throwable e) {
+            rethrowIfFatal(e);
+            fail(Outcome.WRITE_FAILED, describe(e));
+            return;
         }
-        outcome = Outcome.WRITE_FAILED;
-        reason = describe(sinkFailure);
-        markerFailure = abortQuietly();
-        conclude(true);
+        outcome = Outcome.COMPLETE;
+        conclude(false);
     }
 
-    private void abortSink() {
+    /**
+     * Ends the upload as failed: the sink writes its ERROR marker, then the
+     * loop resets the socket. When the loop has asked for the end (a stop,
+     * say), its reason wins over the error that asking caused (an interrupted
+     * write).
+     */
+    private void fail(Outcome failed, String why) {
+        if (outcome != null) {
+            return; // already concluded
+        }
+        EndRequest request = endRequest;
+        if (request != null) {
+            failed = request.outcome();
+            why = request.reason();
+        }
         Thread.interrupted(); // an interrupt meant for a write must not stop the marker
-        markerFailure = abortQuietly();
+        outcome = failed;
+        reason = why;
+        UploadSink open = sink;
+        sink = null;
+        if (open != null) {
+            try {
+                open.abort();
+            } catch (Throwable e) {
+                rethrowIfFatal(e);
+                markerFailure = describe(e);
+            }
+        }
         conclude(true);
     }
 
     /** The sink is done: the record is written, then the loop closes the socket (with a reset if failed). */
     private void conclude(boolean reset) {
-        writeRecord();
+        if (recorded.compareAndSet(false, true)) {
+            journal.record(new UploadRecord(number, peer, bytes, start, Instant.now(), outcome, reason, savedAs,
+                    markerFailure));
+        }
         loop.post(() -> loop.concluded(this, reset));
     }
 
-    /** Aborts the sink if one is open; returns why the marker could not be written, or null. */
-    private String abortQuietly() {
-        UploadSink open = sink;
-        sink = null;
-        if (open == null) {
-            return null;
-        }
-        try {
-            open.abort();
-            return null;
-        } catch (Throwable e) {
-            rethrowIfFatal(e);
-            return describe(e);
-        }
-    }
-
-    /** A sink's failure in plain words: its message, or for an unexpected exception its type too. */
+    /** A failure in plain words: an I/O error's message, or for anything else its type too. */
     static String describe(Throwable e) {
         if (e instanceof IOException io) {
             return Arguments.describe(io);
