@@ -1,6 +1,6 @@
 # Shared by ./server, ./client and ./run-tests: find a JDK >= 21 and keep the
-# launcher jar, and the JVM's start-up cache, built from the sources. Sourced,
-# not run; FERRY_ROOT must be set.
+# launcher jar, its run-time dependencies and the JVM's start-up caches built
+# from the sources, with Maven. Sourced, not run; FERRY_ROOT must be set.
 #
 # JDK search order: $JAVA_HOME if new enough, else `java` on the PATH if new
 # enough, else the newest JDK under /usr/lib/jvm (FERRY_JVM_DIR overrides that
@@ -9,16 +9,25 @@
 # Every launch passes through here, so the common path uses bash builtins
 # only (no command is started before java): the JDK found is remembered in
 # target/launcher/java-home together with what it was found from, and the
-# sources are compared with the jar by their times.
+# sources (pom.xml, src/main, this file) are compared with the jar by their
+# times.
 
 FERRY_MIN_JAVA=21
 FERRY_BUILD_DIR="$FERRY_ROOT/target/launcher"
+# The product jar; its manifest's Class-Path names the run-time dependencies in lib/.
 FERRY_JAR="$FERRY_BUILD_DIR/ferry.jar"
+FERRY_LIB="$FERRY_BUILD_DIR/lib"
+# Maven's own output for the launchers, apart from target/ where mvn verify writes.
+FERRY_MAVEN_DIR="$FERRY_BUILD_DIR/maven"
 FERRY_JAVA_CACHE="$FERRY_BUILD_DIR/java-home"
-# The JVM's start-up cache: the AOT cache on JDK 25+, a CDS archive before.
-# cache-jdk names the JDK it was made with ("none ..." if that JDK could not make one).
-FERRY_CDS="$FERRY_BUILD_DIR/ferry.cds"
-FERRY_CDS_JDK="$FERRY_BUILD_DIR/cache-jdk"
+# The JVM's start-up caches, one per program (server.cache, client.cache): the
+# AOT cache on JDK 25+, a CDS archive before. cache-jdk names the JDK that
+# trained them; a program whose training failed has no cache file.
+FERRY_CACHE_JDK="$FERRY_BUILD_DIR/cache-jdk"
+# Each program's JVM options, the same for its training run and its launches
+# (a start-up cache is only used by a JVM started with compatible options).
+FERRY_SERVER_JVM_OPTS=(-XX:+UseSerialGC -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError)
+FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData)
 shopt -s globstar
 
 # Sets _ferry_feature to the feature version (17, 21, 25 ...) of the JDK at $1, or to "".
@@ -46,9 +55,9 @@ _ferry_read_feature() {
     _ferry_feature=${version%%[!0-9]*}
 }
 
-# True when $1 is a JDK home of a new enough version, with the tools a build needs.
+# True when $1 is a JDK home of a new enough version, with the compiler a build needs.
 ferry_usable_jdk() {
-    [ -n "$1" ] && [ -x "$1/bin/javac" ] && [ -x "$1/bin/jar" ] || return 1
+    [ -n "$1" ] && [ -x "$1/bin/javac" ] || return 1
     _ferry_read_feature "$1"
     [ -n "$_ferry_feature" ] && [ "$_ferry_feature" -ge "$FERRY_MIN_JAVA" ]
 }
@@ -103,24 +112,24 @@ ferry_find_java() {
     return 0
 }
 
-# True when the jar is missing or older than any source file or directory
-# (a directory's time changes when a file in it is added or removed).
+# True when the jar is missing or older than pom.xml, this file, or any file or
+# directory under src/main (a directory's time changes when a file in it is
+# added or removed). The jar's time is the start of the build that made it, so
+# a source saved during a build counts as changed.
 ferry_jar_stale() {
     [ -f "$FERRY_JAR" ] || return 0
     local path
-    for path in "$FERRY_ROOT/bin/ferry-lib.sh" "$FERRY_ROOT/src/main/java" "$FERRY_ROOT"/src/main/java/**; do
+    for path in "$FERRY_ROOT/pom.xml" "$FERRY_ROOT/bin/ferry-lib.sh" "$FERRY_ROOT/src/main" "$FERRY_ROOT"/src/main/**; do
         [ "$path" -nt "$FERRY_JAR" ] && return 0
     done
     return 1
 }
 
-# True when the start-up cache was not made by this JDK for this jar (or tried and given up).
+# True when the start-up caches were not trained by this JDK for this jar.
 ferry_cache_stale() {
     local made_with=""
-    [ -r "$FERRY_CDS_JDK" ] && IFS= read -r made_with <"$FERRY_CDS_JDK"
-    case $made_with in
-        "$FERRY_JAVA_HOME" | "none $FERRY_JAVA_HOME") [ "$FERRY_CDS_JDK" -nt "$FERRY_JAR" ] && return 1 ;;
-    esac
+    [ -r "$FERRY_CACHE_JDK" ] && IFS= read -r made_with <"$FERRY_CACHE_JDK"
+    [ "$made_with" = "$FERRY_JAVA_HOME" ] && [ "$FERRY_CACHE_JDK" -nt "$FERRY_JAR" ] && return 1
     return 0
 }
 
@@ -128,76 +137,167 @@ ferry_build_stale() {
     ferry_jar_stale || ferry_cache_stale
 }
 
-# Sets FERRY_JVM_CACHE_OPTS to the options that use the start-up cache, if this JDK made one.
+# Sets FERRY_JVM_CACHE_OPTS to the options that use program $1's start-up
+# cache (server or client), if this JDK trained one.
 ferry_cache_options() {
-    local made_with=""
+    local cache="$FERRY_BUILD_DIR/$1.cache" made_with=""
     FERRY_JVM_CACHE_OPTS=()
-    [ -r "$FERRY_CDS" ] && [ -r "$FERRY_CDS_JDK" ] && IFS= read -r made_with <"$FERRY_CDS_JDK"
+    [ -r "$cache" ] && [ -r "$FERRY_CACHE_JDK" ] && IFS= read -r made_with <"$FERRY_CACHE_JDK"
     [ "$made_with" = "$FERRY_JAVA_HOME" ] || return 0
     # A cache the JVM cannot use only costs start-up time; its complaints must not reach the user.
     if [ "$FERRY_JAVA_FEATURE" -ge 25 ]; then
-        FERRY_JVM_CACHE_OPTS=("-XX:AOTCache=$FERRY_CDS" "-Xlog:aot=off,cds=off")
+        FERRY_JVM_CACHE_OPTS=("-XX:AOTCache=$cache" "-Xlog:aot=off,cds=off")
     else
-        FERRY_JVM_CACHE_OPTS=("-XX:SharedArchiveFile=$FERRY_CDS" "-Xlog:cds=off")
+        FERRY_JVM_CACHE_OPTS=("-XX:SharedArchiveFile=$cache" "-Xlog:cds=off")
     fi
 }
 
-# Makes the start-up cache with a training run (ferry.Training: one upload on
-# loopback). A JDK that cannot make one leaves a note, and ferry runs without.
+# Exports what Maven needs to run with the JDK found: JAVA_HOME, and on JDK
+# 24+ the option that quiets the warning Maven's own libraries cause.
+ferry_maven_env() {
+    export JAVA_HOME=$FERRY_JAVA_HOME
+    if [ "$FERRY_JAVA_FEATURE" -ge 24 ]; then
+        case " ${MAVEN_OPTS:-} " in
+            *" --sun-misc-unsafe-memory-access=allow "*) ;;
+            *) export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow" ;;
+        esac
+    fi
+}
+
+# Builds the jar with Maven into target/launcher/maven (never target/classes,
+# which mvn verify owns), then installs it: the run-time dependencies into
+# target/launcher/lib (each under its versioned name, replaced by a rename),
+# then the jar, by a rename, so a launcher starting meanwhile finds the old
+# jar or the new one, whole. Output goes to standard output (the build log).
+_ferry_maven_build() {
+    local work=$1 dep
+    echo "building ferry with Maven and $FERRY_JAVA_HOME at $(date -u +%FT%TZ)"
+    : >"$work/started"
+    rm -rf "$FERRY_MAVEN_DIR"
+    (
+        cd "$FERRY_ROOT" && ferry_maven_env &&
+            mvn --batch-mode --no-transfer-progress -Dstyle.color=never -Dmaven.test.skip=true \
+                "-Dferry.build.directory=$FERRY_MAVEN_DIR" package </dev/null
+    ) || return 1
+    mkdir -p "$FERRY_LIB" || return 1
+    for dep in "$FERRY_MAVEN_DIR"/lib/*.jar; do
+        [ -f "$dep" ] || continue
+        cp -p "$dep" "$FERRY_LIB/.${dep##*/}.$$" && mv -f "$FERRY_LIB/.${dep##*/}.$$" "$FERRY_LIB/${dep##*/}" || return 1
+    done
+    cp "$FERRY_MAVEN_DIR/ferry.jar" "$work/ferry.jar" && touch -r "$work/started" "$work/ferry.jar" &&
+        mv -f "$work/ferry.jar" "$FERRY_JAR"
+}
+
+# Trains program $1's start-up cache (ferry.Training $1), within
+# FERRY_TRAINING_TIMEOUT seconds (default 60; tests shorten it). Output goes to
+# standard output (the build log); on failure, says why in _ferry_why.
 _ferry_train() {
-    local work=$1 made="none $FERRY_JAVA_HOME" option
+    local program=$1 work=$2 limit=${FERRY_TRAINING_TIMEOUT:-60} option status
+    local -n opts=FERRY_${program^^}_JVM_OPTS
     if [ "$FERRY_JAVA_FEATURE" -ge 25 ]; then
-        option="-XX:AOTCacheOutput=$work/ferry.cds"
+        option="-XX:AOTCacheOutput=$work/$program.cache"
     else
-        option="-XX:ArchiveClassesAtExit=$work/ferry.cds"
+        option="-XX:ArchiveClassesAtExit=$work/$program.cache"
     fi
-    echo "training the start-up cache ($option)"
-    if "$FERRY_JAVA_HOME/bin/java" "$option" -XX:+UseSerialGC -XX:-UsePerfData -cp "$FERRY_JAR" ferry.Training &&
-        [ -s "$work/ferry.cds" ] && mv -f "$work/ferry.cds" "$FERRY_CDS"; then
-        made=$FERRY_JAVA_HOME
-    else
-        echo "no start-up cache: ferry starts without one"
-        rm -f "$FERRY_CDS"
+    echo "training the $program's start-up cache ($option), at most $limit s"
+    timeout --kill-after=5 "$limit" "$FERRY_JAVA_HOME/bin/java" "$option" "${opts[@]}" -cp "$FERRY_JAR" ferry.Training "$program" </dev/null
+    status=$?
+    if [ $status -eq 0 ] && [ -s "$work/$program.cache" ] && mv -f "$work/$program.cache" "$FERRY_BUILD_DIR/$program.cache"; then
+        echo "trained the $program's start-up cache"
+        return 0
     fi
-    printf '%s\n' "$made" >"$FERRY_CDS_JDK"
+    case $status in
+        0) _ferry_why="no cache was written" ;;
+        124 | 137) _ferry_why="timed out after $limit s" ;;
+        *) _ferry_why="exit code $status" ;;
+    esac
+    echo "no start-up cache for the $program: $_ferry_why"
+    return 1
 }
 
-# Compiles src/main/java into target/launcher/ferry.jar when the sources
-# changed, and makes the start-up cache when it is missing or was made for
-# another jar or JDK. Output goes to target/launcher/build.log and is shown
-# only when the build fails. Concurrent launchers wait for one another on a lock.
+# Trains both programs' caches side by side; prints one note on standard error
+# if either fails (that program then runs without a cache).
+_ferry_train_all() {
+    local work=$1 log=$2 program pid failed=() why=()
+    local -A pids
+    rm -f "$FERRY_CACHE_JDK" "$FERRY_BUILD_DIR/server.cache" "$FERRY_BUILD_DIR/client.cache"
+    for program in server client; do
+        ( _ferry_train "$program" "$work" >"$work/train-$program.log" 2>&1 || { printf '%s\n' "$_ferry_why" >"$work/why-$program"; exit 1; } ) &
+        pids[$program]=$!
+    done
+    for program in server client; do
+        if ! wait "${pids[$program]}"; then
+            failed+=("$program")
+            why+=("$program: $(cat "$work/why-$program" 2>/dev/null)")
+        fi
+        cat "$work/train-$program.log" >>"$log"
+    done
+    printf '%s\n' "$FERRY_JAVA_HOME" >"$FERRY_CACHE_JDK"
+    if [ ${#failed[@]} -eq 2 ]; then
+        echo "note: could not train the server's and the client's start-up caches (${why[0]}; ${why[1]}; see $log); ferry runs without its start-up cache" >&2
+    elif [ ${#failed[@]} -eq 1 ]; then
+        echo "note: could not train the ${failed[0]}'s start-up cache (${why[0]}; see $log); ferry runs without its start-up cache" >&2
+    fi
+}
+
+# The last build's duration in seconds, or $1 when there was none.
+_ferry_last_seconds() {
+    local seconds=""
+    [ -r "$FERRY_BUILD_DIR/build-seconds" ] && IFS= read -r seconds <"$FERRY_BUILD_DIR/build-seconds"
+    case $seconds in
+        "" | *[!0-9]*) seconds=$1 ;;
+    esac
+    echo "$seconds"
+}
+
+# Builds the jar with Maven when pom.xml, a source or this file changed, and
+# trains the start-up caches when they are missing or were made for another
+# jar or JDK. Says so in one line on standard error; the full output goes to
+# target/launcher/build.log, shown only when the build fails. Concurrent
+# launchers wait for one another on a lock.
 ferry_build() {
     ferry_build_stale || return 0
-    local log="$FERRY_BUILD_DIR/build.log"
+    local log="$FERRY_BUILD_DIR/build.log" what
     if ! mkdir -p "$FERRY_BUILD_DIR" 2>/dev/null; then
         echo "ERROR: cannot create the build directory $FERRY_BUILD_DIR" >&2
         return 1
     fi
+    if [ ! -f "$FERRY_JAR" ]; then
+        what="first run: Maven build and start-up caches, about $(_ferry_last_seconds 40) s"
+    elif ferry_jar_stale; then
+        what="the sources changed: Maven build and start-up caches, about $(_ferry_last_seconds 30) s"
+    else
+        what="start-up caches for $FERRY_JAVA_HOME, about 10 s"
+    fi
+    echo "building ferry ($what) ..." >&2
     (
-        if ! flock -w 300 9; then
+        if ! flock -w 600 9; then
             echo "ERROR: timed out waiting for another build of ferry to finish ($FERRY_BUILD_DIR/.lock)" >&2
             exit 1
         fi
         ferry_build_stale || exit 0
-        local work="$FERRY_BUILD_DIR/work.$$" status=0
+        local work="$FERRY_BUILD_DIR/work.$$" status=0 started=$SECONDS
         rm -rf "$work"
-        mkdir -p "$work/classes"
-        {
-            if ferry_jar_stale; then
-                echo "building ferry with $FERRY_JAVA_HOME at $(date -u +%FT%TZ)"
-                find "$FERRY_ROOT/src/main/java" -name '*.java' >"$work/sources" &&
-                    "$FERRY_JAVA_HOME/bin/javac" --release "$FERRY_MIN_JAVA" -encoding UTF-8 -g -Xlint:all \
-                        -d "$work/classes" @"$work/sources" &&
-                    "$FERRY_JAVA_HOME/bin/jar" --create --file "$work/ferry.jar" -C "$work/classes" . &&
-                    mv -f "$work/ferry.jar" "$FERRY_JAR" || status=1
+        mkdir -p "$work" || exit 1
+        if ferry_jar_stale; then
+            if ! command -v mvn >/dev/null 2>&1; then
+                echo "ERROR: building ferry needs Maven (mvn), which is not installed (Debian: apt-get install maven)" >&2
+                rm -rf "$work"
+                exit 1
             fi
-            [ $status -ne 0 ] || _ferry_train "$work"
-        } >"$log" 2>&1
-        rm -rf "$work"
+            _ferry_maven_build "$work" >"$log" 2>&1 || status=1
+        else
+            : >"$log"
+        fi
         if [ $status -ne 0 ]; then
+            rm -rf "$work"
             echo "ERROR: building ferry failed; the build log ($log) follows" >&2
             tail -n 40 "$log" >&2
             exit 1
         fi
+        _ferry_train_all "$work" "$log"
+        rm -rf "$work"
+        printf '%s\n' $((SECONDS - started)) >"$FERRY_BUILD_DIR/build-seconds"
+        exit 0
     ) 9>"$FERRY_BUILD_DIR/.lock"
 }

@@ -3,54 +3,146 @@ package ferry;
 import ferry.client.ClientMain;
 import ferry.common.ExitCode;
 import ferry.server.ServerMain;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.io.PrintStream;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 /**
- * The build's training run for the JVM's start-up cache (the AOT cache on JDK
- * 25+, a CDS archive on JDK 21-24): one upload from the client to the server,
- * both in this process, on loopback, so that the classes both programs load
- * are recorded. Run by {@code bin/ferry-lib.sh}, not by users.
+ * The build's training runs for the JVM's start-up caches (the AOT cache on
+ * JDK 25+, a CDS archive on JDK 21-24), one per program, so that each cache
+ * holds what that program loads and nothing else:
+ * <ul>
+ * <li>{@code Training server}: the server alone receives one upload from a raw
+ * socket in this process, on loopback, and is stopped through its parent pipe;</li>
+ * <li>{@code Training client}: the client alone sends one file to a raw
+ * receiver in this process.</li>
+ * </ul>
+ * Run by {@code bin/ferry-lib.sh} under a time limit, not by users. Every
+ * wait here has a deadline of its own too, and a failure is one line on
+ * standard error and exit code 1. {@code FERRY_TRAINING_FAULT=fail} or
+ * {@code hang} makes a run fail or hang, so that tests can check that a
+ * broken training neither stops nor stalls a launch.
  */
 public final class Training {
+    private static final int WAIT_MS = 10_000;
+    private static final int UPLOAD_BYTES = 64 * 1024;
+
     private Training() {
     }
 
-    public static void main(String[] args) throws Exception {
-        Path dir = Files.createTempDirectory("ferry-training-");
-        var quiet = new PrintStream(OutputStream.nullOutputStream());
-        var stop = new PipedOutputStream();
-        var stopPipe = new PipedInputStream(stop);
+    public static void main(String[] args) {
+        String program = args.length == 1 ? args[0] : "";
         try {
-            String port = Integer.toString(freePort());
-            var server = Thread.ofPlatform().start(() ->
-                    new ServerMain(Map.of(), quiet, quiet).run(new String[] {port, dir.resolve("files").toString()}, stopPipe));
-            Path file = Files.write(dir.resolve("upload"), new byte[64 * 1024]);
-            ExitCode sent = ExitCode.FAILURE;
-            for (int attempt = 0; attempt < 250 && sent != ExitCode.OK; attempt++) {
-                sent = ClientMain.run(new String[] {"127.0.0.1", port, file.toString()}, Map.of(), quiet);
-                if (sent != ExitCode.OK) {
-                    Thread.sleep(20); // the server is not listening yet
+            switch (System.getenv().getOrDefault("FERRY_TRAINING_FAULT", "")) {
+                case "fail" -> throw new IllegalStateException("failing as FERRY_TRAINING_FAULT=fail asks");
+                case "hang" -> Thread.sleep(Long.MAX_VALUE);
+                default -> {
                 }
             }
-            stop.close();
-            server.join(10_000);
-            if (sent != ExitCode.OK) {
-                throw new IllegalStateException("the training upload failed");
+            switch (program) {
+                case "server" -> server();
+                case "client" -> client();
+                default -> throw new IllegalArgumentException("usage: ferry.Training server|client");
+            }
+        } catch (Exception e) {
+            System.err.println("ERROR: training the " + program + " failed: " + e);
+            System.exit(1);
+        }
+    }
+
+    /** The server alone: start, one upload from a raw socket, stop through the parent pipe. */
+    private static void server() throws Exception {
+        Path dir = Files.createTempDirectory("ferry-training-");
+        var log = new ByteArrayOutputStream();
+        var out = new PrintStream(log, true, StandardCharsets.UTF_8);
+        var stop = new PipedOutputStream();
+        var stopPipe = new PipedInputStream(stop);
+        var result = new AtomicReference<ExitCode>();
+        try {
+            int port = freePort();
+            Path files = dir.resolve("files");
+            var server = Thread.ofPlatform().name("training-server").daemon().start(() ->
+                    result.set(new ServerMain(Map.of(), out, out).run(new String[] {Integer.toString(port), files.toString()}, stopPipe)));
+            try (Socket socket = connect(port)) {
+                socket.setSoTimeout(WAIT_MS);
+                socket.getOutputStream().write(new byte[UPLOAD_BYTES]);
+                socket.shutdownOutput();
+                if (socket.getInputStream().read() != -1) {
+                    throw new IllegalStateException("the server sent data");
+                }
+            } finally {
+                stop.close();
+                server.join(WAIT_MS);
+            }
+            if (result.get() != ExitCode.OK) {
+                throw new IllegalStateException("the server did not stop in order: " + result.get() + "; " + log);
+            }
+            long saved = Files.size(files.resolve("1.file"));
+            if (saved != UPLOAD_BYTES) {
+                throw new IllegalStateException("1.file has " + saved + " bytes, not " + UPLOAD_BYTES + "; " + log);
             }
         } finally {
-            try (Stream<Path> paths = Files.walk(dir)) {
-                paths.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            delete(dir);
+        }
+    }
+
+    /** The client alone: one file to a raw receiver that reads to end of file, then closes. */
+    private static void client() throws Exception {
+        Path dir = Files.createTempDirectory("ferry-training-");
+        var errors = new ByteArrayOutputStream();
+        try (var receiver = new ServerSocket()) {
+            receiver.bind(new InetSocketAddress("127.0.0.1", 0));
+            receiver.setSoTimeout(WAIT_MS);
+            var received = new AtomicReference<Long>(-1L);
+            var reader = Thread.ofPlatform().name("training-receiver").daemon().start(() -> {
+                try (Socket socket = receiver.accept()) {
+                    socket.setSoTimeout(WAIT_MS);
+                    received.set(socket.getInputStream().transferTo(OutputStream.nullOutputStream()));
+                } catch (IOException e) {
+                    // Reported below as a failed upload.
+                }
+            });
+            Path file = Files.write(dir.resolve("upload"), new byte[UPLOAD_BYTES]);
+            ExitCode sent = ClientMain.run(new String[] {"127.0.0.1", Integer.toString(receiver.getLocalPort()), file.toString()},
+                    Map.of("FERRY_CLIENT_TIMEOUT_MS", Integer.toString(WAIT_MS)), new PrintStream(errors, true, StandardCharsets.UTF_8));
+            reader.join(WAIT_MS);
+            if (sent != ExitCode.OK || received.get() != UPLOAD_BYTES) {
+                throw new IllegalStateException("the training upload failed: " + sent + ", " + received.get() + " bytes received; "
+                        + errors.toString(StandardCharsets.UTF_8).strip());
+            }
+        } finally {
+            delete(dir);
+        }
+    }
+
+    /** Connects once the server listens, trying for at most {@link #WAIT_MS}. */
+    private static Socket connect(int port) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + WAIT_MS * 1_000_000L;
+        while (true) {
+            var socket = new Socket();
+            try {
+                socket.connect(new InetSocketAddress("127.0.0.1", port), WAIT_MS);
+                return socket;
+            } catch (ConnectException e) {
+                socket.close();
+                if (System.nanoTime() > deadline) {
+                    throw e;
+                }
+                Thread.sleep(10); // the server is not listening yet
             }
         }
     }
@@ -59,6 +151,12 @@ public final class Training {
         try (var socket = new ServerSocket()) {
             socket.bind(new InetSocketAddress("127.0.0.1", 0));
             return socket.getLocalPort();
+        }
+    }
+
+    private static void delete(Path dir) throws IOException {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
         }
     }
 }

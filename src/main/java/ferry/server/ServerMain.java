@@ -16,9 +16,10 @@ import java.util.Map;
  * {@code <FILE-DIR>/N.file}.
  *
  * <p>Stops, exiting 0, when the JVM is asked to shut down (SIGTERM, SIGINT)
- * or, when started with {@code -Dferry.parentPipe=stdin} as {@code ./server}
- * does, when its standard input reaches end of file: the launcher closes that
- * pipe on SIGTERM or SIGQUIT, and the kernel closes it if the launcher dies.
+ * or, when started with {@code -Dferry.parentPipe=N} as {@code ./server}
+ * does, when the pipe on descriptor N reaches end of file ({@link ParentPipe}):
+ * the launcher closes that pipe on SIGTERM, SIGQUIT, SIGINT or SIGHUP, and the
+ * kernel closes it if the launcher dies. Standard input is left alone.
  */
 public final class ServerMain {
     private final Map<String, String> env;
@@ -36,8 +37,15 @@ public final class ServerMain {
         var out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
         var err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
         var main = new ServerMain(System.getenv(), out, err);
-        boolean watchStdin = "stdin".equals(System.getProperty("ferry.parentPipe"));
-        System.exit(main.run(args, watchStdin ? System.in : null).code());
+        InputStream parentPipe;
+        try {
+            parentPipe = ParentPipe.open(System.getProperty("ferry.parentPipe"));
+        } catch (IOException | RuntimeException e) {
+            err.println("ERROR: the server could not open the pipe from its launcher: " + e.getMessage());
+            System.exit(ExitCode.FAILURE.code());
+            return;
+        }
+        System.exit(main.run(args, parentPipe).code());
     }
 
     /**
@@ -86,7 +94,7 @@ public final class ServerMain {
         }, "ferry-shutdown"));
         if (parentPipe != null) {
             Thread.ofPlatform().name("ferry-parent-pipe").daemon().start(() -> {
-                drain(parentPipe);
+                ParentPipe.awaitEnd(parentPipe);
                 server.stop();
             });
         }
@@ -98,17 +106,5 @@ public final class ServerMain {
         }
         log.line("stopped");
         return ExitCode.OK;
-    }
-
-    /** Returns when the stream ends or fails: either way the parent is gone or wants us to stop. */
-    private static void drain(InputStream in) {
-        byte[] discard = new byte[256];
-        try {
-            while (in.read(discard) >= 0) {
-                // Nothing is expected on the pipe; whatever comes is ignored.
-            }
-        } catch (IOException e) {
-            // Same as end of file.
-        }
     }
 }

@@ -3,35 +3,46 @@ package ferry.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
-import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.JarFile;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The launchers on a copy of the repository, as on a fresh clone: they find a
- * JDK 21+ by themselves, build on first use without showing the build, pick
- * up a source change, and put the ERROR line first when the build fails.
+ * JDK 21+ by themselves, build with Maven on first use saying so in one line,
+ * train one start-up cache per program within a time limit, pick up a change
+ * to a source or to pom.xml, put run-time dependencies on the class path, keep
+ * the warm path free of commands before java, and put the ERROR line right
+ * after the building line when the build fails.
  */
 class LauncherIT {
     private static final Path JDK_17 = Path.of("/usr/lib/jvm/java-17-openjdk-amd64");
+    /** A first build (Maven and two training runs) on a loaded 2-core machine, with room to spare. */
+    private static final Duration BUILD = Duration.ofSeconds(180);
+    private static final String BAD_PORT = "ERROR: invalid port \"0\": must be a number from 1 to 65535\n";
 
     @TempDir
     Path copy;
 
     @BeforeEach
     void copyRepository() throws IOException {
-        for (String name : List.of("server", "client", "bin", "src/main")) {
+        for (String name : List.of("server", "client", "bin", "pom.xml", "src/main")) {
             copyTree(Ferry.ROOT.resolve(name), copy.resolve(name));
         }
     }
@@ -50,76 +61,236 @@ class LauncherIT {
     }
 
     private Ferry.Result client(Map<String, String> env, String... args) throws Exception {
-        var command = new java.util.ArrayList<String>();
+        var command = new ArrayList<String>();
         command.add(copy.resolve("client").toString());
         command.addAll(List.of(args));
-        var builder = new ProcessBuilder(command).directory(copy.toFile());
-        builder.environment().putAll(env);
-        Path out = copy.resolve("out.txt");
-        Path err = copy.resolve("err.txt");
-        builder.redirectOutput(out.toFile()).redirectError(err.toFile());
-        Process process = builder.start();
-        assertThat(process.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
-        return new Ferry.Result(process.exitValue(), Files.readString(out), Files.readString(err), Duration.ZERO);
+        return Ferry.exec(command, env, null, BUILD);
+    }
+
+    /** ./client with a bad port on the copy: exit 2, and stderr as returned. */
+    private String badPort(Map<String, String> env) throws Exception {
+        var result = client(env, "127.0.0.1", "0", "x");
+        assertThat(result.exitCode()).as(result.stderr()).isEqualTo(2);
+        assertThat(result.stdout()).isEmpty();
+        return result.stderr();
+    }
+
+    private Path launcherDir() {
+        return copy.resolve("target/launcher");
     }
 
     private Path jar() {
-        return copy.resolve("target/launcher/ferry.jar");
+        return launcherDir().resolve("ferry.jar");
     }
 
+    private static String buildingLine(String kind) {
+        return "building ferry \\(" + kind + "[^)]*\\) \\.\\.\\.\n";
+    }
+
+    /**
+     * <ol>
+     * <li>The first ./server on a fresh copy builds with Maven: stderr is exactly one
+     * building line, the server's output is as ever, the jar and an empty lib/ exist.</li>
+     * <li>The JVM's standard input is the launcher's (here a file), so that socket
+     * activation can hand it a socket; the stop pipe is elsewhere, and SIGTERM still
+     * ends ./server with code 0.</li>
+     * <li>The server's JVM maps the server's start-up cache, not the client's.</li>
+     * <li>A later run builds nothing and prints nothing but its own output.</li>
+     * </ol>
+     */
     @Test
-    void firstRunBuildsQuietlyAndLaterRunsReuseTheBuild() throws Exception {
-        var first = client(Map.of(), "127.0.0.1", "0", "x");
-        assertThat(first.exitCode()).isEqualTo(2);
-        assertThat(first.stderr()).isEqualTo("ERROR: invalid port \"0\": must be a number from 1 to 65535\n");
-        assertThat(first.stdout()).isEmpty();
+    void theFirstServerBuildsQuietlyAndItsJvmKeepsTheLaunchersStandardInput() throws Exception {
+        int port = Ferry.freePort();
+        Path stdin = Files.writeString(copy.resolve("stdin.txt"), "not for the server\n");
+        Path out = copy.resolve("server.out");
+        Path err = copy.resolve("server.err");
+        Process server = new ProcessBuilder(copy.resolve("server").toString(), Integer.toString(port), copy.resolve("files").toString())
+                .redirectInput(stdin.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        try {
+            assertThat(Ferry.await(BUILD, () -> Ferry.listening(port) || !server.isAlive())).isTrue();
+            assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.readOrEmpty(out).contains("listening"))).isTrue();
+            assertThat(Files.readString(err)).matches(buildingLine("first run"));
+            assertThat(Files.readString(out)).startsWith("ferry: listening on port " + port + " ");
+            ProcessHandle jvm = server.descendants().filter(p -> p.info().command().orElse("").endsWith("/java"))
+                    .findFirst().orElseThrow();
+            Path fd0 = Path.of("/proc", Long.toString(jvm.pid()), "fd", "0");
+            assertThat(Files.readSymbolicLink(fd0)).isEqualTo(stdin);
+            String maps = Files.readString(Path.of("/proc", Long.toString(jvm.pid()), "maps"));
+            assertThat(maps).contains(launcherDir().resolve("server.cache").toString()).doesNotContain("client.cache");
+            Ferry.signal(server.pid(), "TERM");
+            assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(server.exitValue()).isZero();
+            assertThat(Files.readString(err)).matches(buildingLine("first run"));
+        } finally {
+            server.descendants().forEach(ProcessHandle::destroyForcibly);
+            server.destroyForcibly();
+        }
         assertThat(jar()).exists();
-        assertThat(copy.resolve("target/launcher/build.log")).content().startsWith("building ferry with ");
+        assertThat(launcherDir().resolve("lib")).isEmptyDirectory();
+        assertThat(launcherDir().resolve("build.log")).content().startsWith("building ferry with Maven and ");
 
         FileTime built = Files.getLastModifiedTime(jar());
-        var second = client(Map.of(), "127.0.0.1", "0", "x");
-        assertThat(second.exitCode()).isEqualTo(2);
+        assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
         assertThat(Files.getLastModifiedTime(jar())).as("no rebuild without a change").isEqualTo(built);
     }
 
     /**
      * <ol>
-     * <li>The first run also makes the JVM's start-up cache, with the JDK it found.</li>
+     * <li>The build trains one start-up cache per program, each with only its own
+     * program's classes, and records the JDK that made them.</li>
+     * <li>The client's JVM loads its classes from the client's cache.</li>
+     * <li>Warm, ./client starts no command and no process before java (strace).</li>
      * <li>A damaged cache costs only start-up time: not a word of it reaches the user.</li>
      * </ol>
      */
     @Test
-    void theFirstRunMakesTheStartUpCacheAndADamagedOneStaysSilent() throws Exception {
-        assertThat(client(Map.of(), "127.0.0.1", "0", "x").exitCode()).isEqualTo(2);
-        Path cache = copy.resolve("target/launcher/ferry.cds");
-        assertThat(cache).isNotEmptyFile();
-        String madeWith = Files.readString(copy.resolve("target/launcher/cache-jdk")).trim();
+    void eachProgramHasItsOwnStartUpCacheTheWarmPathStartsNothingBeforeJavaAndADamagedCacheStaysSilent() throws Exception {
+        assertThat(badPort(Map.of())).matches(buildingLine("first run") + "ERROR: invalid port .*\n");
+        Path serverCache = launcherDir().resolve("server.cache");
+        Path clientCache = launcherDir().resolve("client.cache");
+        assertThat(serverCache).isNotEmptyFile();
+        assertThat(clientCache).isNotEmptyFile();
+        assertThat(contains(serverCache, "ferry/server/EventLoop")).isTrue();
+        assertThat(contains(serverCache, "ferry/client/Sender")).isFalse();
+        assertThat(contains(clientCache, "ferry/client/Sender")).isTrue();
+        assertThat(contains(clientCache, "ferry/server/EventLoop")).isFalse();
+        String madeWith = Files.readString(launcherDir().resolve("cache-jdk")).trim();
         assertThat(Path.of(madeWith, "bin/java")).isExecutable();
 
-        byte[] whole = Files.readAllBytes(cache);
-        Files.write(cache, java.util.Arrays.copyOf(whole, whole.length / 3));
-        var damaged = client(Map.of(), "127.0.0.1", "0", "x");
-        assertThat(damaged.stderr()).isEqualTo("ERROR: invalid port \"0\": must be a number from 1 to 65535\n");
-        assertThat(damaged.stdout()).isEmpty();
+        Path classLog = copy.resolve("class-load.txt");
+        var logged = client(Map.of("JDK_JAVA_OPTIONS", "-Xlog:class+load=info:file=" + classLog), "127.0.0.1", "0", "x");
+        assertThat(logged.exitCode()).isEqualTo(2);
+        assertThat(Files.readString(classLog)).contains("ferry.client.ClientMain source: shared objects file");
+
+        if (Ferry.has("strace")) {
+            Path trace = copy.resolve("strace.txt");
+            var traced = Ferry.exec(List.of("strace", "-f", "-qq", "-o", trace.toString(), "-e", "trace=execve,fork,vfork,clone,clone3",
+                    copy.resolve("client").toString(), "127.0.0.1", "0", "x"), Map.of(), null, Duration.ofSeconds(60));
+            assertThat(traced.stderr()).isEqualTo(BAD_PORT);
+            List<String> beforeJava = new ArrayList<>();
+            for (String line : Files.readAllLines(trace)) {
+                if (line.contains("execve(\"") && line.contains("/bin/java\"") && line.endsWith("= 0")) {
+                    break;
+                }
+                if (!line.contains("ENOENT")) {
+                    beforeJava.add(line);
+                }
+            }
+            // The script itself, then env (its #! line) starting bash: nothing else before java.
+            assertThat(beforeJava).hasSize(2).allMatch(line -> line.contains("execve(")).noneMatch(line -> line.contains("clone"));
+            assertThat(beforeJava.get(1)).contains("bash");
+        } else {
+            System.err.println("LauncherIT: strace is not installed; the check that the warm path starts nothing before java is skipped");
+        }
+
+        byte[] whole = Files.readAllBytes(clientCache);
+        Files.write(clientCache, java.util.Arrays.copyOf(whole, whole.length / 3));
+        assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
     }
 
+    private static boolean contains(Path file, String text) throws IOException {
+        byte[] haystack = Files.readAllBytes(file);
+        byte[] needle = text.getBytes(StandardCharsets.US_ASCII);
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (haystack[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * <ol>
+     * <li>A changed source is rebuilt on the next run, with one building line.</li>
+     * <li>A changed pom.xml is rebuilt too: here it adds a run-time dependency (one
+     * the test run already holds in the local Maven repository), which lands in
+     * target/launcher/lib and on the jar's manifest Class-Path, so the class path
+     * the launchers pass (-cp ferry.jar) loads its classes.</li>
+     * </ol>
+     */
     @Test
-    void aSourceChangeIsPickedUpWithoutAManualRebuild() throws Exception {
-        assertThat(client(Map.of(), "127.0.0.1", "0", "x").exitCode()).isEqualTo(2);
+    void aChangedSourceOrPomIsRebuiltAndARunTimeDependencyGetsOnTheClassPath() throws Exception {
+        badPort(Map.of());
         Path source = copy.resolve("src/main/java/ferry/common/Arguments.java");
         Files.writeString(source, Files.readString(source).replace("must be a number from 1 to 65535",
                 "must be a number from 1 to 65535 (changed)"));
-        Files.setLastModifiedTime(source, FileTime.from(Instant.now().plusSeconds(2)));
-        var changed = client(Map.of(), "127.0.0.1", "0", "x");
-        assertThat(changed.stderr()).isEqualTo("ERROR: invalid port \"0\": must be a number from 1 to 65535 (changed)\n");
+        touchAfterJar(source);
+        assertThat(badPort(Map.of())).matches(buildingLine("the sources changed")
+                + "ERROR: invalid port \"0\": must be a number from 1 to 65535 \\(changed\\)\n");
+
+        Path dependency = codeSource(org.apiguardian.api.API.class);
+        String version = dependency.getParent().getFileName().toString();
+        Path pom = copy.resolve("pom.xml");
+        Files.writeString(pom, Files.readString(pom).replace("  <dependencies>\n", "  <dependencies>\n"
+                + "    <dependency>\n      <groupId>org.apiguardian</groupId>\n      <artifactId>apiguardian-api</artifactId>\n"
+                + "      <version>" + version + "</version>\n      <scope>runtime</scope>\n    </dependency>\n"));
+        touchAfterJar(pom);
+        assertThat(badPort(Map.of())).matches(buildingLine("the sources changed") + "ERROR: invalid port .*\n");
+        String libJar = "apiguardian-api-" + version + ".jar";
+        assertThat(launcherDir().resolve("lib").resolve(libJar)).isNotEmptyFile();
+        try (var jar = new JarFile(jar().toFile())) {
+            assertThat(jar.getManifest().getMainAttributes().getValue("Class-Path")).isEqualTo("lib/" + libJar);
+        }
+        Path probe = Files.writeString(copy.resolve("Probe.java"),
+                "class Probe { public static void main(String[] a) throws Exception {"
+                        + " System.out.print(Class.forName(\"org.apiguardian.api.API\").getName()); } }");
+        String java = Files.readAllLines(launcherDir().resolve("java-home")).get(1) + "/bin/java";
+        var loaded = Ferry.exec(List.of(java, "-cp", jar().toString(), probe.toString()), Map.of(), null, Duration.ofSeconds(60));
+        assertThat(loaded.stdout()).as(loaded.stderr()).isEqualTo("org.apiguardian.api.API");
+        assertThat(launcherDir().resolve("client.cache")).isNotEmptyFile();
+    }
+
+    /** Gives {@code file} a time after the jar's (the jar's is its build's start), so it counts as changed. */
+    private void touchAfterJar(Path file) throws IOException {
+        Files.setLastModifiedTime(file, FileTime.fromMillis(Files.getLastModifiedTime(jar()).toMillis() + 1000));
+    }
+
+    private static Path codeSource(Class<?> type) throws URISyntaxException {
+        return Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI());
+    }
+
+    /**
+     * <ol>
+     * <li>Training runs that hang are cut at their time limit: the launch goes on,
+     * in bounded time, without caches, with one note line after the building line.</li>
+     * <li>Later runs are silent, and without a cache.</li>
+     * <li>A training run that fails (retrained for a new JDK, say) is one note line too.</li>
+     * </ol>
+     */
+    @Test
+    void aHangingOrFailingTrainingIsCutReportedInOneLineAndTheLaunchGoesOn() throws Exception {
+        var hung = client(Map.of("FERRY_TRAINING_FAULT", "hang", "FERRY_TRAINING_TIMEOUT", "3"), "127.0.0.1", "0", "x");
+        assertThat(hung.exitCode()).isEqualTo(2);
+        assertThat(hung.stderr()).matches(buildingLine("first run")
+                + "note: could not train the server's and the client's start-up caches \\(server: timed out after 3 s; "
+                + "client: timed out after 3 s; see [^)]*build.log\\); ferry runs without its start-up cache\n"
+                + "ERROR: invalid port .*\n");
+        assertThat(hung.elapsed()).as("a Maven build and 3 s of training").isLessThan(Duration.ofSeconds(90));
+        assertThat(launcherDir().resolve("server.cache")).doesNotExist();
+        assertThat(launcherDir().resolve("client.cache")).doesNotExist();
+        assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
+
+        Files.delete(launcherDir().resolve("cache-jdk"));
+        var failed = client(Map.of("FERRY_TRAINING_FAULT", "fail"), "127.0.0.1", "0", "x");
+        assertThat(failed.stderr()).matches(buildingLine("start-up caches for ")
+                + "note: could not train the server's and the client's start-up caches \\(server: exit code 1; "
+                + "client: exit code 1; see [^)]*\\); ferry runs without its start-up cache\n"
+                + "ERROR: invalid port .*\n");
+        assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
     }
 
     @Test
-    void aFailedBuildPutsTheErrorLineFirst() throws Exception {
+    void aFailedBuildPutsTheErrorLineRightAfterTheBuildingLine() throws Exception {
         Files.writeString(copy.resolve("src/main/java/ferry/common/Broken.java"), "package ferry.common; class Broken {");
         var result = client(Map.of(), "127.0.0.1", "1", "x");
         assertThat(result.exitCode()).isEqualTo(1);
-        assertThat(result.firstStderrLine()).startsWith("ERROR: building ferry failed");
+        List<String> lines = result.stderr().lines().toList();
+        assertThat(lines.get(0)).matches(buildingLine("first run").strip());
+        assertThat(lines.get(1)).startsWith("ERROR: building ferry failed");
         assertThat(result.stderr()).contains("Broken.java");
         assertThat(result.stdout()).isEmpty();
     }
@@ -127,40 +298,33 @@ class LauncherIT {
     @Test
     void launchersStartedTogetherOnAFreshCopyShareOneBuild() throws Exception {
         try (var pool = Executors.newFixedThreadPool(3)) {
-            var runs = new java.util.ArrayList<Future<Ferry.Result>>();
+            var runs = new ArrayList<Future<Ferry.Result>>();
             for (int i = 0; i < 3; i++) {
-                int port = i + 1;
-                runs.add(pool.submit(() -> {
-                    var builder = new ProcessBuilder(copy.resolve("client").toString(), "127.0.0.1", "0", "x" + port);
-                    builder.redirectErrorStream(true);
-                    Process process = builder.start();
-                    String output = new String(process.getInputStream().readAllBytes());
-                    process.waitFor();
-                    return new Ferry.Result(process.exitValue(), output, "", Duration.ZERO);
-                }));
+                runs.add(pool.submit(() -> client(Map.of(), "127.0.0.1", "0", "x")));
             }
             for (Future<Ferry.Result> run : runs) {
                 assertThat(run.get().exitCode()).isEqualTo(2);
-                assertThat(run.get().stdout()).startsWith("ERROR: invalid port \"0\"");
+                assertThat(run.get().stderr()).matches("(" + buildingLine("first run") + ")?ERROR: invalid port \"0\".*\n");
             }
         }
+        assertThat(Files.readString(launcherDir().resolve("build.log"))).containsOnlyOnce("building ferry with Maven");
     }
 
     @Test
     void findsANewEnoughJdkWhenJavaHomeIsTooOld() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(JDK_17.resolve("bin/java")),
+        Assumptions.assumeTrue(Files.isExecutable(JDK_17.resolve("bin/java")),
                 "needs a JDK 17 at " + JDK_17 + " to stand for a too-old JAVA_HOME");
         var result = client(Map.of("JAVA_HOME", JDK_17.toString(), "PATH", JDK_17.resolve("bin") + ":/usr/bin:/bin"),
                 "127.0.0.1", "0", "x");
         assertThat(result.exitCode()).isEqualTo(2);
-        assertThat(result.stderr()).startsWith("ERROR: invalid port");
+        assertThat(result.stderr()).matches(buildingLine("first run") + "ERROR: invalid port .*\n");
     }
 
     @Test
     void withoutAnyNewEnoughJdkItSaysSo() throws Exception {
         Path noJdks = Files.createDirectories(copy.resolve("no-jdks"));
         var env = Map.of("JAVA_HOME", JDK_17.toString(), "PATH", "/usr/bin:/bin", "FERRY_JVM_DIR", noJdks.toString());
-        org.junit.jupiter.api.Assumptions.assumeFalse(isNewJava(Path.of("/usr/bin/java")),
+        Assumptions.assumeFalse(isNewJava(Path.of("/usr/bin/java")),
                 "the java in /usr/bin is already 21+, so there is no machine without one to stand for");
         for (String launcher : List.of("client", "server")) {
             var builder = new ProcessBuilder(copy.resolve(launcher).toString(), "1", "2", "3");
