@@ -10,6 +10,7 @@ import java.time.Instant;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * One accepted connection and its upload.
@@ -56,8 +57,8 @@ final class Upload {
     final SocketChannel channel;
     final String peer;
     final long startNanos;
-    final Instant start;
-    final String savedAs;
+    /** When it was accepted, in milliseconds since the epoch (the record's start). */
+    private final long startMillis;
     private final SinkFactory sinks;
     private final EventLoop loop;
     private final BufferPool buffers;
@@ -81,7 +82,8 @@ final class Upload {
     private UploadSink sink;
     private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean working = new AtomicBoolean();
-    private volatile Thread worker;
+    /** The worker thread while one runs (not after: a finished virtual thread must not stay reachable). */
+    private final AtomicReference<Thread> worker = new AtomicReference<>();
     /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
     private final AtomicBoolean recorded = new AtomicBoolean();
 
@@ -91,9 +93,8 @@ final class Upload {
         this.channel = channel;
         this.peer = peer;
         this.startNanos = startNanos;
-        this.start = Instant.now();
+        this.startMillis = System.currentTimeMillis();
         this.sinks = sinks;
-        this.savedAs = sinks.locate(number);
         this.loop = loop;
         this.buffers = buffers;
         this.journal = journal;
@@ -129,7 +130,7 @@ final class Upload {
 
     /** Interrupts the worker (the server is stopping): a sink call or a wait for a buffer ends early. */
     void interruptWorker() {
-        Thread thread = worker;
+        Thread thread = worker.get();
         if (thread != null) {
             thread.interrupt();
         }
@@ -141,8 +142,9 @@ final class Upload {
      */
     void recordUnfinished(Outcome stopOutcome, String stopReason) {
         if (recorded.compareAndSet(false, true)) {
-            journal.record(new UploadRecord(number, peer, bytes, start, Instant.now(), stopOutcome, stopReason,
-                    savedAs, "its storage did not finish within the stop's grace period"));
+            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                    stopOutcome, stopReason, sinks.locate(number),
+                    "its storage did not finish within the stop's grace period"));
         }
     }
 
@@ -157,7 +159,8 @@ final class Upload {
 
     /** Runs queued jobs until none is left; at most one worker runs at a time. */
     private void runJobs() {
-        worker = Thread.currentThread();
+        Thread current = Thread.currentThread();
+        worker.set(current);
         do {
             Runnable job;
             while ((job = jobs.poll()) != null) {
@@ -171,6 +174,7 @@ final class Upload {
             }
             working.set(false);
         } while (!jobs.isEmpty() && working.compareAndSet(false, true));
+        worker.compareAndSet(current, null);
     }
 
     private void openSink() {
@@ -315,8 +319,8 @@ final class Upload {
     /** The sink is done: the record is written, then the loop closes the socket (with a reset if failed). */
     private void conclude(boolean reset) {
         if (recorded.compareAndSet(false, true)) {
-            journal.record(new UploadRecord(number, peer, bytes, start, Instant.now(), outcome, reason, savedAs,
-                    markerFailure));
+            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                    outcome, reason, sinks.locate(number), markerFailure));
         }
         loop.post(() -> loop.concluded(this, reset));
     }

@@ -60,11 +60,22 @@ class LauncherIT {
         }
     }
 
+    /**
+     * ./client on the copy. The build's notes go to standard error only when it
+     * is a terminal; these tests ask for them always (FERRY_BUILD_NOTES) to
+     * check them, unless {@code env} says otherwise.
+     */
     private Ferry.Result client(Map<String, String> env, String... args) throws Exception {
         var command = new ArrayList<String>();
         command.add(copy.resolve("client").toString());
         command.addAll(List.of(args));
-        return Ferry.exec(command, env, null, BUILD);
+        return Ferry.exec(command, withNotes(env), null, BUILD);
+    }
+
+    private static Map<String, String> withNotes(Map<String, String> env) {
+        var all = new java.util.HashMap<>(env);
+        all.putIfAbsent("FERRY_BUILD_NOTES", "always");
+        return all;
     }
 
     /** ./client with a bad port on the copy: exit 2, and stderr as returned. */
@@ -104,13 +115,15 @@ class LauncherIT {
         Path stdin = Files.writeString(copy.resolve("stdin.txt"), "not for the server\n");
         Path out = copy.resolve("server.out");
         Path err = copy.resolve("server.err");
-        Process server = new ProcessBuilder(copy.resolve("server").toString(), Integer.toString(port), copy.resolve("files").toString())
-                .redirectInput(stdin.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        var builder = new ProcessBuilder(copy.resolve("server").toString(), Integer.toString(port), copy.resolve("files").toString())
+                .redirectInput(stdin.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile());
+        builder.environment().putAll(withNotes(Map.of()));
+        Process server = builder.start();
         try {
             assertThat(Ferry.await(BUILD, () -> Ferry.listening(port) || !server.isAlive())).isTrue();
             assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.readOrEmpty(out).contains("listening"))).isTrue();
             assertThat(Files.readString(err)).matches(buildingLine("first run"));
-            assertThat(Files.readString(out)).startsWith("ferry: listening on port " + port + " ");
+            assertThat(Files.readString(out)).contains(" ferry: listening on port " + port + " ");
             ProcessHandle jvm = server.descendants().filter(p -> p.info().command().orElse("").endsWith("/java"))
                     .findFirst().orElseThrow();
             Path fd0 = Path.of("/proc", Long.toString(jvm.pid()), "fd", "0");
@@ -281,6 +294,32 @@ class LauncherIT {
                 + "client: exit code 1; see [^)]*\\); ferry runs without its start-up cache\n"
                 + "ERROR: invalid port .*\n");
         assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
+    }
+
+    /**
+     * <ol>
+     * <li>On a fresh copy, the very first command is ./client with a bad port, its standard
+     * error not a terminal (a script, a grader): the ERROR: line is all it prints (S2, C2),
+     * though the launcher built ferry first.</li>
+     * <li>Under a terminal (a pty, from {@code script}), the next first-time build says what it
+     * is doing in one line before the ERROR: line.</li>
+     * </ol>
+     */
+    @Test
+    void theBuildingNoteIsForTerminalsSoAnErrorLineStaysTheFirstThingAScriptReads() throws Exception {
+        var quiet = client(Map.of("FERRY_BUILD_NOTES", ""), "127.0.0.1", "0", "x");
+        assertThat(quiet.exitCode()).isEqualTo(2);
+        assertThat(quiet.stderr()).isEqualTo(BAD_PORT);
+        assertThat(jar()).exists();
+
+        Assumptions.assumeTrue(Ferry.has("script"), "script (util-linux) is not installed");
+        Files.delete(jar());
+        Path typescript = copy.resolve("typescript.txt");
+        var onTerminal = Ferry.exec(List.of("script", "-qec", copy.resolve("client") + " 127.0.0.1 0 x",
+                typescript.toString()), Map.of("FERRY_BUILD_NOTES", ""), null, BUILD);
+        assertThat(onTerminal.exitCode()).isEqualTo(2);
+        assertThat(Files.readString(typescript).replace("\r\n", "\n")).containsPattern(buildingLine("first run")
+                + "ERROR: invalid port \"0\"");
     }
 
     @Test
