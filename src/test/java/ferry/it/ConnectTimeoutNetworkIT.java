@@ -24,7 +24,7 @@ class ConnectTimeoutNetworkIT {
     /**
      * <ol>
      * <li>The router drops every TCP SYN toward the server host.</li>
-     * <li>{@code ./client 192.0.2.1 PORT file} runs on the client host with the real 10 s limit.</li>
+     * <li>{@code ./client 198.51.100.1 PORT file} runs on the client host with the real 10 s limit.</li>
      * <li>It exits 1 with an {@code ERROR:} line naming the server, no sooner than 9.5 s and within 13 s.</li>
      * </ol>
      */

@@ -100,7 +100,7 @@ class LossyNetworkIT {
     /**
      * <ol>
      * <li>The link runs at 40 Mbit/s each way and drops 5% of the packets each way.</li>
-     * <li>{@code nc -N 192.0.2.1 PORT < upload} (netcat-openbsd: half-close at end of input) sends
+     * <li>{@code nc -N 198.51.100.1 PORT < upload} (netcat-openbsd: half-close at end of input) sends
      *     8 MiB to {@code ./server}.</li>
      * <li>nc exits 0; 1.file equals the upload byte for byte; the server logs it as complete.</li>
      * </ol>

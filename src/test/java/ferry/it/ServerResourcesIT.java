@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -28,6 +29,9 @@ class ServerResourcesIT {
     /** CPU a server may use while nothing happens, over {@link #IDLE_WINDOW}: a few scheduler ticks. */
     private static final Duration IDLE_CPU = Duration.ofMillis(60);
     private static final Duration IDLE_WINDOW = Duration.ofSeconds(3);
+    /** How often {@link #awaitSettled} samples the server's CPU, and how long it waits at most. */
+    private static final Duration SETTLE_SAMPLE = Duration.ofMillis(300);
+    private static final Duration SETTLE_DEADLINE = Duration.ofSeconds(20);
 
     @TempDir
     Path tmp;
@@ -88,6 +92,28 @@ class ServerResourcesIT {
     private static void send(Socket socket, byte[] data) throws IOException {
         socket.getOutputStream().write(data);
         socket.shutdownOutput();
+    }
+
+    /**
+     * Waits until the server's CPU time stands still (at most one 10 ms tick
+     * over {@link #SETTLE_SAMPLE}), so that start-up compilation or the work of
+     * accepting is over before idle CPU is measured; fails if that does not
+     * happen within {@link #SETTLE_DEADLINE}.
+     */
+    private static void awaitSettled(Ferry.Server server, String when) {
+        var previous = new AtomicReference<Duration>();
+        var lastStep = new AtomicReference<Duration>();
+        boolean settled = Ferry.await(SETTLE_DEADLINE, SETTLE_SAMPLE, () -> {
+            Duration now = server.cpuTime();
+            Duration before = previous.getAndSet(now);
+            if (before == null) {
+                return false; // the first sample only starts the clock
+            }
+            lastStep.set(now.minus(before));
+            return lastStep.get().compareTo(Duration.ofMillis(10)) <= 0;
+        });
+        assertThat(settled).as("the server's CPU settles %s within %s (last %s: %s)", when, SETTLE_DEADLINE,
+                SETTLE_SAMPLE, lastStep.get()).isTrue();
     }
 
     /** CPU the server uses over {@link #IDLE_WINDOW} while the test does nothing. */
@@ -175,7 +201,7 @@ class ServerResourcesIT {
     @Test
     void anIdleServerAndOneHoldingIdleConnectionsUseNoCpu() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of("FERRY_IDLE_TIMEOUT_MS", "60000"))) {
-            Thread.sleep(1000); // let start-up compilation settle
+            awaitSettled(server, "after start-up");
             assertThat(cpuWhileIdle(server)).as("CPU of an idle server").isLessThan(IDLE_CPU);
             var sockets = new ArrayList<Socket>();
             try {
@@ -183,7 +209,7 @@ class ServerResourcesIT {
                     sockets.add(new Socket("127.0.0.1", server.port));
                 }
                 assertThat(Ferry.await(Duration.ofSeconds(10), () -> Files.exists(server.file(500)))).isTrue();
-                Thread.sleep(500);
+                awaitSettled(server, "once the 500 connections are accepted");
                 assertThat(cpuWhileIdle(server)).as("CPU with 500 idle connections").isLessThan(IDLE_CPU);
             } finally {
                 closeAll(sockets);

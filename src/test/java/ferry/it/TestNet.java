@@ -25,16 +25,19 @@ import org.junit.jupiter.api.Assumptions;
  * {@code ./client} and {@code ./server}:
  *
  * <pre>
- *   client ns                  router ns                        server ns
- *   192.0.2.130/25 ---veth--- 192.0.2.129/25 | 192.0.2.126/25 ---veth--- 192.0.2.1/25
- *                                                                         (+ 192.0.2.11-13)
+ *   client ns                    router ns                            server ns
+ *   198.51.100.130/25 ---veth--- 198.51.100.129/25 | 198.51.100.126/25 ---veth--- 198.51.100.1/25
+ *                                                                                 (+ 198.51.100.11-13)
  * </pre>
  *
- * Every rule, queue and address lives inside these namespaces and disappears
- * with them; nothing is added to the machine's own network. That matters:
- * the machine itself may sit on 192.0.2.0/24 (the development VM's eth0 is
- * 192.0.2.2/24 with its gateway at 192.0.2.1), so an address from that range
- * in the host namespace could hijack its traffic.
+ * The addresses come from 198.51.100.0/24 (TEST-NET-2, RFC 5737), the client
+ * in its upper half and the server in its lower half, and are used inside
+ * these namespaces only. Every rule, queue and address lives inside the
+ * namespaces and disappears with them; nothing is added to the machine's own
+ * network. That matters: the machine itself sits on 192.0.2.0/24 (TEST-NET-1:
+ * the development VM's eth0 is 192.0.2.2/24 with its gateway at 192.0.2.1),
+ * so the namespaces keep off that range altogether, and an address from
+ * either range in the host namespace could hijack its traffic.
  *
  * <p>Why a router in the middle: loss, black holes and cuts are applied to
  * forwarded packets, as on a real path ({@code iptables DROP} in a sender's own
@@ -53,11 +56,11 @@ import org.junit.jupiter.api.Assumptions;
  */
 final class TestNet implements AutoCloseable {
     /** The server's address. */
-    static final String SERVER_IP = "192.0.2.1";
+    static final String SERVER_IP = "198.51.100.1";
     /** The client's address. */
-    static final String CLIENT_IP = "192.0.2.130";
+    static final String CLIENT_IP = "198.51.100.130";
     /** More addresses of the server host, for a name with several addresses. */
-    static final List<String> EXTRA_SERVER_IPS = List.of("192.0.2.11", "192.0.2.12", "192.0.2.13");
+    static final List<String> EXTRA_SERVER_IPS = List.of("198.51.100.11", "198.51.100.12", "198.51.100.13");
     /** The port the tests' server listens on; the namespaces are private, so no other process can hold it. */
     static final int PORT = 7000;
 
@@ -128,8 +131,8 @@ final class TestNet implements AutoCloseable {
         sh("ip", "link", "add", serverIf, "netns", serverNs, "type", "veth", "peer", "name", routerServerIf,
                 "netns", routerNs);
         address(clientNs, clientIf, CLIENT_IP + "/25");
-        address(routerNs, routerClientIf, "192.0.2.129/25");
-        address(routerNs, routerServerIf, "192.0.2.126/25");
+        address(routerNs, routerClientIf, "198.51.100.129/25");
+        address(routerNs, routerServerIf, "198.51.100.126/25");
         address(serverNs, serverIf, SERVER_IP + "/25");
         for (String extra : EXTRA_SERVER_IPS) {
             sh("ip", "-n", serverNs, "addr", "add", extra + "/25", "dev", serverIf);
@@ -138,8 +141,8 @@ final class TestNet implements AutoCloseable {
         // one segment per packet, so that "5% loss" means 5% of the segments, as on a wire.
         sh("ip", "-n", clientNs, "link", "set", "dev", clientIf, "gso_max_segs", "1");
         sh("ip", "-n", serverNs, "link", "set", "dev", serverIf, "gso_max_segs", "1");
-        sh("ip", "-n", clientNs, "route", "add", "default", "via", "192.0.2.129");
-        sh("ip", "-n", serverNs, "route", "add", "default", "via", "192.0.2.126");
+        sh("ip", "-n", clientNs, "route", "add", "default", "via", "198.51.100.129");
+        sh("ip", "-n", serverNs, "route", "add", "default", "via", "198.51.100.126");
         in(routerNs, "sysctl", "-qw", "net.ipv4.ip_forward=1");
         in(routerNs, "iptables", "-nL", "FORWARD");
     }

@@ -3,16 +3,19 @@ package ferry.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -71,35 +74,74 @@ class FerryServerIT {
     }
 
     /**
-     * The idle limit counts from the last byte.
+     * The idle limit counts from each connection's own last byte, whichever
+     * event loop holds it. The connections go silent in the reverse of their
+     * accept order, so on any loop that holds two of them the later-accepted one
+     * goes silent first while the earlier one, registered before it, is still
+     * sending: a loop that does not keep its connections in order of last
+     * activity cuts the later one only with the earlier one, at least
+     * {@code STAGGER} late. With more connections than loops (one loop per
+     * core), some loop holds two, however connections are assigned to loops.
      * <ol>
-     * <li>Connection 1 sends a byte every third of the limit, six times: well past the limit in total.</li>
-     * <li>Connection 2 sends one byte and goes silent.</li>
-     * <li>Connection 2 is aborted one limit after its byte; connection 1 one limit after its last byte.</li>
+     * <li>2 × cores + 2 connections open, in order; each sends a byte every third of the limit.</li>
+     * <li>The last one stops at once, each earlier one {@code STAGGER} later than the next.</li>
+     * <li>Each is reset one limit after its own last byte (within the slack), and its file reads ERROR.</li>
      * </ol>
      */
     @Test
-    void abortsAConnectionExactlyOneIdleLimitAfterItsLastByte() throws Exception {
+    void abortsEachConnectionOneIdleLimitAfterItsOwnLastByteWhateverLoopItIsOn() throws Exception {
         start();
-        try (var steady = new Socket("127.0.0.1", server.port());
-             var silent = new Socket("127.0.0.1", server.port());
-             var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
-            Future<Long> steadyCut = watchers.submit(() -> awaitReset(steady));
-            Future<Long> silentCut = watchers.submit(() -> awaitReset(silent));
-            silent.getOutputStream().write('x');
-            long silentLastByte = System.nanoTime();
-            long steadyLastByte = 0;
-            for (int i = 0; i < 6; i++) {
-                steady.getOutputStream().write('y');
-                steadyLastByte = System.nanoTime();
-                Thread.sleep(IDLE.toMillis() / 3);
+        int count = 2 * Runtime.getRuntime().availableProcessors() + 2;
+        long tick = IDLE.toNanos() / 3;
+        int ticksPerStagger = 2; // STAGGER = 2 ticks = 400 ms, more than the 300 ms slack
+        var sockets = new ArrayList<Socket>();
+        long[] lastByte = new long[count + 1];
+        try (var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
+            var cuts = new ArrayList<Future<Long>>();
+            try {
+                for (int i = 1; i <= count; i++) {
+                    var socket = new Socket("127.0.0.1", server.port());
+                    sockets.add(socket);
+                    Path file = dir.resolve(i + ".file");
+                    assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file)))
+                            .as("connection %d is accepted as %d", i, i).isTrue();
+                    cuts.add(watchers.submit(() -> awaitReset(socket)));
+                }
+                long begin = System.nanoTime();
+                for (int k = 0; k <= ticksPerStagger * (count - 1); k++) {
+                    long due = begin + k * tick;
+                    long wait = due - System.nanoTime();
+                    if (wait > 0) {
+                        Thread.sleep(Duration.ofNanos(wait));
+                    }
+                    for (int i = 1; i <= count; i++) {
+                        if (k <= ticksPerStagger * (count - i)) {
+                            lastByte[i] = System.nanoTime(); // before the write: the server cannot see it earlier
+                            try {
+                                sockets.get(i - 1).getOutputStream().write('a' + k % 26);
+                            } catch (SocketException e) {
+                                throw new AssertionError("connection " + i + " was cut while still sending, "
+                                        + Duration.ofNanos(lastByte[i] - begin).toMillis() + " ms into the test: " + e);
+                            }
+                        }
+                    }
+                }
+                for (int i = 1; i <= count; i++) {
+                    long cut = resultOf(cuts.get(i - 1));
+                    assertThat(Duration.ofNanos(cut - lastByte[i]))
+                            .as("connection %d of %d: from its last byte to its reset", i, count)
+                            .isBetween(IDLE, IDLE.plusMillis(300));
+                }
+            } finally {
+                for (Socket socket : sockets) {
+                    socket.close();
+                }
             }
-            assertThat(Duration.ofNanos(silentCut.get() - silentLastByte)).isBetween(IDLE, IDLE.plusMillis(300));
-            assertThat(Duration.ofNanos(steadyCut.get() - steadyLastByte)).isBetween(IDLE, IDLE.plusMillis(300));
         }
-        assertThat(dir.resolve("1.file")).hasContent("ERROR");
-        assertThat(dir.resolve("2.file")).hasContent("ERROR");
-        assertThat(server.log()).contains("conn=1 ", "conn=2 ").contains("outcome=idle-timeout");
+        for (int i = 1; i <= count; i++) {
+            assertThat(dir.resolve(i + ".file")).hasContent("ERROR");
+            assertThat(server.log()).containsPattern("conn=" + i + " .*outcome=idle-timeout");
+        }
     }
 
     @Test
@@ -111,6 +153,84 @@ class FerryServerIT {
             assertThat(Duration.ofNanos(cut - opened)).isBetween(IDLE.minusMillis(50), IDLE.plusMillis(300));
         }
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
+    }
+
+    /**
+     * A slow but steady sender is never cut: the idle clock restarts with every byte.
+     * <ol>
+     * <li>A sender writes one byte every 0.6 × the limit, eight times (about five limits in all), then half-closes.</li>
+     * <li>The server closes cleanly, the file holds the eight bytes and the log says complete.</li>
+     * </ol>
+     */
+    @Test
+    void aSlowButSteadySenderIsNeverCut() throws Exception {
+        start();
+        long gapMillis = IDLE.toMillis() * 6 / 10;
+        try (var socket = new Socket("127.0.0.1", server.port())) {
+            long opened = System.nanoTime();
+            for (int i = 0; i < 8; i++) {
+                try {
+                    socket.getOutputStream().write('a' + i);
+                } catch (SocketException e) {
+                    throw new AssertionError("the server cut a steady sender before byte " + (i + 1) + ", "
+                            + Duration.ofNanos(System.nanoTime() - opened).toMillis() + " ms after it connected: " + e);
+                }
+                Thread.sleep(gapMillis);
+            }
+            socket.shutdownOutput();
+            socket.setSoTimeout(5_000);
+            assertThat(socket.getInputStream().read()).as("the server confirms the upload with a clean close")
+                    .isEqualTo(-1);
+        }
+        assertThat(dir.resolve("1.file")).hasContent("abcdefgh");
+        assertThat(awaitLogLine(1)).contains(" bytes=8 ", "outcome=complete");
+    }
+
+    /**
+     * A sender that resets its connection has not finished its upload.
+     * <ol>
+     * <li>A sender writes 14 bytes; once they are in 1.file, it closes with SO_LINGER 0 (a reset, no half-close).</li>
+     * <li>1.file reads ERROR and the log says reset.</li>
+     * <li>A sender that writes everything and resets at once, without a half-close, ends the same way.</li>
+     * <li>The server serves on: the next upload is saved.</li>
+     * </ol>
+     */
+    @Test
+    void aSenderThatResetsLeavesErrorAndTheServerServesOn() throws Exception {
+        start(Duration.ofSeconds(30));
+        byte[] partial = "partial upload".getBytes(StandardCharsets.US_ASCII);
+        try (var resetting = new Socket("127.0.0.1", server.port())) {
+            resetting.getOutputStream().write(partial);
+            assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> sizeOf(dir.resolve("1.file")) == partial.length))
+                    .as("the bytes reach 1.file").isTrue();
+            resetting.setSoLinger(true, 0);
+        }
+        assertThat(awaitLogLine(1)).contains(" bytes=14 ", "outcome=reset");
+        assertThat(dir.resolve("1.file")).hasContent("ERROR");
+
+        try (var resetting = new Socket("127.0.0.1", server.port())) {
+            resetting.getOutputStream().write("all of it, no half-close".getBytes(StandardCharsets.US_ASCII));
+            resetting.setSoLinger(true, 0);
+        }
+        assertThat(awaitLogLine(2)).contains("outcome=reset");
+        assertThat(dir.resolve("2.file")).hasContent("ERROR");
+
+        try (var next = new Socket("127.0.0.1", server.port())) {
+            next.getOutputStream().write("next".getBytes(StandardCharsets.US_ASCII));
+            next.shutdownOutput();
+            next.setSoTimeout(5_000);
+            assertThat(next.getInputStream().read()).isEqualTo(-1);
+        }
+        assertThat(dir.resolve("3.file")).hasContent("next");
+        assertThat(awaitLogLine(3)).contains("outcome=complete");
+    }
+
+    private static long sizeOf(Path file) {
+        try {
+            return Files.size(file);
+        } catch (IOException e) {
+            return -1;
+        }
     }
 
     @Test
@@ -144,19 +264,45 @@ class FerryServerIT {
         assertThat(server.server.stop()).as("a second stop is a no-op").isFalse();
     }
 
-    /** Blocks until the server ends the connection; returns when that was seen. */
+    /**
+     * Blocks until the server resets the connection (ECONNRESET on read) and
+     * returns when that was seen; a clean close (end of stream), a byte from the
+     * server, or nothing within 10 s fails the test.
+     */
     private static long awaitReset(Socket socket) {
         try {
             socket.setSoTimeout(10_000);
-            InputStream in = socket.getInputStream();
-            int read = in.read();
-            assertThat(read).as("the server sends nothing").isEqualTo(-1);
+            int read = socket.getInputStream().read();
+            throw new AssertionError(read == -1
+                    ? "expected a reset, but the server closed the connection cleanly (end of stream)"
+                    : "expected a reset, but the server sent a byte (" + read + ")");
+        } catch (SocketTimeoutException e) {
+            throw new AssertionError("expected a reset within 10 s, but the connection stayed open", e);
         } catch (SocketException e) {
-            // A reset: the expected way for an aborted upload to end.
+            assertThat(e).as("how the connection ended").hasMessageContaining("Connection reset");
+            return System.nanoTime();
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
-        return System.nanoTime();
     }
 
+    /** The watcher's result (at most 10 s away), or its own failure rethrown. */
+    private static long resultOf(Future<Long> watcher) throws Exception {
+        try {
+            return watcher.get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof AssertionError failure) {
+                throw failure;
+            }
+            throw e;
+        }
+    }
+
+    /** Waits (at most 5 s) for connection {@code n}'s log line, written when it ends, and returns it. */
+    private String awaitLogLine(long n) throws InterruptedException {
+        var prefix = "ferry: conn=" + n + " ";
+        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> server.log().contains(prefix)))
+                .as("connection %d is logged; log so far:%n%s", n, server.log()).isTrue();
+        return server.log().lines().filter(line -> line.startsWith(prefix)).findFirst().orElseThrow();
+    }
 }

@@ -5,10 +5,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ferry.common.ExitCode;
 import ferry.common.UserError;
+import java.io.File;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,11 +40,21 @@ class ServerArgsTest {
     }
 
     @Test
-    void limitsDefaultToTheDescriptorLimitAndNoSizeOrDurationLimit() throws UserError {
+    void noSizeOrDurationLimitByDefault() throws UserError {
         ServerConfig config = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of());
-        assertThat(config.maxConnections()).isEqualTo(ServerArgs.defaultMaxConnections(ServerArgs.openFileLimit()));
         assertThat(config.limitsBytes()).isFalse();
         assertThat(config.limitsDuration()).isFalse();
+    }
+
+    /**
+     * In a JVM started under {@code ulimit -n LIMIT}, the default connection limit
+     * is (LIMIT - 64) / 2, worked out here by hand: two descriptors per upload, 64 kept.
+     */
+    @ParameterizedTest
+    @CsvSource({"1000, 468", "300, 118"})
+    void theDefaultConnectionLimitFollowsTheProcesssDescriptorLimit(int openFiles, int expected) throws Exception {
+        assertThat(limitsUnder(openFiles).get(1)).as("maxConnections under ulimit -n %d", openFiles)
+                .isEqualTo(Integer.toString(expected));
     }
 
     @ParameterizedTest
@@ -47,9 +63,43 @@ class ServerArgsTest {
         assertThat(ServerArgs.defaultMaxConnections(openFiles)).isEqualTo(expected);
     }
 
-    @Test
-    void theOpenFileLimitIsReadFromTheSystem() {
-        assertThat(ServerArgs.openFileLimit()).isGreaterThan(ServerArgs.RESERVED_DESCRIPTORS);
+    /** The limit read is the process's own, not a fallback: a child JVM started under {@code ulimit -n} reads that. */
+    @ParameterizedTest
+    @CsvSource({"1000", "300"})
+    void theOpenFileLimitIsReadFromTheSystem(int openFiles) throws Exception {
+        assertThat(limitsUnder(openFiles).get(0)).as("openFileLimit() under ulimit -n %d", openFiles)
+                .isEqualTo(Integer.toString(openFiles));
+    }
+
+    /**
+     * Runs {@link PrintServerLimits} in a child JVM whose descriptor limit (soft
+     * and hard) is {@code openFiles}, set by the shell's {@code ulimit -n}; returns
+     * its two lines: the open-file limit read and the default connection limit.
+     */
+    private List<String> limitsUnder(int openFiles) throws Exception {
+        String classPath = Stream.of(PrintServerLimits.class, ServerArgs.class, UserError.class)
+                .map(type -> {
+                    try {
+                        return Path.of(type.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+                    } catch (URISyntaxException e) {
+                        throw new IllegalStateException(e);
+                    }
+                })
+                .distinct().collect(Collectors.joining(File.pathSeparator));
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Path out = tmp.resolve("limits-" + openFiles + ".out");
+        Process child = new ProcessBuilder("/bin/sh", "-c", "ulimit -n \"$0\" && exec \"$@\"", Integer.toString(openFiles),
+                java, "-cp", classPath, PrintServerLimits.class.getName(), tmp.resolve("files").toString())
+                .redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        if (!child.waitFor(60, TimeUnit.SECONDS)) {
+            child.destroyForcibly().waitFor();
+            throw new AssertionError("the child JVM did not finish within 60 s: " + Files.readString(out));
+        }
+        String output = Files.readString(out);
+        assertThat(child.exitValue()).as("the child JVM under ulimit -n %d: %s", openFiles, output).isZero();
+        List<String> lines = output.lines().toList();
+        assertThat(lines).as("its output").hasSize(2);
+        return lines;
     }
 
     @Test

@@ -3,12 +3,15 @@ package ferry.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,8 +44,9 @@ class ServerLimitsIT {
 
     /**
      * <ol>
-     * <li>The limit is two connections at once; three connect.</li>
-     * <li>1.file and 2.file appear; the third waits in the accept queue, unnumbered, with no file.</li>
+     * <li>The limit is two connections at once; three connect, and the third sends its whole upload.</li>
+     * <li>1.file and 2.file appear, and the second is served (its bytes reach 2.file): it holds the other slot.</li>
+     * <li>The third waits in the kernel's accept queue: unaccepted, unnumbered, with no file and no log line.</li>
      * <li>Connection 1 finishes: the third is accepted as 3, and its upload is saved.</li>
      * </ol>
      */
@@ -50,25 +54,70 @@ class ServerLimitsIT {
     void atTheConnectionLimitNewConnectionsWaitUntilAnUploadEnds() throws Exception {
         start(2, 0, Duration.ZERO, Duration.ofSeconds(30));
         try (var first = new Socket("127.0.0.1", server.port());
-             var second = new Socket("127.0.0.1", server.port());
-             var third = new Socket("127.0.0.1", server.port())) {
+             var second = new Socket("127.0.0.1", server.port())) {
             assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(dir.resolve("2.file")))).isTrue();
-            assertThat(second.isConnected()).as("the second holds the other slot").isTrue();
-            third.getOutputStream().write("third".getBytes(StandardCharsets.US_ASCII));
-            third.shutdownOutput();
-            assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("connection limit reached"))).isTrue();
-            assertThat(dir.resolve("3.file")).as("no slot, no accept").doesNotExist();
+            try (var third = new Socket("127.0.0.1", server.port())) {
+                third.getOutputStream().write("third".getBytes(StandardCharsets.US_ASCII));
+                third.shutdownOutput();
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("connection limit reached")))
+                        .isTrue();
+                second.getOutputStream().write("second".getBytes(StandardCharsets.US_ASCII));
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> hasContent(dir.resolve("2.file"), "second")))
+                        .as("the second holds the other slot: its bytes are saved as they arrive").isTrue();
+                assertThat(InProcessServer.await(Duration.ofSeconds(2), () -> acceptQueue(server.port()) == 1))
+                        .as("the third waits in the kernel's accept queue (%d queued)", acceptQueue(server.port())).isTrue();
+                assertThat(InProcessServer.await(Duration.ofMillis(500),
+                        () -> Files.exists(dir.resolve("3.file")) || log().contains("conn=3 ")))
+                        .as("no slot, no accept: the third gets no number, no file and no log line").isFalse();
+                assertThat(acceptQueue(server.port())).as("the third still waits in the accept queue").isEqualTo(1);
 
-            first.shutdownOutput();
-            assertThat(first.getInputStream().read()).isEqualTo(-1);
-            third.setSoTimeout(10_000);
-            assertThat(third.getInputStream().read()).as("the third upload is served once a slot is free")
-                    .isEqualTo(-1);
-            assertThat(dir.resolve("3.file")).hasContent("third");
+                first.shutdownOutput();
+                first.setSoTimeout(10_000);
+                assertThat(first.getInputStream().read()).isEqualTo(-1);
+                third.setSoTimeout(10_000);
+                assertThat(third.getInputStream().read()).as("the third upload is served once a slot is free")
+                        .isEqualTo(-1);
+                assertThat(dir.resolve("3.file")).hasContent("third");
+                assertThat(acceptQueue(server.port())).as("nothing is left in the accept queue").isZero();
+            }
             assertThat(dir.resolve("1.file")).isEmptyFile();
             assertThat(log().split("connection limit reached", -1)).as("said once, not per waiting connection")
                     .hasSize(2);
         }
+    }
+
+    /**
+     * <ol>
+     * <li>The limit is one connection; the first sends some bytes.</li>
+     * <li>A second connects, sends its whole upload and waits in the accept queue.</li>
+     * <li>The first resets (SO_LINGER 0): its upload ends as ERROR with outcome reset, and its slot is free.</li>
+     * <li>The second is accepted as 2 and saved.</li>
+     * </ol>
+     */
+    @Test
+    void anUploadEndedByAResetIsErrorAndFreesItsSlot() throws Exception {
+        start(1, 0, Duration.ZERO, Duration.ofSeconds(30));
+        try (var waiting = new Socket()) {
+            try (var first = new Socket("127.0.0.1", server.port())) {
+                first.getOutputStream().write("cut short".getBytes(StandardCharsets.US_ASCII));
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> hasContent(dir.resolve("1.file"), "cut short")))
+                        .isTrue();
+                waiting.connect(new InetSocketAddress("127.0.0.1", server.port()), 5_000);
+                waiting.getOutputStream().write("second".getBytes(StandardCharsets.US_ASCII));
+                waiting.shutdownOutput();
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("connection limit reached")))
+                        .isTrue();
+                assertThat(dir.resolve("2.file")).as("no slot, no accept").doesNotExist();
+                first.setSoLinger(true, 0);
+            }
+            waiting.setSoTimeout(10_000);
+            assertThat(waiting.getInputStream().read()).as("the waiting upload is served once the reset frees the slot")
+                    .isEqualTo(-1);
+        }
+        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("conn=1 "))).isTrue();
+        assertThat(log()).containsPattern("conn=1 .*bytes=9 .*outcome=reset");
+        assertThat(dir.resolve("1.file")).hasContent("ERROR");
+        assertThat(dir.resolve("2.file")).hasContent("second");
     }
 
     @Test
@@ -126,5 +175,41 @@ class ServerLimitsIT {
         } catch (IOException e) {
             return true;
         }
+    }
+
+    private static boolean hasContent(Path file, String expected) {
+        try {
+            return Files.readString(file, StandardCharsets.US_ASCII).equals(expected);
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Connections the kernel holds in the accept queue of the socket listening
+     * on {@code port}: the rx_queue of its LISTEN row in /proc/net/tcp{,6}.
+     */
+    private static int acceptQueue(int port) {
+        int queued = 0;
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            Path path = Path.of(table);
+            if (!Files.exists(path)) {
+                continue;
+            }
+            List<String> rows;
+            try {
+                rows = Files.readAllLines(path);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            for (String row : rows.subList(1, rows.size())) {
+                String[] f = row.trim().split("\\s+");
+                String local = f[1];
+                if (f[3].equals("0A") && Integer.parseInt(local.substring(local.lastIndexOf(':') + 1), 16) == port) {
+                    queued += Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16);
+                }
+            }
+        }
+        return queued;
     }
 }
