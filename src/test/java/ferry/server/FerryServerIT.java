@@ -300,9 +300,9 @@ class FerryServerIT {
 
     /** Waits (at most 5 s) for connection {@code n}'s log line, written when it ends, and returns it. */
     private String awaitLogLine(long n) throws InterruptedException {
-        var prefix = "ferry: conn=" + n + " ";
+        var prefix = " ferry: conn=" + n + " "; // after the timestamp
         assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> server.log().contains(prefix)))
                 .as("connection %d is logged; log so far:%n%s", n, server.log()).isTrue();
-        return server.log().lines().filter(line -> line.startsWith(prefix)).findFirst().orElseThrow();
+        return server.log().lines().filter(line -> line.contains(prefix)).findFirst().orElseThrow();
     }
 }
