@@ -197,6 +197,7 @@ final class Sender {
         key.interestOps(SelectionKey.OP_WRITE);
         long position = start;
         long lastProgress = System.nanoTime();
+        ByteBuffer probe = ByteBuffer.allocate(1);
         try {
             while (position < end) {
                 long sent = file.transferTo(position, end - position, channel);
@@ -208,6 +209,12 @@ final class Sender {
                 if (file.size() <= position) {
                     throw UserError.failure("file " + source.name() + " shrank while being sent ("
                             + (position - start) + " of " + size + " bytes sent)");
+                }
+                if (file.read(probe.clear(), position) < 0 && file.size() > position) {
+                    // Nothing to read though the size says more: a pseudo-file (sysfs reports 4096 for a
+                    // few bytes). Its end is where reading ends, as for cat; not a stalled network.
+                    size = position - start;
+                    break;
                 }
                 long millis = millisUntil(lastProgress + timeoutNanos);
                 if (millis <= 0) {
