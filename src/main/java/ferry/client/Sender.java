@@ -123,6 +123,12 @@ final class Sender {
                     SocketChannel channel = null;
                     try {
                         channel = SocketChannel.open();
+                        // Until the server confirms, every end but the graceful one must read as a failure
+                        // to the server: with SO_LINGER 0 the kernel resets the connection whenever the
+                        // socket is closed, also when the process is killed (SIGKILL, SIGTERM, SIGINT) and
+                        // the kernel closes it. shutdownOutput still sends a FIN; close(channel, true)
+                        // restores the normal close once the server has confirmed.
+                        channel.setOption(StandardSocketOptions.SO_LINGER, 0);
                         channel.configureBlocking(false);
                         channel.register(selector, SelectionKey.OP_CONNECT);
                         if (channel.connect(address)) {
@@ -328,14 +334,19 @@ final class Sender {
         }
     }
 
-    /** Closes gracefully after a confirmed upload; otherwise resets, so the server sees a failure. */
+    /**
+     * Closes gracefully after a confirmed upload: SO_LINGER back to the
+     * default first, so that the close is a normal one. Otherwise the
+     * SO_LINGER 0 set when the socket was opened makes the close a reset, and
+     * the server sees a failure.
+     */
     private static void close(SocketChannel channel, boolean graceful) {
         if (channel == null) {
             return;
         }
         try (channel) {
-            if (!graceful && channel.isOpen()) {
-                channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            if (graceful && channel.isOpen()) {
+                channel.setOption(StandardSocketOptions.SO_LINGER, -1);
             }
         } catch (IOException e) {
             // Released either way.
