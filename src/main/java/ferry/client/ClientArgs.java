@@ -43,7 +43,15 @@ final class ClientArgs {
         return Character.isLetterOrDigit(c) || c == '-' || c == '.' || c == '_' || c == ':' || c == '%';
     }
 
+    /**
+     * Checks the file to send: {@code -} is standard input, unchecked; any
+     * other must exist, be readable and not be a directory. Pipes, FIFOs and
+     * devices are files too.
+     */
     static Path file(String text) throws UserError {
+        if (text.equals("-")) {
+            return ClientConfig.STANDARD_INPUT;
+        }
         if (text.isEmpty()) {
             throw UserError.usage("invalid file \"\": must not be empty");
         }

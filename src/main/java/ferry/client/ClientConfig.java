@@ -8,7 +8,7 @@ import java.time.Duration;
  *
  * @param host    name or address literal (IPv6 without brackets)
  * @param port    the server's TCP port
- * @param file    the file to send
+ * @param file    the file to send, or {@link #STANDARD_INPUT}
  * @param timeout limit for connecting (lookup included), for each stall while
  *                sending, and for the server's confirmation; default 10 s
  */
@@ -17,6 +17,16 @@ record ClientConfig(String host, int port, Path file, Duration timeout) {
     static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
     /** Environment variable that shortens the limit, in milliseconds (for tests). */
     static final String TIMEOUT_VARIABLE = "FERRY_CLIENT_TIMEOUT_MS";
+    /** {@code -} as the file: standard input, as for nc, socat and curl (a file named so is {@code ./-}). */
+    static final Path STANDARD_INPUT = Path.of("-");
+
+    /**
+     * True for {@code -} only: compared by identity, since {@code Path.of("-/")}
+     * equals {@code Path.of("-")} and may name a file called {@code -}.
+     */
+    boolean fromStandardInput() {
+        return file == STANDARD_INPUT;
+    }
 
     /** The server as people write it: host:port, with brackets around an IPv6 literal. */
     String server() {

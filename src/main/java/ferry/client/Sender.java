@@ -14,7 +14,6 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.FutureTask;
@@ -56,32 +55,23 @@ final class Sender {
 
     /** Sends the file; returns the number of bytes the server confirmed. */
     long send() throws UserError {
-        long connectDeadline = System.nanoTime() + timeoutNanos;
-        try (FileChannel file = openFile(); Selector selector = Selector.open()) {
-            long size = file.size();
+        try (Source source = Source.open(config); Selector selector = Selector.open()) {
+            // Counted from here: opening a FIFO waits for its writer, which is not the network's time.
+            long connectDeadline = System.nanoTime() + timeoutNanos;
             InetAddress[] addresses = resolve(connectDeadline);
             SocketChannel channel = connect(addresses, selector, connectDeadline);
             boolean confirmed = false;
             try {
                 SelectionKey key = channel.keyFor(selector);
-                transfer(file, size, channel, key);
-                confirm(channel, key, size);
+                long sent = source.sized() ? transfer(source, channel, key) : stream(source, channel, key);
+                confirm(channel, key, sent);
                 confirmed = true;
-                return size;
+                return sent;
             } finally {
                 close(channel, confirmed);
             }
         } catch (IOException e) {
             throw UserError.failure("cannot read " + Arguments.quote(config.file().toString()) + ": "
-                    + Arguments.describe(e));
-        }
-    }
-
-    private FileChannel openFile() throws UserError {
-        try {
-            return FileChannel.open(config.file(), StandardOpenOption.READ);
-        } catch (IOException e) {
-            throw UserError.usage("cannot open file " + Arguments.quote(config.file().toString()) + ": "
                     + Arguments.describe(e));
         }
     }
@@ -133,6 +123,12 @@ final class Sender {
                     SocketChannel channel = null;
                     try {
                         channel = SocketChannel.open();
+                        // Until the server confirms, every end but the graceful one must read as a failure
+                        // to the server: with SO_LINGER 0 the kernel resets the connection whenever the
+                        // socket is closed, also when the process is killed (SIGKILL, SIGTERM, SIGINT) and
+                        // the kernel closes it. shutdownOutput still sends a FIN; close(channel, true)
+                        // restores the normal close once the server has confirmed.
+                        channel.setOption(StandardSocketOptions.SO_LINGER, 0);
                         channel.configureBlocking(false);
                         channel.register(selector, SelectionKey.OP_CONNECT);
                         if (channel.connect(address)) {
@@ -192,33 +188,119 @@ final class Sender {
         throw UserError.failure("could not connect to " + config.server() + ": " + networkReason(last));
     }
 
-    private void transfer(FileChannel file, long size, SocketChannel channel, SelectionKey key) throws UserError {
+    /**
+     * Sends a sized source with transferTo, from its start to the end seen
+     * when it was opened: bytes appended meanwhile are not sent, and a file
+     * that shrinks below that end is an error.
+     *
+     * @return the number of bytes sent
+     */
+    private long transfer(Source source, SocketChannel channel, SelectionKey key) throws UserError {
+        FileChannel file = source.channel();
+        long start = source.start();
+        long end = source.end();
+        long size = end - start;
         key.interestOps(SelectionKey.OP_WRITE);
-        long position = 0;
+        long position = start;
         long lastProgress = System.nanoTime();
+        ByteBuffer probe = ByteBuffer.allocate(1);
         try {
-            while (position < size) {
-                long sent = file.transferTo(position, size - position, channel);
+            while (position < end) {
+                long sent = file.transferTo(position, end - position, channel);
                 if (sent > 0) {
                     position += sent;
                     lastProgress = System.nanoTime();
                     continue;
                 }
                 if (file.size() <= position) {
-                    throw UserError.failure("file " + Arguments.quote(config.file().toString())
-                            + " shrank while being sent (" + position + " of " + size + " bytes sent)");
+                    throw UserError.failure("file " + source.name() + " shrank while being sent ("
+                            + (position - start) + " of " + size + " bytes sent)");
+                }
+                if (file.read(probe.clear(), position) < 0 && file.size() > position) {
+                    // Nothing to read though the size says more: a pseudo-file (sysfs reports 4096 for a
+                    // few bytes). Its end is where reading ends, as for cat; not a stalled network.
+                    size = position - start;
+                    break;
                 }
                 long millis = millisUntil(lastProgress + timeoutNanos);
                 if (millis <= 0) {
                     throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
-                            + " (" + position + " of " + size + " bytes sent); giving up");
+                            + " (" + (position - start) + " of " + size + " bytes sent); giving up");
                 }
                 key.selector().select(Math.min(millis, RETRY_MILLIS));
                 key.selector().selectedKeys().clear();
             }
+            if (start > 0) {
+                file.position(position); // standard input read in part before: leave it read, as cat would
+            }
+            return size;
         } catch (IOException e) {
-            throw UserError.failure("sending to " + config.server() + " failed after " + position + " of " + size
-                    + " bytes: " + networkReason(e));
+            throw UserError.failure("sending to " + config.server() + " failed after " + (position - start) + " of "
+                    + size + " bytes: " + networkReason(e));
+        }
+    }
+
+    /**
+     * Sends a stream to its end through the reader's two buffers. The stall
+     * limit counts only while data waits for the network: from the moment a
+     * buffer is ready, or the network last took a byte, whichever is later.
+     * While the source produces nothing the connection is watched, so that a
+     * server that resets it meanwhile (its own idle limit, say) is reported
+     * at once rather than when the source next produces.
+     *
+     * @return the number of bytes sent
+     */
+    private long stream(Source source, SocketChannel channel, SelectionKey key) throws UserError {
+        Selector selector = key.selector();
+        ByteBuffer discard = ByteBuffer.allocate(512);
+        long sent = 0;
+        try (var reader = StreamReader.start(source.channel(), selector)) {
+            ByteBuffer pending = null;
+            long lastProgress = 0;
+            boolean watchPeer = true; // until the peer half-closes: after its end of stream it has no more to say
+            while (true) {
+                long millis = 0; // select's 0: no limit, the reader wakes the selector
+                if (pending == null) {
+                    pending = reader.poll();
+                    if (pending == StreamReader.END) {
+                        if (reader.failure() != null) {
+                            throw UserError.failure("cannot read " + source.name() + " (" + sent
+                                    + " bytes sent): " + Arguments.describe(reader.failure()));
+                        }
+                        return sent;
+                    }
+                    lastProgress = System.nanoTime();
+                }
+                if (pending != null) {
+                    int n = channel.write(pending);
+                    if (n > 0) {
+                        sent += n;
+                        lastProgress = System.nanoTime();
+                    }
+                    if (!pending.hasRemaining()) {
+                        reader.recycle(pending);
+                        pending = null;
+                        continue;
+                    }
+                    millis = millisUntil(lastProgress + timeoutNanos);
+                    if (millis <= 0) {
+                        throw UserError.failure("the server took no data for "
+                                + Arguments.seconds(config.timeout()) + " (" + sent + " bytes sent); giving up");
+                    }
+                    millis = Math.min(millis, RETRY_MILLIS);
+                }
+                key.interestOps((pending != null ? SelectionKey.OP_WRITE : 0)
+                        | (watchPeer ? SelectionKey.OP_READ : 0));
+                boolean readable = selector.select(millis) > 0 && key.isReadable();
+                selector.selectedKeys().clear();
+                if (readable) {
+                    discard.clear();
+                    watchPeer = channel.read(discard) >= 0; // a reset throws, and is reported below
+                }
+            }
+        } catch (IOException e) {
+            throw UserError.failure("sending to " + config.server() + " failed after " + sent + " bytes: "
+                    + networkReason(e));
         }
     }
 
@@ -252,14 +334,19 @@ final class Sender {
         }
     }
 
-    /** Closes gracefully after a confirmed upload; otherwise resets, so the server sees a failure. */
+    /**
+     * Closes gracefully after a confirmed upload: SO_LINGER back to the
+     * default first, so that the close is a normal one. Otherwise the
+     * SO_LINGER 0 set when the socket was opened makes the close a reset, and
+     * the server sees a failure.
+     */
     private static void close(SocketChannel channel, boolean graceful) {
         if (channel == null) {
             return;
         }
         try (channel) {
-            if (!graceful && channel.isOpen()) {
-                channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            if (graceful && channel.isOpen()) {
+                channel.setOption(StandardSocketOptions.SO_LINGER, -1);
             }
         } catch (IOException e) {
             // Released either way.

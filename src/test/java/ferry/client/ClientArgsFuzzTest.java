@@ -37,7 +37,8 @@ class ClientArgsFuzzTest {
             try {
                 ClientConfig config = ClientArgs.parse(args, Map.of());
                 assertThat(config.port()).isBetween(1, 65535);
-                assertThat(Files.isRegularFile(config.file())).isTrue();
+                assertThat(config.fromStandardInput() || Files.isRegularFile(config.file()))
+                        .as("standard input (-) or an existing file: %s", config.file()).isTrue();
             } catch (UserError e) {
                 errors++;
                 assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);

@@ -63,6 +63,48 @@ class ClientArgsTest {
     }
 
     @Test
+    void aDashIsStandardInputAndNeedsNoFileOfThatName() throws Exception {
+        assertThat(Files.exists(Path.of("-"))).as("a file named - in the working directory").isFalse();
+        ClientConfig config = ClientArgs.parse(new String[] {"h", "9000", "-"}, Map.of());
+        assertThat(config.file()).isEqualTo(ClientConfig.STANDARD_INPUT);
+        assertThat(config.fromStandardInput()).isTrue();
+    }
+
+    @Test
+    void aFileNamedDashIsWrittenWithItsDirectory() throws Exception {
+        assertThatThrownBy(() -> ClientArgs.parse(new String[] {"h", "9000", "./-"}, Map.of()))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessage("file \"./-\" does not exist");
+        Path dash = Files.writeString(tmp.resolve("-"), "x");
+        ClientConfig config = ClientArgs.parse(new String[] {"h", "9000", dash.toString()}, Map.of());
+        assertThat(config.fromStandardInput()).isFalse();
+        assertThat(config.file()).isEqualTo(dash);
+        // "-/" is the path "-" (a file of that name), never standard input.
+        assertThat(new ClientConfig("h", 1, Path.of("-/"), Duration.ZERO).fromStandardInput()).isFalse();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--", "- ", " -"})
+    void onlyADashAloneIsStandardInput(String text) {
+        assertThatThrownBy(() -> ClientArgs.file(text))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessage("file " + ferry.common.Arguments.quote(text) + " does not exist");
+    }
+
+    @Test
+    void theDashIsCheckedAfterThePort() {
+        assertThatThrownBy(() -> ClientArgs.parse(new String[] {"h", "0", "-"}, Map.of()))
+                .isInstanceOf(UserError.class)
+                .hasMessageStartingWith("invalid port \"0\"");
+    }
+
+    @Test
+    void pipesAndDevicesAreFilesThatExist() throws Exception {
+        assertThat(ClientArgs.file("/dev/null")).isEqualTo(Path.of("/dev/null"));
+        assertThat(ClientArgs.file("/proc/self/status")).isEqualTo(Path.of("/proc/self/status"));
+    }
+
+    @Test
     void aDirectoryIsNotAFile() {
         assertThatThrownBy(() -> ClientArgs.file(tmp.toString()))
                 .isInstanceOf(UserError.class)
