@@ -1,5 +1,8 @@
 package ferry.it;
 
+import static ferry.it.Ferry.assertSucceeded;
+import static ferry.it.Ferry.assertFailed;
+import static ferry.it.Ferry.stop;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -486,25 +489,8 @@ class ClientIT {
 
     // ---- helpers -------------------------------------------------------------------------------
 
-    private static void assertSucceeded(Ferry.Result result) {
-        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
-        assertThat(result.stdout()).as("stdout").isEmpty();
-        assertThat(result.stderr()).as("stderr").isEmpty();
-    }
 
-    /** Exit 1, nothing on stdout, exactly one stderr line matching {@code regex}. */
-    private static void assertFailed(Ferry.Result result, String regex) {
-        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
-        assertThat(result.stdout()).as("stdout").isEmpty();
-        assertThat(result.stderr().lines().toList()).as("stderr lines").hasSize(1);
-        assertThat(result.firstStderrLine()).matches(regex);
-    }
 
-    /** Stops the server as a user would (SIGTERM), so that closing it need not wait. */
-    private static void stop(Ferry.Server server) throws InterruptedException {
-        server.signal("TERM");
-        assertThat(server.awaitExit(Duration.ofSeconds(10))).as("./server exit code").isZero();
-    }
 
     private static void assumeTool(Tool tool) {
         assumeTrue(Ferry.has(tool.command), tool.command + " is not installed (CI installs it)");

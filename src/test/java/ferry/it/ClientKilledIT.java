@@ -1,5 +1,6 @@
 package ferry.it;
 
+import static ferry.it.Ferry.stop;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -176,8 +177,4 @@ class ClientKilledIT {
         };
     }
 
-    private static void stop(Ferry.Server server) throws InterruptedException {
-        server.signal("TERM");
-        assertThat(server.awaitExit(Duration.ofSeconds(10))).as("./server exit code").isZero();
-    }
 }

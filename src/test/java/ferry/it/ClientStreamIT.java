@@ -1,5 +1,8 @@
 package ferry.it;
 
+import static ferry.it.Ferry.assertSucceeded;
+import static ferry.it.Ferry.assertFailed;
+import static ferry.it.Ferry.stop;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -376,22 +379,6 @@ class ClientStreamIT {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
     }
 
-    private static void assertSucceeded(Ferry.Result result) {
-        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
-        assertThat(result.stdout()).as("stdout").isEmpty();
-        assertThat(result.stderr()).as("stderr").isEmpty();
-    }
 
-    /** Exit 1, nothing on stdout, exactly one stderr line matching {@code regex}. */
-    private static void assertFailed(Ferry.Result result, String regex) {
-        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
-        assertThat(result.stdout()).as("stdout").isEmpty();
-        assertThat(result.stderr().lines().toList()).as("stderr lines").hasSize(1);
-        assertThat(result.firstStderrLine()).matches(regex);
-    }
 
-    private static void stop(Ferry.Server server) throws InterruptedException {
-        server.signal("TERM");
-        assertThat(server.awaitExit(Duration.ofSeconds(10))).as("./server exit code").isZero();
-    }
 }

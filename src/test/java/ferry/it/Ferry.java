@@ -243,6 +243,27 @@ final class Ferry {
     }
 
     /** A running {@code ./server}, stopped with SIGKILL on close if still alive. */
+    /** Exit 0, and nothing on standard output or standard error. */
+    static void assertSucceeded(Result result) {
+        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+        assertThat(result.stdout()).as("stdout").isEmpty();
+        assertThat(result.stderr()).as("stderr").isEmpty();
+    }
+
+    /** Exit 1, nothing on stdout, exactly one stderr line matching {@code regex}. */
+    static void assertFailed(Result result, String regex) {
+        assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
+        assertThat(result.stdout()).as("stdout").isEmpty();
+        assertThat(result.stderr().lines().toList()).as("stderr lines").hasSize(1);
+        assertThat(result.firstStderrLine()).matches(regex);
+    }
+
+    /** Stops the server as a user would (SIGTERM), so that closing it need not wait; it must exit 0. */
+    static void stop(Server server) throws InterruptedException {
+        server.signal("TERM");
+        assertThat(server.awaitExit(Duration.ofSeconds(10))).as("./server exit code").isZero();
+    }
+
     static final class Server implements AutoCloseable {
         final Process process;
         final int port;
