@@ -35,8 +35,13 @@ final class BufferPool {
         permits.acquire();
         ByteBuffer buffer = free.poll();
         if (buffer == null) {
+            try {
+                buffer = ByteBuffer.allocateDirect(CHUNK_SIZE);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                permits.release(); // the JVM's direct memory is smaller than the budget: this upload fails, not the pool
+                throw e;
+            }
             allocated.incrementAndGet();
-            buffer = ByteBuffer.allocateDirect(CHUNK_SIZE);
         }
         return buffer;
     }
@@ -45,6 +50,11 @@ final class BufferPool {
         buffer.clear();
         free.add(buffer);
         permits.release();
+    }
+
+    /** True when some upload waits for a buffer. */
+    boolean wanted() {
+        return permits.hasQueuedThreads();
     }
 
     /** Buffers allocated so far; never more than the limit. */

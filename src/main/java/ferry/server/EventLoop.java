@@ -327,17 +327,17 @@ final class EventLoop implements Runnable {
         Outcome outcome = failed ? Outcome.INTERNAL_ERROR : Outcome.SHUTDOWN;
         String reason = failed ? "the server's event loop failed" : "the server was stopped";
         boolean selectorUsable = !failed;
-        boolean told = false;
         while (true) {
             try {
                 runEvents();
                 registerArrivals();
-                if (!told) {
-                    for (Upload upload : new ArrayList<>(live)) {
+                // Every pass, so that an upload that arrives late is ended too; end() is idempotent.
+                for (Upload upload : new ArrayList<>(live)) {
+                    if (upload.endRequest == null && upload.state != Upload.State.ENDING
+                            && upload.state != Upload.State.DONE) {
                         end(upload, outcome, reason);
-                        upload.interruptWorker();
+                        upload.interruptSinkCall();
                     }
-                    told = true;
                 }
             } catch (RuntimeException e) {
                 log.line(name + ": unexpected failure while stopping: " + e);

@@ -58,7 +58,8 @@ final class FerryServer {
         }
         this.loops = List.copyOf(loops);
         this.loopThreads = List.copyOf(loopThreads);
-        var listener = new Listener(channel, counter, sinks, this.loops, slots, buffers, journal, config.maxBytes(), log);
+        var shared = new UploadContext(sinks, buffers, journal, new OpenBackoff(), config.maxBytes());
+        var listener = new Listener(channel, counter, this.loops, slots, shared, log);
         this.acceptor = Thread.ofPlatform().name("ferry-accept").daemon()
                 .uncaughtExceptionHandler((thread, e) -> fail("the accept loop failed: " + e))
                 .start(listener);

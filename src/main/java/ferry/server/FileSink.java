@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
@@ -36,10 +37,15 @@ final class FileSink implements UploadSink {
         };
     }
 
-    /** Creates (or empties) the file at once, so it is visible from the start. */
+    /**
+     * Creates the file at once, so it is visible from the start. It must not
+     * exist: the server moved an earlier run's files aside at start, so one
+     * that is there now (a link planted to make the server overwrite another
+     * file, say) is never opened, let alone truncated or followed.
+     */
     static FileSink create(Path path) throws IOException {
         FileChannel channel = FileChannel.open(path,
-                StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+                StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
         return new FileSink(path, channel);
     }
 
@@ -71,7 +77,8 @@ final class FileSink implements UploadSink {
             // The open channel may be unusable (a failed device write, or closed by an interrupt
             // at stop); a fresh open may still work, and the marker matters more than the interrupt.
             Thread.interrupted();
-            Files.write(path, ERROR_MARKER);
+            Files.write(path, ERROR_MARKER, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
         }
     }
 }

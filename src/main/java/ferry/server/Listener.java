@@ -29,13 +29,10 @@ final class Listener implements Runnable {
 
     private final ServerSocketChannel server;
     private final ConnectionCounter counter;
-    private final SinkFactory sinks;
     private final List<EventLoop> loops;
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
-    private final BufferPool buffers;
-    private final Journal journal;
-    private final long maxBytes;
+    private final UploadContext shared;
     private final Log log;
     /** True from the first connection that had to wait for a slot until one is free at once again. */
     private boolean atLimit;
@@ -44,16 +41,13 @@ final class Listener implements Runnable {
     /** Where the search for the least loaded loop starts, so that ties rotate. */
     private int nextLoop;
 
-    Listener(ServerSocketChannel server, ConnectionCounter counter, SinkFactory sinks,
-             List<EventLoop> loops, Semaphore slots, BufferPool buffers, Journal journal, long maxBytes, Log log) {
+    Listener(ServerSocketChannel server, ConnectionCounter counter, List<EventLoop> loops, Semaphore slots,
+             UploadContext shared, Log log) {
         this.server = server;
         this.counter = counter;
-        this.sinks = sinks;
         this.loops = loops;
         this.slots = slots;
-        this.buffers = buffers;
-        this.journal = journal;
-        this.maxBytes = maxBytes;
+        this.shared = shared;
         this.log = log;
     }
 
@@ -89,28 +83,36 @@ final class Listener implements Runnable {
             return backOff("accept failed (" + e.getMessage() + ")");
         }
         long accepted = System.nanoTime();
-        String peer = Upload.peerOf(channel);
-        long number = number(peer);
-        if (number < 0) {
-            reset(channel);
-            slots.release();
-            log.line("connection from " + peer + " reset unnumbered: the server is stopping");
-            return false;
-        }
-        EventLoop loop = leastLoaded();
-        var upload = new Upload(number, channel, peer, accepted, sinks, loop, buffers, journal, maxBytes);
-        loop.reserve();
+        boolean handed = false;
         try {
-            channel.configureBlocking(false);
-            // Any close is a reset until the server confirms a complete upload (and then lingers normally):
-            // whatever ends an upload unconfirmed, even the process dying, reads to the sender as a failure.
-            channel.setOption(StandardSocketOptions.SO_LINGER, 0);
-        } catch (IOException e) {
-            // Reset before it reached a loop: the loop finds it closed and logs it as such.
-            reset(channel);
+            String peer = Upload.peerOf(channel);
+            long number = number(peer);
+            if (number < 0) {
+                log.line("connection from " + peer + " reset unnumbered: the server is stopping");
+                return false;
+            }
+            EventLoop loop = leastLoaded();
+            var upload = new Upload(number, channel, peer, accepted, loop, shared);
+            try {
+                channel.configureBlocking(false);
+                // Any close is a reset until the server confirms a complete upload (and then lingers normally):
+                // whatever ends an upload unconfirmed, even the process dying, reads to the sender as a failure.
+                channel.setOption(StandardSocketOptions.SO_LINGER, 0);
+            } catch (IOException e) {
+                // Reset before it reached a loop: the loop finds it closed and logs it as such.
+                reset(channel);
+            }
+            loop.reserve();
+            loop.add(upload);
+            handed = true;
+            return true;
+        } finally {
+            if (!handed) {
+                // Stopping, or a bug: whatever was taken for this connection is given back.
+                reset(channel);
+                slots.release();
+            }
         }
-        loop.add(upload);
-        return true;
     }
 
     /**

@@ -15,8 +15,8 @@ import java.time.Duration;
  * @param maxBytes       an upload larger than this is aborted; 0 for no limit (the default)
  * @param maxDuration    an upload that lasts longer is aborted; zero for no limit (the default)
  * @param bufferMemory   bytes of read buffers for the whole server, shared by all uploads
- *                       ({@link #DEFAULT_BUFFER_MEMORY} by default); an upload holds at most
- *                       {@link EventLoop#MAX_IN_FLIGHT} buffers, and only while its sink writes them
+ *                       ({@link #DEFAULT_BUFFER_MEMORY} by default); an upload holds one
+ *                       {@link BufferPool#CHUNK_SIZE} buffer only while its worker reads and saves
  */
 record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
                     Duration maxDuration, long bufferMemory) {

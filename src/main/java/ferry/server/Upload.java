@@ -47,11 +47,14 @@ final class Upload {
     record EndRequest(Outcome outcome, String reason) {
     }
 
-    /** First pause when a sink cannot be opened for want of file descriptors; doubles up to the maximum. */
-    private static final long MIN_OPEN_BACKOFF_MILLIS = 10;
-    private static final long MAX_OPEN_BACKOFF_MILLIS = 1000;
     /** Chunks a worker saves before letting other workers run on its carrier thread. */
     private static final int CHUNKS_BEFORE_YIELD = 4;
+    /**
+     * Chunks a burst saves before it gives its buffer back when other uploads
+     * wait for one: a sender that never lets its socket empty must not keep a
+     * buffer from the others for the whole upload.
+     */
+    private static final int CHUNKS_BEFORE_SHARING = 16;
 
     final long number;
     final SocketChannel channel;
@@ -59,10 +62,11 @@ final class Upload {
     final long startNanos;
     /** When it was accepted, in milliseconds since the epoch (the record's start). */
     private final long startMillis;
-    private final SinkFactory sinks;
     private final EventLoop loop;
+    private final SinkFactory sinks;
     private final BufferPool buffers;
     private final Journal journal;
+    private final OpenBackoff backoff;
     private final long maxBytes;
 
     // loop
@@ -82,23 +86,25 @@ final class Upload {
     private UploadSink sink;
     private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean working = new AtomicBoolean();
+    /** True while the worker is inside a sink call: only then may a stop interrupt it. */
+    private volatile boolean inSink;
     /** The worker thread while one runs (not after: a finished virtual thread must not stay reachable). */
     private final AtomicReference<Thread> worker = new AtomicReference<>();
     /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
     private final AtomicBoolean recorded = new AtomicBoolean();
 
-    Upload(long number, SocketChannel channel, String peer, long startNanos, SinkFactory sinks, EventLoop loop,
-           BufferPool buffers, Journal journal, long maxBytes) {
+    Upload(long number, SocketChannel channel, String peer, long startNanos, EventLoop loop, UploadContext shared) {
         this.number = number;
         this.channel = channel;
         this.peer = peer;
         this.startNanos = startNanos;
         this.startMillis = System.currentTimeMillis();
-        this.sinks = sinks;
         this.loop = loop;
-        this.buffers = buffers;
-        this.journal = journal;
-        this.maxBytes = maxBytes;
+        this.sinks = shared.sinks();
+        this.buffers = shared.buffers();
+        this.journal = shared.journal();
+        this.backoff = shared.backoff();
+        this.maxBytes = shared.maxBytes();
         this.lastActivityNanos = startNanos;
     }
 
@@ -128,10 +134,14 @@ final class Upload {
         submit(() -> fail(request.outcome(), request.reason()));
     }
 
-    /** Interrupts the worker (the server is stopping): a sink call or a wait for a buffer ends early. */
-    void interruptWorker() {
+    /**
+     * Interrupts the worker's sink call, if it is in one (the server is
+     * stopping). Never a socket read: an interrupted read closes the socket,
+     * and the sender would learn of the end before the file reads ERROR.
+     */
+    void interruptSinkCall() {
         Thread thread = worker.get();
-        if (thread != null) {
+        if (thread != null && inSink) {
             thread.interrupt();
         }
     }
@@ -166,9 +176,9 @@ final class Upload {
             while ((job = jobs.poll()) != null) {
                 try {
                     job.run();
-                } catch (RuntimeException | Error e) {
-                    rethrowIfFatal(e);
-                    // A bug in ferry itself: this upload fails, the server goes on.
+                } catch (Throwable e) {
+                    // A bug in ferry itself, or the JVM out of (direct) memory: this upload
+                    // fails, the server goes on; no stack trace reaches the terminal.
                     fail(Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
                 }
             }
@@ -178,7 +188,6 @@ final class Upload {
     }
 
     private void openSink() {
-        long backoff = 0;
         boolean reported = false;
         while (true) {
             EndRequest request = endRequest;
@@ -187,30 +196,44 @@ final class Upload {
                 return;
             }
             try {
-                sink = sinks.open(number);
+                sink = inSink(() -> sinks.open(number));
+                backoff.succeeded();
                 loop.post(() -> loop.opened(this));
                 return;
-            } catch (Throwable e) {
-                rethrowIfFatal(e);
+            } catch (Exception e) {
                 String why = describe(e);
                 if (!why.startsWith("Too many open files")) {
                     fail(Outcome.WRITE_FAILED, "cannot create the file: " + why);
                     return;
                 }
                 // Out of descriptors: the connection waits (its bytes wait in the kernel) until one is free.
-                backoff = Math.min(MAX_OPEN_BACKOFF_MILLIS, Math.max(MIN_OPEN_BACKOFF_MILLIS, backoff * 2));
                 if (!reported) {
                     loop.note("cannot create the file of conn=" + number + " (" + why + "), retrying in "
-                            + backoff + " ms, backing off up to " + MAX_OPEN_BACKOFF_MILLIS + " ms");
+                            + OpenBackoff.MIN_MILLIS + " ms, backing off up to " + OpenBackoff.MAX_MILLIS + " ms");
                     reported = true;
                 }
                 try {
-                    Thread.sleep(backoff);
+                    backoff.awaitRetry();
                 } catch (InterruptedException interrupted) {
                     // Stopping: the end request is set; the next round reports it.
                 }
             }
         }
+    }
+
+    /** A sink call; a stop may interrupt it. */
+    private <T> T inSink(SinkCall<T> call) throws Exception {
+        inSink = true;
+        try {
+            return call.run();
+        } finally {
+            inSink = false;
+        }
+    }
+
+    @FunctionalInterface
+    private interface SinkCall<T> {
+        T run() throws Exception;
     }
 
     /** Reads and saves what the socket has, then gives the upload back to the loop. */
@@ -219,9 +242,7 @@ final class Upload {
         try {
             buffer = buffers.take();
         } catch (InterruptedException e) {
-            EndRequest request = endRequest;
-            fail(request != null ? request.outcome() : Outcome.SHUTDOWN,
-                    request != null ? request.reason() : "the server was stopped");
+            fail(Outcome.SHUTDOWN, "the server was stopped");
             return;
         }
         try {
@@ -255,13 +276,19 @@ final class Upload {
                 }
                 buffer.flip();
                 try {
-                    sink.write(buffer);
-                } catch (Throwable e) {
-                    rethrowIfFatal(e);
+                    inSink(() -> {
+                        sink.write(buffer);
+                        return null;
+                    });
+                } catch (Exception e) {
                     fail(Outcome.WRITE_FAILED, describe(e));
                     return;
                 }
-                if (++chunks % CHUNKS_BEFORE_YIELD == 0) {
+                chunks++;
+                if (chunks % CHUNKS_BEFORE_SHARING == 0 && buffers.wanted()) {
+                    break; // others wait for a buffer: hand this one back and queue again
+                }
+                if (chunks % CHUNKS_BEFORE_YIELD == 0) {
                     Thread.yield(); // a fast sender must not keep the other workers off this carrier
                 }
             }
@@ -274,10 +301,12 @@ final class Upload {
     /** The sender half-closed after its last byte: make the upload final, then the loop confirms. */
     private void complete() {
         try {
-            sink.complete();
+            inSink(() -> {
+                sink.complete();
+                return null;
+            });
             sink = null;
-        } catch (Throwable e) {
-            rethrowIfFatal(e);
+        } catch (Exception e) {
             fail(Outcome.WRITE_FAILED, describe(e));
             return;
         }
@@ -296,24 +325,32 @@ final class Upload {
             return; // already concluded
         }
         EndRequest request = endRequest;
-        if (request != null) {
+        if (request != null && failed != Outcome.RESET) {
+            // The loop's reason (a stop, say) wins over the error it caused (an interrupted write);
+            // a sender's own reset stays a reset.
             failed = request.outcome();
             why = request.reason();
         }
-        Thread.interrupted(); // an interrupt meant for a write must not stop the marker
+        Thread.interrupted(); // an interrupt meant for a sink call must not stop the marker
         outcome = failed;
         reason = why;
         UploadSink open = sink;
         sink = null;
-        if (open != null) {
-            try {
+        try {
+            if (open != null) {
                 open.abort();
-            } catch (Throwable e) {
-                rethrowIfFatal(e);
-                markerFailure = describe(e);
+            } else if (!why.startsWith("cannot create the file")) {
+                // Never opened (stopped while waiting for a descriptor, say): N.file must still read ERROR.
+                sinks.open(number).abort();
             }
+        } catch (Throwable e) {
+            markerFailure = describe(e);
         }
-        conclude(true);
+        try {
+            conclude(true);
+        } catch (RuntimeException e) {
+            loop.note("cannot conclude conn=" + number + ": " + e);
+        }
     }
 
     /** The sink is done: the record is written, then the loop closes the socket (with a reset if failed). */
@@ -331,12 +368,5 @@ final class Upload {
             return Arguments.describe(io);
         }
         return "unexpected failure: " + e;
-    }
-
-    /** Errors of the JVM itself (out of memory, say) are not one upload's failure. */
-    private static void rethrowIfFatal(Throwable e) {
-        if (e instanceof VirtualMachineError error) {
-            throw error;
-        }
     }
 }

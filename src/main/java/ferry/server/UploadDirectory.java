@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
@@ -152,8 +151,8 @@ final class UploadDirectory implements AutoCloseable {
         var found = new ArrayList<Path>();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
             for (Path entry : entries) {
-                if (NUMBERED.matcher(entry.getFileName().toString()).matches()
-                        && Files.isRegularFile(entry, LinkOption.NOFOLLOW_LINKS)) {
+                // Whatever it is (a file, a link, a folder): the server creates these names anew.
+                if (NUMBERED.matcher(entry.getFileName().toString()).matches()) {
                     found.add(entry);
                 }
             }

@@ -63,24 +63,31 @@ class ServerDirectoryIT {
             upload(server.port, "first run, two");
         }
         Files.writeString(dir.resolve("notes.txt"), "mine");
+        // A link named like an upload, planted to make the server overwrite another file: moved aside too.
+        Path victim = Files.writeString(tmp.resolve("precious.txt"), "precious");
+        Files.createSymbolicLink(dir.resolve("3.file"), victim);
         try (var server = Ferry.Server.start(dir)) {
             List<Path> earlier = earlierFolders(dir);
             assertThat(earlier).hasSize(1);
             assertThat(earlier.get(0).getFileName().toString()).matches("earlier-\\d{8}T\\d{6}Z");
             assertThat(earlier.get(0).resolve("1.file")).hasContent("first run, one");
             assertThat(earlier.get(0).resolve("2.file")).hasContent("first run, two");
-            assertThat(server.stdout()).contains("ferry: moved 2 earlier uploads (N.file) aside to " + earlier.get(0));
+            assertThat(server.stdout()).contains("ferry: moved 3 earlier uploads (N.file) aside to " + earlier.get(0));
+            assertThat(Files.isSymbolicLink(earlier.get(0).resolve("3.file"))).isTrue();
             assertThat(dir.resolve("notes.txt")).hasContent("mine");
             assertThat(dir.resolve("1.file")).doesNotExist();
             upload(server.port, "second run");
+            upload(server.port, "second run, two");
+            upload(server.port, "second run, three");
             assertThat(dir.resolve("1.file")).hasContent("second run");
+            assertThat(victim).hasContent("precious");
             assertThat(earlier.get(0).resolve("1.file")).hasContent("first run, one");
         }
         try (var server = Ferry.Server.start(dir)) {
             List<Path> earlier = earlierFolders(dir);
             assertThat(earlier).hasSize(2);
             assertThat(earlier).anySatisfy(folder -> assertThat(folder.resolve("1.file")).hasContent("second run"));
-            assertThat(server.stdout()).contains("ferry: moved 1 earlier upload (N.file) aside to ");
+            assertThat(server.stdout()).contains("ferry: moved 3 earlier uploads (N.file) aside to ");
         }
     }
 

@@ -1,6 +1,7 @@
 package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -40,9 +41,14 @@ class FileSinkTest {
     }
 
     @Test
-    void reopeningANumberStartsFromAnEmptyFile() throws Exception {
+    void anExistingFileOrLinkIsNeverOpenedTruncatedOrFollowed() throws Exception {
         Files.writeString(dir.resolve("3.file"), "left over from an earlier run");
-        FileSink.in(dir).open(3).complete();
-        assertThat(dir.resolve("3.file")).isEmptyFile();
+        assertThatThrownBy(() -> FileSink.in(dir).open(3)).isInstanceOf(java.nio.file.FileAlreadyExistsException.class);
+        assertThat(dir.resolve("3.file")).hasContent("left over from an earlier run");
+
+        Path victim = Files.writeString(dir.resolve("thesis.tex"), "precious");
+        Files.createSymbolicLink(dir.resolve("4.file"), victim);
+        assertThatThrownBy(() -> FileSink.in(dir).open(4)).isInstanceOf(java.io.IOException.class);
+        assertThat(victim).hasContent("precious");
     }
 }

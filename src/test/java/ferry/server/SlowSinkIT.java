@@ -251,4 +251,37 @@ class SlowSinkIT {
         }
         assertThat(server.server.buffersAllocated()).as("buffers allocated").isLessThanOrEqualTo(4);
     }
+
+    /**
+     * <ol>
+     * <li>Buffers for the whole server: one chunk. A sender streams 256 MiB without pause, so
+     * its socket is never empty.</li>
+     * <li>A second sender uploads 1 MiB meanwhile.</li>
+     * <li>It is confirmed while the first still streams: a burst gives its buffer back to a
+     * waiting upload every few chunks, instead of keeping it until its socket empties.</li>
+     * </ol>
+     */
+    @Test
+    void aSenderThatNeverLetsItsSocketEmptyStillSharesTheBuffers() throws Exception {
+        start(Duration.ofSeconds(30), 1L << 20);
+        byte[] big = random(256 << 20, 21);
+        var first = sendInBackground(big);
+        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> {
+            try {
+                return Files.size(dir.resolve("1.file")) > (8 << 20);
+            } catch (IOException e) {
+                return false;
+            }
+        })).as("the first upload is streaming").isTrue();
+        byte[] small = random(1 << 20, 22);
+        assertThat(Uploads.upload(server.port(), small)).isEqualTo(Uploads.End.CONFIRMED);
+        assertThat(first).as("the first upload is still streaming").isNotDone();
+        assertThat(dir.resolve("2.file")).hasBinaryContent(small);
+        assertThat(first.get(60, TimeUnit.SECONDS)).isEqualTo(Uploads.End.CONFIRMED);
+        assertThat(Files.mismatch(dir.resolve("1.file"), writeTemp(big))).isEqualTo(-1L);
+    }
+
+    private Path writeTemp(byte[] data) throws IOException {
+        return Files.write(Files.createTempFile("ferry-expected-", ".bin"), data);
+    }
 }

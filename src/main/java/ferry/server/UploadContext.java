@@ -1,0 +1,13 @@
+package ferry.server;
+
+/**
+ * What every upload of one server shares.
+ *
+ * @param sinks    opens each upload's sink
+ * @param buffers  the read buffers of the whole server
+ * @param journal  where each upload's record goes
+ * @param backoff  the shared pace of retries while out of file descriptors
+ * @param maxBytes the size limit of one upload, or 0 for none
+ */
+record UploadContext(SinkFactory sinks, BufferPool buffers, Journal journal, OpenBackoff backoff, long maxBytes) {
+}
