@@ -68,6 +68,15 @@ final class Listener implements Runnable {
 
     /** Accepts, numbers and hands over one connection; false when the server is stopping. */
     private boolean serveOne() {
+        if (shared.backoff().shortage()) {
+            while (shared.backoff().shortage()) {
+                // Accepting now would spend a descriptor the uploads waiting for their files need.
+                if (!backOff("out of file descriptors: new connections wait in the accept queue")) {
+                    return false;
+                }
+            }
+            backoffMillis = 0;
+        }
         if (!takeSlot()) {
             return false;
         }

@@ -1,37 +1,38 @@
 package ferry.server;
 
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The pace at which uploads retry opening their sink while the process is
- * out of file descriptors: one retry at a time for the whole server, 10 ms
- * doubling to 1 s between them, and back to none after a success, so that
- * hundreds of waiting uploads cost no more CPU than one, and once
- * descriptors are free again the waiting uploads open one after another.
+ * Out of file descriptors: the uploads waiting to create their file. Each
+ * retries on its own clock (10 ms doubling to 1 s); while any waits, the
+ * accept thread leaves new connections in the kernel's accept queue, where
+ * they hold no descriptor, instead of accepting sockets that would take the
+ * descriptors the waiting uploads need. So the waiters stay few, and each
+ * gets a descriptor as soon as an upload ends.
  */
 final class OpenBackoff {
     static final long MIN_MILLIS = 10;
     static final long MAX_MILLIS = 1000;
 
-    /** Fair, so the uploads that wait longest retry first. */
-    private final ReentrantLock turn = new ReentrantLock(true);
-    private final AtomicLong millis = new AtomicLong();
+    private final AtomicInteger waiting = new AtomicInteger();
 
-    /** Waits for this upload's turn, then for the current pause, before it retries. */
-    void awaitRetry() throws InterruptedException {
-        turn.lockInterruptibly();
-        try {
-            Thread.sleep(millis.updateAndGet(m -> Math.min(MAX_MILLIS, Math.max(MIN_MILLIS, m * 2))));
-        } finally {
-            turn.unlock();
-        }
+    /** True while some upload waits for a descriptor. */
+    boolean shortage() {
+        return waiting.get() > 0;
     }
 
-    /** An open succeeded: the next waiting upload retries almost at once. */
-    void succeeded() {
-        if (millis.get() != 0) {
-            millis.set(0);
-        }
+    /** An upload begins to wait for a descriptor. */
+    void enter() {
+        waiting.incrementAndGet();
+    }
+
+    /** It stops waiting (it has its file, or it ended). */
+    void leave() {
+        waiting.decrementAndGet();
+    }
+
+    /** The pause before the next retry of an upload whose last pause was {@code millis} (0 at first). */
+    static long next(long millis) {
+        return Math.min(MAX_MILLIS, Math.max(MIN_MILLIS, millis * 2));
     }
 }

@@ -188,35 +188,41 @@ final class Upload {
     }
 
     private void openSink() {
-        boolean reported = false;
-        while (true) {
-            EndRequest request = endRequest;
-            if (request != null) {
-                fail(request.outcome(), request.reason());
-                return;
-            }
-            try {
-                sink = inSink(() -> sinks.open(number));
-                backoff.succeeded();
-                loop.post(() -> loop.opened(this));
-                return;
-            } catch (Exception e) {
-                String why = describe(e);
-                if (!why.startsWith("Too many open files")) {
-                    fail(Outcome.WRITE_FAILED, "cannot create the file: " + why);
+        long pause = 0;
+        try {
+            while (true) {
+                EndRequest request = endRequest;
+                if (request != null) {
+                    fail(request.outcome(), request.reason());
                     return;
                 }
-                // Out of descriptors: the connection waits (its bytes wait in the kernel) until one is free.
-                if (!reported) {
-                    loop.note("cannot create the file of conn=" + number + " (" + why + "), retrying in "
-                            + OpenBackoff.MIN_MILLIS + " ms, backing off up to " + OpenBackoff.MAX_MILLIS + " ms");
-                    reported = true;
-                }
                 try {
-                    backoff.awaitRetry();
-                } catch (InterruptedException interrupted) {
-                    // Stopping: the end request is set; the next round reports it.
+                    sink = inSink(() -> sinks.open(number));
+                    loop.post(() -> loop.opened(this));
+                    return;
+                } catch (Exception e) {
+                    String why = describe(e);
+                    if (!why.startsWith("Too many open files")) {
+                        fail(Outcome.WRITE_FAILED, "cannot create the file: " + why);
+                        return;
+                    }
+                    // Out of descriptors: the connection waits (its bytes wait in the kernel) until one is free.
+                    if (pause == 0) {
+                        backoff.enter();
+                        loop.note("cannot create the file of conn=" + number + " (" + why + "), retrying in "
+                                + OpenBackoff.MIN_MILLIS + " ms, backing off up to " + OpenBackoff.MAX_MILLIS + " ms");
+                    }
+                    pause = OpenBackoff.next(pause);
+                    try {
+                        Thread.sleep(pause);
+                    } catch (InterruptedException interrupted) {
+                        // Stopping: the end request is set; the next round reports it.
+                    }
                 }
+            }
+        } finally {
+            if (pause != 0) {
+                backoff.leave();
             }
         }
     }
