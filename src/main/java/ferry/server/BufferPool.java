@@ -19,15 +19,13 @@ final class BufferPool {
     /** Bytes read per system call and written per sink call. */
     static final int CHUNK_SIZE = 1024 * 1024;
 
-    private final int limit;
     private final Semaphore permits;
     private final Queue<ByteBuffer> free = new ConcurrentLinkedQueue<>();
     private final AtomicInteger allocated = new AtomicInteger();
 
     /** A pool of at most {@code limit} buffers (at least one). */
     BufferPool(int limit) {
-        this.limit = Math.max(1, limit);
-        this.permits = new Semaphore(this.limit, true);
+        this.permits = new Semaphore(Math.max(1, limit), true);
     }
 
     /** A cleared buffer, waiting for one if all are in use. */
@@ -60,9 +58,5 @@ final class BufferPool {
     /** Buffers allocated so far; never more than the limit. */
     int allocated() {
         return allocated.get();
-    }
-
-    int limit() {
-        return limit;
     }
 }

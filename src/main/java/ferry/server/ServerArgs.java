@@ -80,7 +80,7 @@ final class ServerArgs {
             throw UserError.usage("invalid directory " + Arguments.quote(text) + ": " + e.getReason());
         }
         Path existing = dir;
-        while (existing != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS) && !Files.exists(existing)) {
+        while (existing != null && !Files.exists(existing, LinkOption.NOFOLLOW_LINKS)) {
             existing = existing.getParent();
         }
         if (existing == null) {

@@ -1,6 +1,5 @@
 package ferry.it;
 
-import static org.assertj.core.api.Assertions.fail;
 
 import java.io.File;
 import java.io.IOException;
@@ -10,7 +9,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A {@code ./client} started without waiting for it, so that a test can play
@@ -54,14 +52,9 @@ final class ClientProcess implements AutoCloseable {
      * if it outlives {@code deadline}. {@link #exitedAt()} is set from here on.
      */
     Ferry.Result awaitExit(Duration deadline) throws IOException, InterruptedException {
-        if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-            String err = Files.readString(stderr);
-            close();
-            fail("./client still running after %s; stderr so far: %s", deadline, err);
-        }
-        exitedAt = System.nanoTime();
-        return new Ferry.Result(process.exitValue(), Files.readString(stdout), Files.readString(stderr),
-                Duration.ofNanos(exitedAt - startedAt));
+        Ferry.Result result = Ferry.awaitExit(process, stdout, stderr, startedAt, deadline, "./client", this::close);
+        exitedAt = startedAt + result.elapsed().toNanos();
+        return result;
     }
 
     /** {@link System#nanoTime()} when {@link #awaitExit} saw the client exit, to within a few ms. */

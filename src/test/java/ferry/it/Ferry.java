@@ -243,6 +243,24 @@ final class Ferry {
     }
 
     /** A running {@code ./server}, stopped with SIGKILL on close if still alive. */
+    /**
+     * Waits for a process started with its output in {@code stdout} and
+     * {@code stderr} to exit, and returns what it did, timed from
+     * {@code startedAt}; if it outlives {@code deadline}, {@code kill} ends it
+     * and the test fails, naming {@code what}.
+     */
+    static Result awaitExit(Process process, Path stdout, Path stderr, long startedAt, Duration deadline,
+                            String what, Runnable kill) throws IOException, InterruptedException {
+        if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
+            String err = Files.readString(stderr);
+            kill.run();
+            fail("%s still running after %s; stderr so far: %s", what, deadline, err);
+        }
+        long exitedAt = System.nanoTime();
+        return new Result(process.exitValue(), Files.readString(stdout), Files.readString(stderr),
+                Duration.ofNanos(exitedAt - startedAt));
+    }
+
     /** Exit 0, and nothing on standard output or standard error. */
     static void assertSucceeded(Result result) {
         assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();

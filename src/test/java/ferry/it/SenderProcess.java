@@ -1,7 +1,6 @@
 package ferry.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
 
 import java.io.File;
 import java.io.IOException;
@@ -12,7 +11,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A sending command started without waiting for it: the real {@code ./client}
@@ -104,14 +102,9 @@ final class SenderProcess implements AutoCloseable {
 
     /** Waits for the process to exit; fails (and kills it) if it outlives {@code deadline}. */
     Ferry.Result awaitExit(Duration deadline) throws IOException, InterruptedException {
-        if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-            String err = Files.readString(stderr);
-            close();
-            fail("sender still running after %s; stderr so far: %s", deadline, err);
-        }
-        exitedAt = System.nanoTime();
-        return new Ferry.Result(process.exitValue(), Files.readString(stdout), Files.readString(stderr),
-                Duration.ofNanos(exitedAt - startedAt));
+        Ferry.Result result = Ferry.awaitExit(process, stdout, stderr, startedAt, deadline, "sender", this::close);
+        exitedAt = startedAt + result.elapsed().toNanos();
+        return result;
     }
 
     /** {@link System#nanoTime()} when {@link #awaitExit} saw the process exit. */
