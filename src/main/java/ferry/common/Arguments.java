@@ -40,11 +40,16 @@ public final class Arguments {
     public static long number(Map<String, String> env, String name, String what, long max, long fallback)
             throws UserError {
         String text = env.getOrDefault(name, "");
-        if (text.isEmpty()) {
-            return fallback;
-        }
+        return text.isEmpty() ? fallback : number(name, text, what, max);
+    }
+
+    /**
+     * Parses {@code text} as a whole number from 1 to {@code max}; the message
+     * names the option as {@code label} (its flag or its variable).
+     */
+    public static long number(String label, String text, String what, long max) throws UserError {
         long value = 0;
-        boolean valid = text.length() <= 19 && text.chars().allMatch(c -> c >= '0' && c <= '9');
+        boolean valid = text.length() <= 19 && !text.isEmpty() && text.chars().allMatch(c -> c >= '0' && c <= '9');
         if (valid) {
             try {
                 value = Long.parseLong(text);
@@ -53,7 +58,7 @@ public final class Arguments {
             }
         }
         if (!valid || value < 1 || value > max) {
-            throw UserError.usage("invalid " + name + " " + quote(text) + ": must be " + what + " from 1 to " + max);
+            throw UserError.usage("invalid " + label + " " + quote(text) + ": must be " + what + " from 1 to " + max);
         }
         return value;
     }

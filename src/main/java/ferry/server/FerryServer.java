@@ -4,6 +4,7 @@ import ferry.common.Arguments;
 import ferry.common.UserError;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ServerSocketChannel;
@@ -41,11 +42,13 @@ final class FerryServer {
     private final CountDownLatch stopped = new CountDownLatch(1);
     private volatile String failure;
 
+    private final Journal journal;
+
     private FerryServer(ServerSocketChannel channel, ServerConfig config, ConnectionCounter counter,
-                        SinkFactory sinks, Log log) throws IOException {
+                        SinkFactory sinks, Log log, List<ServerEvents> watchers) throws IOException {
         this.channel = channel;
         this.log = log;
-        var journal = new Journal(log);
+        this.journal = new Journal(log, watchers);
         int loopCount = Math.max(1, Runtime.getRuntime().availableProcessors());
         var slots = new Semaphore(config.maxConnections());
         this.buffers = new BufferPool((int) Math.max(1, config.bufferMemory() / BufferPool.CHUNK_SIZE));
@@ -58,8 +61,11 @@ final class FerryServer {
         }
         this.loops = List.copyOf(loops);
         this.loopThreads = List.copyOf(loopThreads);
-        var shared = new UploadContext(sinks, buffers, journal, new OpenBackoff(), config.maxBytes());
-        var listener = new Listener(channel, counter, this.loops, slots, shared, log);
+        var shared = new UploadContext(sinks, buffers, journal, new OpenBackoff(), config.maxBytes(),
+                config.service().checksum());
+        var admission = new Admission(config.service().access(), config.service().minFree(), config.directory(),
+                journal);
+        var listener = new Listener(channel, counter, this.loops, slots, shared, admission, log);
         this.acceptor = Thread.ofPlatform().name("ferry-accept").daemon()
                 .uncaughtExceptionHandler((thread, e) -> fail("the accept loop failed: " + e))
                 .start(listener);
@@ -68,31 +74,37 @@ final class FerryServer {
     /** Binds the port on every interface, IPv4 and IPv6, and starts serving (for tests). */
     static FerryServer start(ServerConfig config, ConnectionCounter counter, SinkFactory sinks, PrintStream out)
             throws UserError {
-        return start(bind(config.port()), config, counter, sinks, new Log(out));
+        return start(bind(config.port(), config.service().listen()), config, counter, sinks,
+                new Log(out, config.service().logFormat()), List.of());
     }
 
     /** Starts serving on a bound channel; closes it if the server cannot start. */
     static FerryServer start(ServerSocketChannel channel, ServerConfig config, ConnectionCounter counter,
-                             SinkFactory sinks, Log log) throws UserError {
+                             SinkFactory sinks, Log log, List<ServerEvents> watchers) throws UserError {
         try {
-            return new FerryServer(channel, config, counter, sinks, log);
+            return new FerryServer(channel, config, counter, sinks, log, watchers);
         } catch (IOException e) {
             closeQuietly(channel);
             throw UserError.failure("cannot start the server: " + Arguments.describe(e));
         }
     }
 
-    /** Binds the port on every interface, IPv4 and IPv6 (the first thing the server does). */
-    static ServerSocketChannel bind(int port) throws UserError {
+    /**
+     * Binds the port on every interface, IPv4 and IPv6, or on {@code address}
+     * alone when it is not null (the first thing the server does).
+     */
+    static ServerSocketChannel bind(int port, InetAddress address) throws UserError {
         ServerSocketChannel channel = null;
         try {
             channel = ServerSocketChannel.open();
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
-            channel.bind(new InetSocketAddress(port), BACKLOG);
+            channel.bind(address == null ? new InetSocketAddress(port) : new InetSocketAddress(address, port),
+                    BACKLOG);
             return channel;
         } catch (IOException e) {
             closeQuietly(channel);
-            throw UserError.failure("cannot listen on port " + port + ": " + Arguments.describe(e).toLowerCase());
+            throw UserError.failure("cannot listen on " + (address == null ? "port " + port
+                    : address.getHostAddress() + " port " + port) + ": " + Arguments.describe(e).toLowerCase());
         }
     }
 
@@ -153,6 +165,8 @@ final class FerryServer {
         loops.forEach(loop -> loop.stop(deadline));
         // The loops end at the deadline on their own; the extra half second covers their last records.
         loopThreads.forEach(thread -> join(thread, deadline + 500_000_000L));
+        // Hooks of the last uploads run on within the same grace, then are ended.
+        journal.close(deadline);
         stopped.countDown();
         return true;
     }

@@ -16,18 +16,30 @@ final class FileSink implements UploadSink {
 
     private final Path path;
     private final FileChannel channel;
+    private final boolean durable;
 
-    private FileSink(Path path, FileChannel channel) {
+    private FileSink(Path path, FileChannel channel, boolean durable) {
         this.path = path;
         this.channel = channel;
+        this.durable = durable;
     }
 
     /** A factory that saves connection N to {@code dir/N.file}. */
     static SinkFactory in(Path dir) {
+        return in(dir, false);
+    }
+
+    /**
+     * A factory that saves connection N to {@code dir/N.file}; with
+     * {@code durable} ({@code --fsync}), a complete upload's data and its
+     * directory entry are on stable storage before {@link #complete} returns,
+     * so before the server confirms the upload to its sender.
+     */
+    static SinkFactory in(Path dir, boolean durable) {
         return new SinkFactory() {
             @Override
             public UploadSink open(long number) throws IOException {
-                return create(dir.resolve(number + ".file"));
+                return create(dir.resolve(number + ".file"), durable);
             }
 
             @Override
@@ -44,9 +56,13 @@ final class FileSink implements UploadSink {
      * file, say) is never opened, let alone truncated or followed.
      */
     static FileSink create(Path path) throws IOException {
+        return create(path, false);
+    }
+
+    static FileSink create(Path path, boolean durable) throws IOException {
         FileChannel channel = FileChannel.open(path,
                 StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
-        return new FileSink(path, channel);
+        return new FileSink(path, channel, durable);
     }
 
     @Override
@@ -58,7 +74,16 @@ final class FileSink implements UploadSink {
 
     @Override
     public void complete() throws IOException {
+        if (durable) {
+            // fsync(2) of the data and its size, then of the directory, for the entry that names it.
+            channel.force(true);
+        }
         channel.close();
+        if (durable) {
+            try (FileChannel directory = FileChannel.open(path.getParent(), StandardOpenOption.READ)) {
+                directory.force(true);
+            }
+        }
         if (!Files.exists(path)) {
             // Writes to a file whose directory entry is gone succeed, but nobody will ever see them.
             throw new IOException("the file was removed while the upload was in flight");

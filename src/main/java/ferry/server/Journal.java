@@ -1,27 +1,100 @@
 package ferry.server;
 
+import ferry.server.ServerEvents.Refusal;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
 /**
- * Where the record of every finished upload goes: today the text log, one
- * line each; metrics, a JSON log and hooks are fed from the same records.
+ * Where every outcome goes, each from one record: the log (text or JSON)
+ * first, then whoever watches ({@link ServerEvents}: metrics, the upload
+ * hook). Nothing here blocks: the log is a line on standard output, and
+ * the watchers count or queue.
  *
- * <p>A record is written by the upload's worker once its sink has finished
+ * <p>An upload's record is written by its worker once its sink has finished
  * and before its socket is closed, so by the time a sender sees its
  * connection end (the confirming close, or a reset) the file is final and
  * its log line is written.
  */
 final class Journal {
     private final Log log;
+    private final List<ServerEvents> watchers;
 
     Journal(Log log) {
+        this(log, List.of());
+    }
+
+    Journal(Log log, List<ServerEvents> watchers) {
         this.log = log;
+        this.watchers = List.copyOf(watchers);
+    }
+
+    Log log() {
+        return log;
+    }
+
+    void started(long number) {
+        for (ServerEvents watcher : watchers) {
+            try {
+                watcher.uploadStarted(number);
+            } catch (RuntimeException e) {
+                log.line("cannot report the start of conn=" + number + ": " + e);
+            }
+        }
     }
 
     void record(UploadRecord record) {
         try {
-            log.line(record.end(), record.logLine());
+            log.event(record.end(), "upload", record.logLine(), record.fields());
         } catch (RuntimeException e) {
             // A record that cannot be formatted is a bug; it must not end the upload's worker.
             log.line("cannot log the record of conn=" + record.number() + ": " + e);
+        }
+        for (ServerEvents watcher : watchers) {
+            try {
+                watcher.uploadEnded(record);
+            } catch (RuntimeException e) {
+                log.line("cannot report the record of conn=" + record.number() + ": " + e);
+            }
+        }
+    }
+
+    /**
+     * A connection refused before numbering; {@code logged} false when the
+     * log has already said why for this stretch (free space).
+     */
+    void refused(String peer, Refusal refusal, String reason, boolean logged) {
+        if (logged) {
+            log.event(Instant.now(), "refused", "refused peer=" + peer + " by=" + refusal.label()
+                    + " reason=\"" + reason + "\"", Map.of("peer", peer, "by", refusal.label(), "reason", reason));
+        }
+        for (ServerEvents watcher : watchers) {
+            try {
+                watcher.refused(refusal);
+            } catch (RuntimeException e) {
+                log.line("cannot report a refusal: " + e);
+            }
+        }
+    }
+
+    void backedOff() {
+        for (ServerEvents watcher : watchers) {
+            try {
+                watcher.acceptBackedOff();
+            } catch (RuntimeException e) {
+                log.line("cannot report a back-off: " + e);
+            }
+        }
+    }
+
+    /** The server stops: each watcher finishes by the deadline (hooks still running are waited for, then ended). */
+    void close(long deadlineNanos) {
+        for (ServerEvents watcher : watchers) {
+            try {
+                watcher.close(deadlineNanos);
+            } catch (RuntimeException e) {
+                log.line("cannot close " + watcher + ": " + e);
+            }
         }
     }
 }

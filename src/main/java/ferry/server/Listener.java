@@ -33,6 +33,7 @@ final class Listener implements Runnable {
     /** One permit per connection that may be open at once; the loops give them back. */
     private final Semaphore slots;
     private final UploadContext shared;
+    private final Admission admission;
     private final Log log;
     /** True from the first connection that had to wait for a slot until one is free at once again. */
     private boolean atLimit;
@@ -42,12 +43,13 @@ final class Listener implements Runnable {
     private int nextLoop;
 
     Listener(ServerSocketChannel server, ConnectionCounter counter, List<EventLoop> loops, Semaphore slots,
-             UploadContext shared, Log log) {
+             UploadContext shared, Admission admission, Log log) {
         this.server = server;
         this.counter = counter;
         this.loops = loops;
         this.slots = slots;
         this.shared = shared;
+        this.admission = admission;
         this.log = log;
     }
 
@@ -95,11 +97,15 @@ final class Listener implements Runnable {
         boolean handed = false;
         try {
             String peer = Upload.peerOf(channel);
+            if (!admission.admitsAll() && !admission.admit(channel, peer)) {
+                return true; // reset in finally, unnumbered
+            }
             long number = number(peer);
             if (number < 0) {
                 log.line("connection from " + peer + " reset unnumbered: the server is stopping");
                 return false;
             }
+            shared.journal().started(number);
             EventLoop loop = leastLoaded();
             var upload = new Upload(number, channel, peer, accepted, loop, shared);
             try {
@@ -184,6 +190,7 @@ final class Listener implements Runnable {
     private boolean backOff(String failure) {
         backoffMillis = Math.min(MAX_BACKOFF_MILLIS, Math.max(MIN_BACKOFF_MILLIS, backoffMillis * 2));
         log.line(failure + ", retrying in " + backoffMillis + " ms");
+        shared.journal().backedOff();
         try {
             Thread.sleep(backoffMillis);
             return server.isOpen();

@@ -8,31 +8,179 @@ import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import ferry.common.Options;
+import ferry.common.Options.Option;
+import ferry.common.Options.Settings;
+import ferry.server.ServiceOptions.HookOptions;
+import ferry.server.ServiceOptions.LogFormat;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
-/** Checks {@code <PORT> <FILE-DIR>} and prepares the directory. */
+/** Checks {@code [OPTIONS] <PORT> <FILE-DIR>} and the options' values, touching nothing. */
 final class ServerArgs {
     static final String USAGE = "usage: ./server <PORT> <FILE-DIR>";
+
+    static final String LISTEN = "FERRY_LISTEN";
+    static final String ALLOW = "FERRY_ALLOW";
+    static final String DENY = "FERRY_DENY";
+    static final String MIN_FREE = "FERRY_MIN_FREE";
+    static final String CHECKSUM = "FERRY_CHECKSUM";
+    static final String FSYNC = "FERRY_FSYNC";
+    static final String LOG_FORMAT = "FERRY_LOG_FORMAT";
+    static final String ON_UPLOAD = "FERRY_ON_UPLOAD";
+    static final String ON_UPLOAD_JOBS = "FERRY_ON_UPLOAD_JOBS";
+    static final String ON_UPLOAD_TIMEOUT = "FERRY_ON_UPLOAD_TIMEOUT_MS";
+    static final String METRICS = "FERRY_METRICS";
+    /** A hook still running after this long is ended: 60 s. */
+    static final Duration DEFAULT_HOOK_TIMEOUT = Duration.ofSeconds(60);
+
+    /** Every option of the server, in the order {@code --help} lists them. */
+    static final Options OPTIONS = new Options(List.of(
+            new Option("--listen", LISTEN, "ADDR", "every interface, IPv4 and IPv6",
+                    "listen on this one address only"),
+            new Option("--allow", ALLOW, "CIDR,...", "everyone",
+                    "accept only peers in these ranges (IPv4 and IPv6); others are reset, unnumbered"),
+            new Option("--deny", DENY, "CIDR,...", "no one", "reset peers in these ranges, unnumbered"),
+            new Option("--min-free", MIN_FREE, "SIZE|N%", "none",
+                    "start no upload while FILE-DIR's file system has less free space (500M, 2G, 5%)"),
+            new Option("--max-connections", ServerConfig.MAX_CONNECTIONS_VARIABLE, "N",
+                    "(open-file limit - 64) / 2", "uploads at once; more wait in the accept queue"),
+            new Option("--max-bytes", ServerConfig.MAX_BYTES_VARIABLE, "BYTES", "no limit",
+                    "end larger uploads as ERROR (too-large)"),
+            new Option("--max-duration-ms", ServerConfig.MAX_DURATION_VARIABLE, "MS", "no limit",
+                    "end longer uploads as ERROR (too-long)"),
+            new Option("--idle-timeout-ms", ServerConfig.IDLE_TIMEOUT_VARIABLE, "MS", "10000",
+                    "end an upload silent this long as ERROR (idle-timeout)"),
+            new Option("--buffer-mib", ServerConfig.BUFFER_MEMORY_VARIABLE, "MIB", "64",
+                    "read buffers shared by all uploads, in 1 MiB chunks"),
+            new Option("--checksum", CHECKSUM, "sha256", "off",
+                    "log each upload's SHA-256, computed as its bytes arrive"),
+            new Option("--fsync", FSYNC, null, "off",
+                    "put each complete upload on stable storage before confirming it (FERRY_FSYNC=1)"),
+            new Option("--log-format", LOG_FORMAT, "text|json", "text", "one line of text, or one JSON object, per event"),
+            new Option("--on-upload", ON_UPLOAD, "CMD", "none",
+                    "after each upload, run the shell command CMD with the file's path as its last argument"),
+            new Option("--on-upload-jobs", ON_UPLOAD_JOBS, "N", "the number of cores", "hooks running at once"),
+            new Option("--on-upload-timeout-ms", ON_UPLOAD_TIMEOUT, "MS", "60000", "end a hook running this long"),
+            new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics")));
 
     private ServerArgs() {
     }
 
+    /** Parses a command line that asks for neither help nor the version (for tests). */
     static ServerConfig parse(String[] args, Map<String, String> env) throws UserError {
-        if (args.length != 2) {
-            throw UserError.usage("expected 2 arguments, got " + args.length + "\n" + USAGE);
+        var parsed = OPTIONS.parse(args, env, USAGE);
+        return config(parsed.positionals(), parsed.settings());
+    }
+
+    /** The configuration of {@code <PORT> <FILE-DIR>} and the options' values. */
+    static ServerConfig config(List<String> args, Settings settings) throws UserError {
+        if (args.size() != 2) {
+            throw UserError.usage("expected 2 arguments, got " + args.size() + "\n" + USAGE);
         }
-        int port = Arguments.port(args[0]);
-        var idle = Arguments.timeout(env, ServerConfig.IDLE_TIMEOUT_VARIABLE, ServerConfig.DEFAULT_IDLE_TIMEOUT);
-        int maxConnections = (int) Arguments.number(env, ServerConfig.MAX_CONNECTIONS_VARIABLE, "a whole number",
+        int port = Arguments.port(args.get(0));
+        Path directory = directory(args.get(1));
+        var idle = Duration.ofMillis(settings.number(ServerConfig.IDLE_TIMEOUT_VARIABLE,
+                "a whole number of milliseconds", 999_999_999L, ServerConfig.DEFAULT_IDLE_TIMEOUT.toMillis()));
+        int maxConnections = (int) settings.number(ServerConfig.MAX_CONNECTIONS_VARIABLE, "a whole number",
                 1_000_000, defaultMaxConnections(openFileLimit()));
-        long maxBytes = Arguments.number(env, ServerConfig.MAX_BYTES_VARIABLE, "a whole number of bytes",
+        long maxBytes = settings.number(ServerConfig.MAX_BYTES_VARIABLE, "a whole number of bytes",
                 Long.MAX_VALUE, 0);
-        var maxDuration = Duration.ofMillis(Arguments.number(env, ServerConfig.MAX_DURATION_VARIABLE,
+        var maxDuration = Duration.ofMillis(settings.number(ServerConfig.MAX_DURATION_VARIABLE,
                 "a whole number of milliseconds", 999_999_999_999L, 0));
-        long bufferMemory = Arguments.number(env, ServerConfig.BUFFER_MEMORY_VARIABLE, "a whole number of MiB",
+        long bufferMemory = settings.number(ServerConfig.BUFFER_MEMORY_VARIABLE, "a whole number of MiB",
                 1 << 20, ServerConfig.DEFAULT_BUFFER_MEMORY >> 20) << 20;
-        return new ServerConfig(port, directory(args[1]), idle, maxConnections, maxBytes, maxDuration,
-                bufferMemory);
+        return new ServerConfig(port, directory, idle, maxConnections, maxBytes, maxDuration, bufferMemory,
+                service(settings));
+    }
+
+    private static ServiceOptions service(Settings settings) throws UserError {
+        var service = ServiceOptions.DEFAULTS;
+        String listen = settings.get(LISTEN);
+        if (listen != null) {
+            service = service.withListen(address(settings.label(LISTEN), listen));
+        }
+        String allow = settings.get(ALLOW);
+        String deny = settings.get(DENY);
+        if (allow != null || deny != null) {
+            service = service.withAccess(new AccessRules(
+                    allow == null ? List.of() : AccessRules.ranges(settings.label(ALLOW), allow),
+                    deny == null ? List.of() : AccessRules.ranges(settings.label(DENY), deny)));
+        }
+        String minFree = settings.get(MIN_FREE);
+        if (minFree != null) {
+            service = service.withMinFree(MinFree.parse(settings.label(MIN_FREE), minFree));
+        }
+        String checksum = settings.get(CHECKSUM);
+        if (checksum != null) {
+            if (!checksum.equalsIgnoreCase("sha256") && !checksum.equalsIgnoreCase("off")) {
+                throw UserError.usage("invalid " + settings.label(CHECKSUM) + " " + Arguments.quote(checksum)
+                        + ": must be sha256 (or off)");
+            }
+            service = service.withChecksum(checksum.equalsIgnoreCase("sha256"));
+        }
+        service = service.withFsync(settings.on(FSYNC));
+        String format = settings.get(LOG_FORMAT);
+        if (format != null) {
+            service = service.withLogFormat(switch (format.toLowerCase(Locale.ROOT)) {
+                case "text" -> LogFormat.TEXT;
+                case "json" -> LogFormat.JSON;
+                default -> throw UserError.usage("invalid " + settings.label(LOG_FORMAT) + " "
+                        + Arguments.quote(format) + ": must be text or json");
+            });
+        }
+        int jobs = (int) settings.number(ON_UPLOAD_JOBS, "a whole number", 1024,
+                Runtime.getRuntime().availableProcessors());
+        var hookTimeout = Duration.ofMillis(settings.number(ON_UPLOAD_TIMEOUT, "a whole number of milliseconds",
+                999_999_999L, DEFAULT_HOOK_TIMEOUT.toMillis()));
+        String hook = settings.get(ON_UPLOAD);
+        if (hook != null) {
+            if (hook.isBlank()) {
+                throw UserError.usage("invalid " + settings.label(ON_UPLOAD) + " \"\": must be a command");
+            }
+            service = service.withHook(new HookOptions(hook, jobs, hookTimeout));
+        }
+        String metrics = settings.get(METRICS);
+        if (metrics != null) {
+            service = service.withMetrics(endpoint(settings.label(METRICS), metrics));
+        }
+        return service;
+    }
+
+    /** An address literal or a name of this host, e.g. {@code 127.0.0.1}, {@code ::1}, {@code localhost}. */
+    static InetAddress address(String label, String text) throws UserError {
+        String host = text.startsWith("[") && text.endsWith("]") ? text.substring(1, text.length() - 1) : text;
+        if (host.isEmpty() || !host.codePoints().allMatch(c -> Character.isLetterOrDigit(c) || ".:-_%".indexOf(c) >= 0)) {
+            throw UserError.usage("invalid " + label + " " + Arguments.quote(text) + ": must be an address of this host");
+        }
+        try {
+            return InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            throw UserError.usage("invalid " + label + " " + Arguments.quote(text) + ": unknown host");
+        }
+    }
+
+    /** {@code PORT}, {@code ADDR:PORT} or {@code [IPV6]:PORT}; without an address, every interface. */
+    static InetSocketAddress endpoint(String label, String text) throws UserError {
+        int colon = text.lastIndexOf(':');
+        String port = colon < 0 ? text : text.substring(colon + 1);
+        String host = colon < 0 ? null : text.substring(0, colon);
+        int number;
+        try {
+            number = Arguments.port(port);
+        } catch (UserError e) {
+            throw UserError.usage("invalid " + label + " " + Arguments.quote(text)
+                    + ": must be PORT or ADDR:PORT, the port 1-65535 (e.g. 9100, 127.0.0.1:9100, [::1]:9100)");
+        }
+        if (host != null && host.contains(":") && !host.startsWith("[")) {
+            throw UserError.usage("invalid " + label + " " + Arguments.quote(text)
+                    + ": write an IPv6 address in brackets, e.g. [::1]:9100");
+        }
+        return host == null ? new InetSocketAddress(number) : new InetSocketAddress(address(label, host), number);
     }
 
     /**

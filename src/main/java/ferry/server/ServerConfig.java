@@ -17,9 +17,11 @@ import java.time.Duration;
  * @param bufferMemory   bytes of read buffers for the whole server, shared by all uploads
  *                       ({@link #DEFAULT_BUFFER_MEMORY} by default); an upload holds one
  *                       {@link BufferPool#CHUNK_SIZE} buffer only while its worker reads and saves
+ * @param service        the operator's options (address, access rules, checksums, hooks, metrics ...);
+ *                       {@link ServiceOptions#DEFAULTS} is the spec's behaviour
  */
 record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
-                    Duration maxDuration, long bufferMemory) {
+                    Duration maxDuration, long bufferMemory, ServiceOptions service) {
     /** The spec's idle limit (S6). */
     static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(10);
     /** Environment variable that shortens the idle limit, in milliseconds (for tests). */
@@ -35,10 +37,23 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
     /** Buffer memory when none is set: 64 MiB, 64 chunks of 1 MiB. */
     static final long DEFAULT_BUFFER_MEMORY = 64L << 20;
 
+    /** The given limits and buffer memory, and the spec's behaviour otherwise. */
+    ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
+                 Duration maxDuration, long bufferMemory) {
+        this(port, directory, idleTimeout, maxConnections, maxBytes, maxDuration, bufferMemory,
+                ServiceOptions.DEFAULTS);
+    }
+
     /** The given limits, with the default buffer memory. */
     ServerConfig(int port, Path directory, Duration idleTimeout, int maxConnections, long maxBytes,
                  Duration maxDuration) {
         this(port, directory, idleTimeout, maxConnections, maxBytes, maxDuration, DEFAULT_BUFFER_MEMORY);
+    }
+
+    /** The same configuration with other service options (for tests). */
+    ServerConfig with(ServiceOptions options) {
+        return new ServerConfig(port, directory, idleTimeout, maxConnections, maxBytes, maxDuration, bufferMemory,
+                options);
     }
 
     /** The given port, directory and idle limit; no size or duration limit; 10,000 connections at once. */

@@ -3,12 +3,15 @@ package ferry.server;
 import ferry.common.Arguments;
 import ferry.common.ExitCode;
 import ferry.common.UserError;
+import ferry.common.Version;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -57,18 +60,31 @@ public final class ServerMain {
         FerryServer server;
         ServerConfig config;
         UploadDirectory directory;
-        var log = new Log(out);
+        Log log;
         try {
-            config = ServerArgs.parse(args, env);
+            var parsed = ServerArgs.OPTIONS.parse(args, env, ServerArgs.USAGE);
+            if (parsed.help()) {
+                out.println(help());
+                return ExitCode.OK;
+            }
+            if (parsed.version()) {
+                out.println(Version.line("ferry-server"));
+                return ExitCode.OK;
+            }
+            config = ServerArgs.config(parsed.positionals(), parsed.settings());
+            log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
-            var channel = FerryServer.bind(config.port());
+            var channel = FerryServer.bind(config.port(), config.service().listen());
+            List<ServerEvents> watchers = new ArrayList<>();
             try {
                 directory = UploadDirectory.open(config.directory());
+                watchers.addAll(watchers(config, log));
             } catch (UserError e) {
                 FerryServer.closeQuietly(channel);
                 throw e;
             }
-            server = FerryServer.start(channel, config, new LocalCounter(), FileSink.in(directory.path()), log);
+            server = FerryServer.start(channel, config, new LocalCounter(),
+                    FileSink.in(directory.path(), config.service().fsync()), log, watchers);
         } catch (UserError e) {
             err.println(e.line());
             return e.exitCode();
@@ -80,15 +96,18 @@ public final class ServerMain {
             log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
                     + " (N.file) aside to " + directory.earlier() + "; numbering starts at 1");
         }
-        log.line("listening on port " + server.port() + " (all interfaces), saving to "
+        log.notice("listening", "listening on port " + server.port() + " ("
+                + (config.service().listen() == null ? "all interfaces" : config.service().listen().getHostAddress())
+                + "), saving to "
                 + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
                 + ", up to " + config.maxConnections() + " uploads at once"
                 + (config.limitsBytes() ? ", at most " + config.maxBytes() + " bytes each" : "")
-                + (config.limitsDuration() ? ", at most " + Arguments.seconds(config.maxDuration()) + " each" : ""));
+                + (config.limitsDuration() ? ", at most " + Arguments.seconds(config.maxDuration()) + " each" : "")
+                + options(config.service()));
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             // A signal straight to the JVM (SIGTERM, SIGINT) is a request to stop, not a failure.
             if (server.stop()) {
-                log.line("stopped");
+                log.notice("stopped", "stopped");
                 Runtime.getRuntime().halt(ExitCode.OK.code());
             }
         }, "ferry-shutdown"));
@@ -104,7 +123,52 @@ public final class ServerMain {
             err.println("ERROR: the server stopped: " + server.failure());
             return ExitCode.FAILURE;
         }
-        log.line("stopped");
+        log.notice("stopped", "stopped");
         return ExitCode.OK;
+    }
+
+    /** What {@code --help} prints. */
+    static String help() {
+        return ServerArgs.USAGE.replace("./server", "./server [OPTIONS]") + "\n\n"
+                + "Receives raw-TCP uploads: connection N's bytes are saved to <FILE-DIR>/N.file, and an upload\n"
+                + "that does not end with the sender's clean half-close reads ERROR. Every option is also an\n"
+                + "environment variable (a flag wins); options come before <PORT>.\n\n"
+                + "Options:\n" + ServerArgs.OPTIONS.help() + "\n\n"
+                + "Exit codes: 0 stopped by SIGTERM, SIGQUIT, SIGINT or SIGHUP; 1 cannot listen or run;\n"
+                + "2 wrong arguments or option values.";
+    }
+
+    /** The switched-on options, for the start line. */
+    private static String options(ServiceOptions service) {
+        var parts = new ArrayList<String>();
+        if (service.access().restricts()) {
+            parts.add("access rules on");
+        }
+        if (service.minFree() != null) {
+            parts.add("keeping " + service.minFree().text() + " free");
+        }
+        if (service.checksum()) {
+            parts.add("sha256 checksums");
+        }
+        if (service.fsync()) {
+            parts.add("fsync before confirming");
+        }
+        if (service.hook() != null) {
+            parts.add("hook " + Arguments.quote(service.hook().command()));
+        }
+        if (service.metrics() != null) {
+            parts.add("metrics on port " + service.metrics().getPort());
+        }
+        return parts.isEmpty() ? "" : "; " + String.join(", ", parts);
+    }
+
+    /**
+     * Whoever watches the server besides its log, as the options ask: each
+     * is created only when switched on, so that nothing of it (the metrics
+     * library, say) is loaded otherwise.
+     */
+    private static List<ServerEvents> watchers(ServerConfig config, Log log) throws UserError {
+        var watchers = new ArrayList<ServerEvents>();
+        return watchers;
     }
 }

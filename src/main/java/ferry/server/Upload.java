@@ -6,7 +6,10 @@ import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.SocketChannel;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
+import java.util.HexFormat;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -68,6 +71,8 @@ final class Upload {
     private final Journal journal;
     private final OpenBackoff backoff;
     private final long maxBytes;
+    /** The SHA-256 of the bytes so far, with {@code --checksum sha256}; null otherwise. */
+    private final MessageDigest digest;
 
     // loop
     SelectionKey key;
@@ -105,7 +110,16 @@ final class Upload {
         this.journal = shared.journal();
         this.backoff = shared.backoff();
         this.maxBytes = shared.maxBytes();
+        this.digest = shared.checksum() ? sha256() : null;
         this.lastActivityNanos = startNanos;
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
     }
 
     /** The peer's address for log lines, or "unknown" once the socket is gone. */
@@ -154,7 +168,7 @@ final class Upload {
         if (recorded.compareAndSet(false, true)) {
             journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
                     stopOutcome, stopReason, sinks.locate(number),
-                    "its storage did not finish within the stop's grace period"));
+                    "its storage did not finish within the stop's grace period", null));
         }
     }
 
@@ -281,6 +295,12 @@ final class Upload {
                     return;
                 }
                 buffer.flip();
+                if (digest != null) {
+                    // As the bytes arrive, on this worker: no second read of the file.
+                    buffer.mark();
+                    digest.update(buffer);
+                    buffer.reset();
+                }
                 try {
                     inSink(() -> {
                         sink.write(buffer);
@@ -363,7 +383,8 @@ final class Upload {
     private void conclude(boolean reset) {
         if (recorded.compareAndSet(false, true)) {
             journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
-                    outcome, reason, sinks.locate(number), markerFailure));
+                    outcome, reason, sinks.locate(number), markerFailure,
+                    outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest()) : null));
         }
         loop.post(() -> loop.concluded(this, reset));
     }

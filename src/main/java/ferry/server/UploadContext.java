@@ -8,6 +8,8 @@ package ferry.server;
  * @param journal  where each upload's record goes
  * @param backoff  the shared pace of retries while out of file descriptors
  * @param maxBytes the size limit of one upload, or 0 for none
+ * @param checksum compute each upload's SHA-256 as its bytes arrive
  */
-record UploadContext(SinkFactory sinks, BufferPool buffers, Journal journal, OpenBackoff backoff, long maxBytes) {
+record UploadContext(SinkFactory sinks, BufferPool buffers, Journal journal, OpenBackoff backoff, long maxBytes,
+                     boolean checksum) {
 }

@@ -2,6 +2,8 @@ package ferry.server;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Everything known about one finished upload: the one record its log line
@@ -16,9 +18,11 @@ import java.time.Instant;
  * @param reason  why it failed, in plain words; null for a complete upload
  * @param savedAs where its bytes (or the ERROR marker) were saved
  * @param markerFailure why the ERROR marker could not be written, or null
+ * @param sha256  the SHA-256 of the bytes received, in hex, for a complete upload with
+ *                {@code --checksum sha256}; null otherwise
  */
 record UploadRecord(long number, String peer, long bytes, Instant start, Instant end, Outcome outcome,
-                    String reason, String savedAs, String markerFailure) {
+                    String reason, String savedAs, String markerFailure, String sha256) {
 
     Duration duration() {
         return Duration.between(start, end);
@@ -29,6 +33,9 @@ record UploadRecord(long number, String peer, long bytes, Instant start, Instant
         var line = new StringBuilder(160).append("conn=").append(number).append(" peer=").append(peer)
                 .append(" bytes=").append(bytes).append(" ms=").append(duration().toMillis())
                 .append(" outcome=").append(outcome.label()).append(" file=").append(savedAs);
+        if (sha256 != null) {
+            line.append(" sha256=").append(sha256);
+        }
         if (reason != null) {
             line.append(" reason=").append(quote(reason));
         }
@@ -36,6 +43,21 @@ record UploadRecord(long number, String peer, long bytes, Instant start, Instant
             line.append(" marker-failed=").append(quote(markerFailure));
         }
         return line.toString();
+    }
+
+    /** The record's fields for the JSON log, in order; absent ones are null. */
+    Map<String, Object> fields() {
+        var fields = new LinkedHashMap<String, Object>();
+        fields.put("conn", number);
+        fields.put("peer", peer);
+        fields.put("bytes", bytes);
+        fields.put("ms", duration().toMillis());
+        fields.put("outcome", outcome.label());
+        fields.put("file", savedAs);
+        fields.put("sha256", sha256);
+        fields.put("reason", reason);
+        fields.put("marker_failed", markerFailure);
+        return fields;
     }
 
     private static String quote(String text) {
