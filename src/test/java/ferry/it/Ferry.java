@@ -308,12 +308,24 @@ final class Ferry {
          * process started is still the launcher.
          */
         static Server start(Path dir, Map<String, String> env, List<String> wrapper) throws IOException {
+            return start(wrapper, List.of(), dir, env);
+        }
+
+        /**
+         * Starts {@code ./server OPTIONS... PORT dir} on a free port through
+         * {@code wrapper} (may be empty) and waits until it listens (in either
+         * log format: the line's message contains "listening on port").
+         */
+        static Server start(List<String> wrapper, List<String> options, Path dir, Map<String, String> env)
+                throws IOException {
             int port = freePort();
             Path logs = Files.createTempDirectory("ferry-server-logs-");
             Path out = logs.resolve("stdout");
             Path err = logs.resolve("stderr");
             var command = new ArrayList<>(wrapper);
-            command.addAll(List.of(ROOT.resolve("server").toString(), Integer.toString(port), dir.toString()));
+            command.add(ROOT.resolve("server").toString());
+            command.addAll(options);
+            command.addAll(List.of(Integer.toString(port), dir.toString()));
             var builder = new ProcessBuilder(command)
                     .directory(ROOT.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -321,7 +333,7 @@ final class Ferry {
             builder.environment().putAll(env);
             var server = new Server(builder.start(), port, dir, out, err);
             // The log's first line comes once the directory is ready too (the port is bound before it).
-            if (!await(START_DEADLINE, () -> server.stdout().contains(" ferry: listening on port ")
+            if (!await(START_DEADLINE, () -> server.stdout().contains("listening on port ")
                     || !server.process.isAlive())) {
                 server.close();
                 fail("./server %d did not listen within %s", port, START_DEADLINE);
