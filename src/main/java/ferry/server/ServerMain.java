@@ -75,16 +75,24 @@ public final class ServerMain {
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = FerryServer.bind(config.port(), config.service().listen());
-            List<ServerEvents> watchers = new ArrayList<>();
             try {
                 directory = UploadDirectory.open(config.directory());
-                watchers.addAll(watchers(config, log));
             } catch (UserError e) {
                 FerryServer.closeQuietly(channel);
                 throw e;
             }
-            server = FerryServer.start(channel, config, new LocalCounter(),
-                    FileSink.in(directory.path(), config.service().fsync()), log, watchers);
+            // Whatever fails from here leaves nothing behind: no port, no lock, no watcher's thread or port.
+            var watchers = new ArrayList<ServerEvents>();
+            try {
+                watchers(config, log, watchers);
+                server = FerryServer.start(channel, config, new LocalCounter(),
+                        FileSink.in(directory.path(), config.service().fsync()), log, watchers);
+            } catch (UserError | RuntimeException e) {
+                FerryServer.closeQuietly(channel);
+                new Journal(log, watchers).close(System.nanoTime());
+                directory.close();
+                throw e;
+            }
         } catch (UserError e) {
             err.println(e.line());
             return e.exitCode();
@@ -163,12 +171,15 @@ public final class ServerMain {
     }
 
     /**
-     * Whoever watches the server besides its log, as the options ask: each
-     * is created only when switched on, so that nothing of it (the metrics
-     * library, say) is loaded otherwise.
+     * Adds to {@code watchers} whoever watches the server besides its log, as
+     * the options ask: each is created only when switched on, so that nothing
+     * of it (the metrics library, say) is loaded otherwise. Those added before
+     * a failure are the caller's to close.
      */
-    private static List<ServerEvents> watchers(ServerConfig config, Log log) throws UserError {
-        var watchers = new ArrayList<ServerEvents>();
-        return watchers;
+    private static void watchers(ServerConfig config, Log log, List<ServerEvents> watchers) throws UserError {
+        if (config.service().metrics() != null) {
+            // The only reference to the metrics: PrometheusMetrics (and so the library) is loaded here or never.
+            watchers.add(PrometheusMetrics.start(config.service().metrics(), config.directory()));
+        }
     }
 }
