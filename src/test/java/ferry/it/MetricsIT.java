@@ -200,6 +200,28 @@ class MetricsIT {
     }
 
     /**
+     * Each format a Prometheus server may ask for (its Accept header): the text format, OpenMetrics,
+     * and protobuf (asked for first when native histograms are on) gets a 200 in that format.
+     */
+    @Test
+    void everyExpositionFormatPrometheusAsksForIsServed() throws Exception {
+        int metricsPort = freeLoopbackPort();
+        try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort), tmp.resolve("formats"), Map.of())) {
+            for (String type : List.of("text/plain;version=0.0.4", "application/openmetrics-text;version=1.0.0",
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")) {
+                var response = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort
+                        + "/metrics")).header("Accept", type).timeout(DEADLINE).build(),
+                        HttpResponse.BodyHandlers.ofByteArray());
+                assertThat(response.statusCode()).as("status for %s", type).isEqualTo(200);
+                assertThat(response.headers().firstValue("Content-Type").orElse(""))
+                        .startsWith(type.substring(0, type.indexOf(';')));
+                assertThat(response.body()).as("body for %s", type).isNotEmpty();
+            }
+            Ferry.stop(server);
+        }
+    }
+
+    /**
      * <ol>
      * <li>A server that denies 127.0.0.2 and keeps more free space than its file system has.</li>
      * <li>A connection from 127.0.0.2 is refused by rule; one from 127.0.0.1 for want of free space.</li>
