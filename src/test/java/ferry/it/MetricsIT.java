@@ -252,6 +252,41 @@ class MetricsIT {
 
     /**
      * <ol>
+     * <li>./server with metrics runs with 128 file descriptors and no connection limit of its own.</li>
+     * <li>300 connections arrive: accepting fails for want of descriptors, and the accept loop backs off.</li>
+     * <li>Once they are closed (the scrape needs a descriptor too), the back-offs are counted, and the
+     * endpoint has outlived the shortage.</li>
+     * </ol>
+     */
+    @Test
+    void acceptBackOffsAreCounted() throws Exception {
+        assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
+        int metricsPort = freeLoopbackPort();
+        try (var server = Ferry.Server.start(List.of("prlimit", "--nofile=128:128"), withMetrics(metricsPort),
+                tmp.resolve("short"), Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000"))) {
+            var sockets = new ArrayList<Socket>();
+            try {
+                for (int i = 0; i < 300; i++) {
+                    sockets.add(new Socket("127.0.0.1", server.port));
+                }
+                assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("Too many open files")))
+                        .as("the server runs out of descriptors").isTrue();
+            } finally {
+                for (Socket socket : sockets) {
+                    socket.close();
+                }
+            }
+            var last = new AtomicReference<String>("");
+            assertThat(Ferry.await(DEADLINE, () -> {
+                last.set(scrape(metricsPort));
+                return value(last.get(), "ferry_accept_backoffs_total") >= 1;
+            })).as("back-offs counted; last scrape:%n%s", last.get()).isTrue();
+            Ferry.stop(server);
+        }
+    }
+
+    /**
+     * <ol>
      * <li>A server with metrics receives one complete upload.</li>
      * <li>A real Prometheus server scrapes it every second (its own configuration and storage in a
      * temporary folder, its web port on loopback).</li>
