@@ -165,7 +165,9 @@ public final class ServerMain {
             parts.add("hook " + Arguments.quote(service.hook().command()));
         }
         if (service.metrics() != null) {
-            parts.add("metrics on port " + service.metrics().getPort());
+            var metrics = service.metrics();
+            parts.add("metrics on " + (metrics.getAddress().isAnyLocalAddress() ? "port " + metrics.getPort()
+                    + " (all interfaces)" : metrics.getAddress().getHostAddress() + " port " + metrics.getPort()));
         }
         return parts.isEmpty() ? "" : "; " + String.join(", ", parts);
     }

@@ -122,7 +122,7 @@ class MetricsIT {
         Path dir = tmp.resolve("files");
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort, "--idle-timeout-ms", "2000",
                 "--max-bytes", "4096"), dir, Map.of())) {
-            assertThat(server.stdout()).contains("metrics on port " + metricsPort);
+            assertThat(server.stdout()).contains("; metrics on 127.0.0.1 port " + metricsPort + "\n");
             Path file = Files.write(tmp.resolve("upload"), Ferry.randomBytes(3000, 1));
             var nc = Ferry.exec(List.of("nc", "-N", "127.0.0.1", Integer.toString(server.port)), Map.of(), file,
                     DEADLINE);
@@ -200,13 +200,19 @@ class MetricsIT {
     }
 
     /**
-     * Each format a Prometheus server may ask for (its Accept header): the text format, OpenMetrics,
-     * and protobuf (asked for first when native histograms are on) gets a 200 in that format.
+     * {@code --metrics PORT} alone serves on every interface, IPv4 and IPv6; each format a Prometheus
+     * server may ask for (its Accept header): the text format, OpenMetrics, and protobuf (asked for
+     * first when native histograms are on) gets a 200 in that format.
      */
     @Test
-    void everyExpositionFormatPrometheusAsksForIsServed() throws Exception {
-        int metricsPort = freeLoopbackPort();
-        try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort), tmp.resolve("formats"), Map.of())) {
+    void aPortAloneServesEveryInterfaceInEveryFormatPrometheusAsksFor() throws Exception {
+        int metricsPort = Ferry.freePort();
+        try (var server = Ferry.Server.start(List.of(), List.of("--metrics", Integer.toString(metricsPort)),
+                tmp.resolve("formats"), Map.of())) {
+            assertThat(server.stdout()).contains("; metrics on port " + metricsPort + " (all interfaces)\n");
+            if (Files.exists(Path.of("/proc/net/tcp6"))) {
+                assertThat(get("http://[::1]:" + metricsPort + "/metrics")).contains("ferry_uploads_total");
+            }
             for (String type : List.of("text/plain;version=0.0.4", "application/openmetrics-text;version=1.0.0",
                     "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")) {
                 var response = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort
