@@ -6,13 +6,16 @@ import ferry.common.Version;
 import io.prometheus.metrics.config.PrometheusProperties;
 import io.prometheus.metrics.core.datapoints.CounterDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
-import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
-import io.prometheus.metrics.core.metrics.Histogram;
 import io.prometheus.metrics.core.metrics.Info;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import io.prometheus.metrics.model.registry.Collector;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -21,6 +24,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.concurrent.atomic.DoubleAdder;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * {@code --metrics [ADDR:]PORT}: the server's counters, served for Prometheus
@@ -33,9 +39,12 @@ import java.nio.file.Path;
  * option neither this class nor any of the library's is ever loaded
  * (MetricsIT proves it with {@code -Xlog:class+load}).
  *
- * <p>Each event only adds to a counter (striped adders: no lock, no
+ * <p>Each event only adds to striped adders ({@link LongAdder}: no lock, no
  * allocation), so the accept thread and the uploads' workers never wait for
- * it; the free space is read at scrape time, on the HTTP server's thread.
+ * it, not even during a scrape: hence the two histograms of this class's own
+ * ({@link Buckets}) instead of the library's, whose observations may wait for
+ * a scrape in progress. The free space is read at scrape time, on the HTTP
+ * server's thread.
  */
 final class PrometheusMetrics implements ServerEvents {
     /** Upload durations, in seconds: from a quick local file to an hour-long transfer; idle timeouts land at 10-30 s. */
@@ -47,11 +56,11 @@ final class PrometheusMetrics implements ServerEvents {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final CounterDataPoint[] uploads = new CounterDataPoint[Outcome.values().length];
     private final Counter receivedBytes;
-    private final Gauge inFlight;
+    private final LongAdder inFlight = new LongAdder();
     private final CounterDataPoint[] refused = new CounterDataPoint[Refusal.values().length];
     private final Counter backoffs;
-    private final Histogram duration;
-    private final Histogram size;
+    private final Buckets duration;
+    private final Buckets size;
     private final Path directory;
     /** FILE-DIR's file system, found at the first scrape that can; read by the HTTP server's threads only. */
     private volatile FileStore store;
@@ -73,8 +82,9 @@ final class PrometheusMetrics implements ServerEvents {
         receivedBytes = Counter.builder(properties).name("ferry_received_bytes_total")
                 .help("Bytes received from senders, counted when each upload ends, whatever its outcome")
                 .withoutExemplars().register(registry);
-        inFlight = Gauge.builder(properties).name("ferry_uploads_in_flight")
-                .help("Uploads accepted and numbered that have not ended yet").withoutExemplars().register(registry);
+        GaugeWithCallback.builder(properties).name("ferry_uploads_in_flight")
+                .help("Uploads accepted and numbered that have not ended yet")
+                .callback(callback -> callback.call(inFlight.sum())).register(registry);
         var refusedTotal = Counter.builder(properties).name("ferry_connections_refused_total")
                 .help("Connections reset before they got a number: by the access rules (by=rule) or for want"
                         + " of free space (by=free-space)")
@@ -85,12 +95,11 @@ final class PrometheusMetrics implements ServerEvents {
         backoffs = Counter.builder(properties).name("ferry_accept_backoffs_total")
                 .help("Times the accept loop paused after a failure (out of file descriptors, a failing counter)")
                 .withoutExemplars().register(registry);
-        duration = Histogram.builder(properties).name("ferry_upload_duration_seconds")
-                .help("Time from accepting an upload's connection to its end, whatever its outcome")
-                .classicOnly().classicUpperBounds(DURATION_BUCKETS).withoutExemplars().register(registry);
-        size = Histogram.builder(properties).name("ferry_upload_size_bytes")
-                .help("Bytes received per upload, whatever its outcome")
-                .classicOnly().classicUpperBounds(SIZE_BUCKETS).withoutExemplars().register(registry);
+        duration = new Buckets("ferry_upload_duration_seconds",
+                "Time from accepting an upload's connection to its end, whatever its outcome", DURATION_BUCKETS);
+        registry.register(duration);
+        size = new Buckets("ferry_upload_size_bytes", "Bytes received per upload, whatever its outcome", SIZE_BUCKETS);
+        registry.register(size);
         GaugeWithCallback.builder(properties).name("ferry_directory_free_bytes")
                 .help("Bytes free for ferry on FILE-DIR's file system, read at each scrape")
                 .callback(callback -> {
@@ -134,12 +143,12 @@ final class PrometheusMetrics implements ServerEvents {
 
     @Override
     public void uploadStarted(long number) {
-        inFlight.inc();
+        inFlight.increment();
     }
 
     @Override
     public void uploadEnded(UploadRecord record) {
-        inFlight.dec();
+        inFlight.decrement();
         uploads[record.outcome().ordinal()].inc();
         receivedBytes.inc(record.bytes());
         duration.observe(record.duration().toNanos() / 1e9);
@@ -192,5 +201,55 @@ final class PrometheusMetrics implements ServerEvents {
     @Override
     public String toString() {
         return "the metrics endpoint";
+    }
+
+    /**
+     * A classic histogram (cumulative {@code le} buckets, a count and a sum)
+     * whose observation is two adder increments. A scrape reads the adders
+     * one after another, so while uploads end it may see an observation in
+     * its bucket before its sum: a skew of at most the uploads ending during
+     * that scrape, gone at the next.
+     */
+    static final class Buckets implements Collector {
+        private final String name;
+        private final String help;
+        /** The upper bounds, ascending, and +Inf last. */
+        private final double[] bounds;
+        /** Observations per bucket, not cumulative: counts[i] holds those in (bounds[i-1], bounds[i]]. */
+        private final LongAdder[] counts;
+        private final DoubleAdder sum = new DoubleAdder();
+
+        Buckets(String name, String help, double[] upperBounds) {
+            this.name = name;
+            this.help = help;
+            this.bounds = Arrays.copyOf(upperBounds, upperBounds.length + 1);
+            bounds[upperBounds.length] = Double.POSITIVE_INFINITY;
+            this.counts = new LongAdder[bounds.length];
+            Arrays.setAll(counts, i -> new LongAdder());
+        }
+
+        void observe(double value) {
+            int i = Arrays.binarySearch(bounds, value);
+            // Not found: the insertion point is the first bound above the value, the bucket it belongs to.
+            counts[i >= 0 ? i : -i - 1].increment();
+            sum.add(value);
+        }
+
+        @Override
+        public MetricSnapshot collect() {
+            long[] snapshot = new long[counts.length];
+            for (int i = 0; i < counts.length; i++) {
+                snapshot[i] = counts[i].sum();
+            }
+            return HistogramSnapshot.builder().name(name).help(help)
+                    .dataPoint(HistogramDataPointSnapshot.builder()
+                            .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, snapshot)).sum(sum.sum()).build())
+                    .build();
+        }
+
+        @Override
+        public String getPrometheusName() {
+            return name;
+        }
     }
 }

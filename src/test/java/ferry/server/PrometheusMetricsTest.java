@@ -73,6 +73,48 @@ class PrometheusMetricsTest {
     }
 
     @Test
+    void aBucketHoldsItsUpperBoundAndLargerValuesGoToInfinity() {
+        var metrics = new PrometheusMetrics(dir);
+        for (long bytes : new long[] {0, 1024, 1025, 2L << 40}) {
+            metrics.uploadEnded(record(1, bytes, 1000, Outcome.COMPLETE));
+        }
+        String scrape = metrics.scrape();
+        assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"1024.0\"}")).isEqualTo(2);
+        assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"65536.0\"}")).isEqualTo(3);
+        assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"1.099511627776E12\"}")).isEqualTo(3);
+        assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"+Inf\"}")).isEqualTo(4);
+        assertThat(value(scrape, "ferry_upload_size_bytes_count")).isEqualTo(4);
+        assertThat(value(scrape, "ferry_upload_duration_seconds_bucket{le=\"0.5\"}")).isZero();
+        assertThat(value(scrape, "ferry_upload_duration_seconds_bucket{le=\"1.0\"}")).as("1 s is in le=1").isEqualTo(4);
+    }
+
+    /** Workers of many uploads report at once: no count is lost. */
+    @Test
+    void concurrentReportsAreAllCounted() throws Exception {
+        var metrics = new PrometheusMetrics(dir);
+        int threads = 4;
+        int each = 50_000;
+        var workers = new java.util.ArrayList<Thread>();
+        for (int t = 0; t < threads; t++) {
+            workers.add(Thread.ofPlatform().start(() -> {
+                for (int i = 0; i < each; i++) {
+                    metrics.uploadStarted(i);
+                    metrics.uploadEnded(record(i, 2, 1, Outcome.RESET));
+                }
+            }));
+        }
+        for (Thread worker : workers) {
+            worker.join(java.time.Duration.ofSeconds(30));
+        }
+        String scrape = metrics.scrape();
+        assertThat(value(scrape, "ferry_uploads_total{outcome=\"reset\"}")).isEqualTo(threads * each);
+        assertThat(value(scrape, "ferry_received_bytes_total")).isEqualTo(2.0 * threads * each);
+        assertThat(value(scrape, "ferry_upload_size_bytes_count")).isEqualTo(threads * each);
+        assertThat(value(scrape, "ferry_upload_size_bytes_sum")).isEqualTo(2.0 * threads * each);
+        assertThat(value(scrape, "ferry_uploads_in_flight")).isZero();
+    }
+
+    @Test
     void everyOutcomeHasItsOwnSeries() {
         var metrics = new PrometheusMetrics(dir);
         Outcome[] outcomes = Outcome.values();
