@@ -39,9 +39,9 @@ import java.util.concurrent.atomic.LongAdder;
  * option neither this class nor any of the library's is ever loaded
  * (MetricsIT proves it with {@code -Xlog:class+load}).
  *
- * <p>Each event only adds to striped adders ({@link LongAdder}: no lock, no
- * allocation), so the accept thread and the uploads' workers never wait for
- * it, not even during a scrape: hence the two histograms of this class's own
+ * <p>Each event only adds to striped adders ({@link LongAdder}: no lock), so
+ * the accept thread and the uploads' workers never wait for it, not even
+ * during a scrape: hence the two histograms of this class's own
  * ({@link Buckets}) instead of the library's, whose observations may wait for
  * a scrape in progress. The free space is read at scrape time, on the HTTP
  * server's thread.
