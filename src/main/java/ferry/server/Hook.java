@@ -178,7 +178,7 @@ final class Hook {
     }
 
     /** The last {@value #STDERR_TAIL} bytes written, in a ring. */
-    private static final class Tail {
+    static final class Tail {
         private final byte[] ring = new byte[STDERR_TAIL];
         private long total;
 
