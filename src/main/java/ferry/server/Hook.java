@@ -30,7 +30,7 @@ final class Hook {
      * only a process the hook left in the background, still holding its
      * standard error, makes it wait this long (then the tail is taken as it is).
      */
-    private static final Duration STDERR_LINGER = Duration.ofMillis(500);
+    private static final Duration STDERR_LINGER = Duration.ofMillis(200);
     /** How often ending processes are checked for while they are not children of ours. */
     private static final long POLL_MILLIS = 20;
 

@@ -111,9 +111,6 @@ final class HookRunner implements ServerEvents {
             lock.unlock();
         }
         notRun.forEach(record -> logSkipped(record, "the server stopped before it could run"));
-        if (toEnd.isEmpty()) {
-            return;
-        }
         toEnd.forEach(hook -> hook.terminate(Hook.Ending.STOP));
         long killAt = System.nanoTime() + STOP_KILL_GRACE.toNanos();
         try {
@@ -128,8 +125,9 @@ final class HookRunner implements ServerEvents {
         }
         lock.lock();
         try {
-            // The workers write the lines of the hooks just ended (the stderr tail takes them a moment).
-            awaitIdle(System.nanoTime() + STOP_KILL_GRACE.toNanos());
+            // The workers write the lines of the hooks just ended (the stderr tail takes them a moment),
+            // and end any that started as the deadline passed, unseen above, within the same grace.
+            awaitIdle(System.nanoTime() + 2 * STOP_KILL_GRACE.toNanos());
         } finally {
             lock.unlock();
         }
