@@ -114,9 +114,10 @@ final class Hook {
 
     /**
      * Sends SIGTERM to the hook's shell and every process below it, and
-     * remembers them for {@link #kill}. Only the first ending counts.
+     * remembers them for {@link #kill}. Only the first ending counts; a
+     * second caller (a stop as the timeout passes) returns once the tree is known.
      */
-    void terminate(Ending why) {
+    synchronized void terminate(Ending why) {
         if (!ending.compareAndSet(null, why)) {
             return;
         }
