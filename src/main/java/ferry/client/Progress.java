@@ -169,7 +169,8 @@ final class Progress {
 
     /** Whole percent, rounded down: 100 only once all is sent. */
     static long percent(long sent, long size) {
-        return size <= 0 ? 100 : (long) Math.floor(sent * 100.0 / size);
+        // A double rounds a nearly complete upload of a huge file up to 100: cap until it is complete.
+        return sent >= size ? 100 : Math.min(99, (long) Math.floor(sent * 100.0 / size));
     }
 
     /** The time left at {@code rate} bytes a second, {@code m:ss} or {@code h:mm:ss}; {@code --:--} when stalled. */
