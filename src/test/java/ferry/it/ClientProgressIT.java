@@ -249,6 +249,46 @@ class ClientProgressIT {
         }
     }
 
+    /**
+     * <ol>
+     * <li>{@code ./client} sends 12 MiB to a slow receiver with standard error on a
+     * pseudo-terminal (SIGINT at its default, as in an interactive shell).</li>
+     * <li>Once the terminal shows the sending line, the client's JVM gets SIGINT (Ctrl-C).</li>
+     * <li>It exits 130, and the line it leaves is ended by a newline, so that the
+     * shell's prompt starts on a line of its own.</li>
+     * </ol>
+     */
+    @Test
+    void ctrlCOnATerminalEndsTheLine() throws Exception {
+        assumeThat(Ferry.has("script")).as("util-linux script (package bsdutils) makes the terminal").isTrue();
+        try (var receiver = SlowReceiver.start(RATE / 4, -1)) {
+            Path screen = files.resolve("ctrl-c.out");
+            // A background job of a script ignores SIGINT, and the JVM keeps an ignored SIGINT ignored.
+            String command = "exec python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+                    + " os.execv(sys.argv[1], sys.argv[1:])' " + quote(Ferry.ROOT.resolve("client").toString())
+                    + " 127.0.0.1 " + receiver.port() + " " + quote(file.toString());
+            Process script = new ProcessBuilder("script", "-qec", command, "/dev/null")
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(screen.toFile()).redirectErrorStream(true).start();
+            try {
+                assertThat(Ferry.await(DEADLINE, () -> Ferry.readOrEmpty(screen).contains("sending: ")))
+                        .as("a sending line on the terminal: %s", Ferry.readOrEmpty(screen)).isTrue();
+                ProcessHandle java = script.descendants()
+                        .filter(p -> p.info().command().orElse("").endsWith("/java")).findFirst().orElseThrow();
+                Ferry.signal(java.pid(), "INT");
+                assertThat(script.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS)).as("exited").isTrue();
+                assertThat(script.exitValue()).as("the client's exit code, through script").isEqualTo(130);
+                String shown = Ferry.readOrEmpty(screen).replace("\r\n", "\n");
+                assertThat(frames(shown).getLast()).as("the last state, then a newline: %s", shown)
+                        .startsWith("sending: ").endsWith("\n");
+                assertThat(shown).as("no ERROR line for Ctrl-C").doesNotContain("ERROR");
+            } finally {
+                script.descendants().forEach(ProcessHandle::destroyForcibly);
+                script.destroyForcibly();
+            }
+        }
+    }
+
     /** The ERROR line of a connection refused at once: no progress line was drawn, nothing precedes it. */
     @Test
     void aQuickErrorOnATerminalIsTheErrorLineAlone() throws Exception {
