@@ -181,7 +181,11 @@ public final class ServerMain {
     private static void watchers(ServerConfig config, Log log, List<ServerEvents> watchers) throws UserError {
         if (config.service().metrics() != null) {
             // The only reference to the metrics: PrometheusMetrics (and so the library) is loaded here or never.
+            // First, so that a metrics port that cannot be bound fails the start before any other is made.
             watchers.add(PrometheusMetrics.start(config.service().metrics(), config.directory()));
+        }
+        if (config.service().hook() != null) {
+            watchers.add(new HookRunner(config.service().hook(), log));
         }
     }
 }
