@@ -191,11 +191,11 @@ class MetricsIT {
             assertThat(number.find()).as("--version: %s", version.stdout()).isTrue();
             assertThat(value(scrape, "ferry_build_info{version=\"" + number.group(1) + "\"}")).isEqualTo(1);
 
+            Ferry.stop(server);
             assumeTrue(Ferry.has("promtool"), "promtool (Debian: prometheus) is not installed (CI installs it)");
             Path scraped = Files.writeString(tmp.resolve("scrape.txt"), scrape);
             var check = Ferry.exec(List.of("promtool", "check", "metrics"), Map.of(), scraped, DEADLINE);
             assertThat(check.exitCode()).as("promtool check metrics: %s%s", check.stdout(), check.stderr()).isZero();
-            Ferry.stop(server);
         }
     }
 
