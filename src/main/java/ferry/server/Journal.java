@@ -2,8 +2,9 @@ package ferry.server;
 
 import ferry.server.ServerEvents.Refusal;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * Where every outcome goes, each from one record: the log (text or JSON)
@@ -34,13 +35,7 @@ final class Journal {
     }
 
     void started(long number) {
-        for (ServerEvents watcher : watchers) {
-            try {
-                watcher.uploadStarted(number);
-            } catch (RuntimeException e) {
-                log.line("cannot report the start of conn=" + number + ": " + e);
-            }
-        }
+        tell("the start of conn=" + number, watcher -> watcher.uploadStarted(number));
     }
 
     void record(UploadRecord record) {
@@ -50,13 +45,7 @@ final class Journal {
             // A record that cannot be formatted is a bug; it must not end the upload's worker.
             log.line("cannot log the record of conn=" + record.number() + ": " + e);
         }
-        for (ServerEvents watcher : watchers) {
-            try {
-                watcher.uploadEnded(record);
-            } catch (RuntimeException e) {
-                log.line("cannot report the record of conn=" + record.number() + ": " + e);
-            }
-        }
+        tell("the record of conn=" + record.number(), watcher -> watcher.uploadEnded(record));
     }
 
     /**
@@ -65,35 +54,32 @@ final class Journal {
      */
     void refused(String peer, Refusal refusal, String reason, boolean logged) {
         if (logged) {
+            var fields = new LinkedHashMap<String, Object>();
+            fields.put("peer", peer);
+            fields.put("by", refusal.label());
+            fields.put("reason", reason);
             log.event(Instant.now(), "refused", "refused peer=" + peer + " by=" + refusal.label()
-                    + " reason=\"" + reason + "\"", Map.of("peer", peer, "by", refusal.label(), "reason", reason));
+                    + " reason=\"" + reason + "\"", fields);
         }
-        for (ServerEvents watcher : watchers) {
-            try {
-                watcher.refused(refusal);
-            } catch (RuntimeException e) {
-                log.line("cannot report a refusal: " + e);
-            }
-        }
+        tell("a refusal", watcher -> watcher.refused(refusal));
     }
 
     void backedOff() {
-        for (ServerEvents watcher : watchers) {
-            try {
-                watcher.acceptBackedOff();
-            } catch (RuntimeException e) {
-                log.line("cannot report a back-off: " + e);
-            }
-        }
+        tell("a back-off", ServerEvents::acceptBackedOff);
     }
 
     /** The server stops: each watcher finishes by the deadline (hooks still running are waited for, then ended). */
     void close(long deadlineNanos) {
+        tell("the stop", watcher -> watcher.close(deadlineNanos));
+    }
+
+    /** Tells every watcher; one that throws is logged, and the others are still told. */
+    private void tell(String what, Consumer<ServerEvents> event) {
         for (ServerEvents watcher : watchers) {
             try {
-                watcher.close(deadlineNanos);
+                event.accept(watcher);
             } catch (RuntimeException e) {
-                log.line("cannot close " + watcher + ": " + e);
+                log.line("cannot report " + what + " to " + watcher.getClass().getSimpleName() + ": " + e);
             }
         }
     }
