@@ -105,3 +105,13 @@ ferry_serve() {
     wait "$_ferry_jvm"
     exit $?
 }
+
+# Sets FERRY_JVM_CACHE_OPTS to the options that use program $1's AOT cache
+# in the package ($FERRY_HOME/$1.aot, trained by packaging/build-deb with the
+# bundled runtime), or to none when there is none.
+ferry_installed_cache_options() {
+    FERRY_JVM_CACHE_OPTS=()
+    # A cache the JVM cannot use only costs start-up time; its complaints must not reach the user.
+    [ -r "$FERRY_HOME/$1.aot" ] && FERRY_JVM_CACHE_OPTS=("-XX:AOTCache=$FERRY_HOME/$1.aot" "-Xlog:aot=off,cds=off")
+    return 0
+}

@@ -144,7 +144,7 @@ public final class ServerMain {
 
     /** What {@code --help} prints. */
     static String help() {
-        return ServerArgs.USAGE.replace("./server", "./server [OPTIONS]") + "\n\n"
+        return ServerArgs.USAGE.replace(" <PORT>", " [OPTIONS] <PORT>") + "\n\n"
                 + "Receives raw-TCP uploads: connection N's bytes are saved to <FILE-DIR>/N.file, and an upload\n"
                 + "that does not end with the sender's clean half-close reads ERROR. Every option is also an\n"
                 + "environment variable (a flag wins); options come before <PORT>.\n\n"
