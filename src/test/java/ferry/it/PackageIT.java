@@ -210,13 +210,70 @@ class PackageIT {
     }
 
     /**
+     * ferry.service's sandbox, emulated without systemd (PID 1 here is not
+     * systemd): the same restrictions by the same kernel means.
+     * <ol>
+     * <li>In a mount namespace, the file system is read-only but the upload directory
+     * (ProtectSystem=strict, ReadWritePaths=), /tmp is a private tmpfs (PrivateTmp=),
+     * /home and /root are empty (ProtectHome=).</li>
+     * <li>systemd-socket-activate binds as root, then setpriv runs the installed ferry-server as an
+     * unprivileged user with no capabilities and no new privileges (DynamicUser=, CapabilityBoundingSet=,
+     * NoNewPrivileges=).</li>
+     * <li>An upload lands in the directory, owned by that user; SIGTERM ends the server with exit 0.</li>
+     * </ol>
+     */
+    @Test
+    @Order(6)
+    void theInstalledServerWorksInTheServicesSandbox() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("systemd-socket-activate") && Ferry.has("setpriv") && Ferry.has("unshare"),
+                "systemd-socket-activate, setpriv or unshare is not installed: the sandbox not tested");
+        int uid = 61234;
+        Path dir = Files.createTempDirectory(Path.of("/var/tmp"), "ferry-sandbox-");
+        try {
+            Files.setAttribute(dir, "unix:uid", uid);
+            Files.setAttribute(dir, "unix:gid", uid);
+            int port = Ferry.freePort();
+            String sandbox = "mount --make-rprivate / && mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro /"
+                    + " && mount -t tmpfs -o mode=1777 tmpfs /tmp && mount -t tmpfs tmpfs /home"
+                    + " && mount -t tmpfs tmpfs /root && shift && exec \"$@\"";
+            var command = List.of("unshare", "--mount", "bash", "-c", sandbox, "sandbox", dir.toString(),
+                    "systemd-socket-activate", "--listen=127.0.0.1:" + port,
+                    "setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--no-new-privs",
+                    "--inh-caps=-all", "--bounding-set=-all",
+                    SERVER.toString(), Integer.toString(port), dir.toString());
+            Path upload = Ferry.randomFile(work, "sandboxed", 500_000, 13);
+            try (var server = Installed.launch(command, work.resolve("sandbox-logs"))) {
+                assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.listening(port)))
+                        .as("listening; stderr: %s", Ferry.readOrEmpty(server.stderrFile)).isTrue();
+                var sent = Ferry.exec(List.of(CLIENT.toString(), "127.0.0.1", Integer.toString(port),
+                        upload.toString()), bare(), null, Duration.ofSeconds(60));
+                assertThat(sent.exitCode()).as("ferry-client; server stderr: %s",
+                        Ferry.readOrEmpty(server.stderrFile)).isZero();
+                assertThat(dir.resolve("1.file")).hasSameBinaryContentAs(upload);
+                assertThat(Files.getAttribute(dir.resolve("1.file"), "unix:uid")).isEqualTo(uid);
+                Ferry.signal(server.process.pid(), "TERM");
+                var result = server.awaitExit(Duration.ofSeconds(10));
+                assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+                assertThat(result.stdout()).contains("(socket from systemd)").contains("ferry: stopped");
+            }
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path file : files.toList()) {
+                    Files.deleteIfExists(file);
+                }
+            }
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
      * <ol>
      * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall.</li>
      * <li>dpkg --purge removes it and every file of the package.</li>
      * </ol>
      */
     @Test
-    @Order(6)
+    @Order(7)
     void removeKeepsTheEditedSettingsAndPurgeRemovesEverything() throws Exception {
         String edited = Files.readString(DEFAULTS) + "FERRY_CHECKSUM=sha256\n";
         Files.writeString(DEFAULTS, edited);
