@@ -489,30 +489,61 @@ class Bench:
         peers = self.start_servers(name, candidates)
 
         def run_one(server):
-            server.check_alive()
-            pids = tree(server.proc.pid)
-            ticks = tree_cpu_ticks(pids, reaped=True)
-            start = time.perf_counter()
-            with open(source, "rb") as stdin:
-                proc = subprocess.Popen(["nc", "-N", "127.0.0.1", str(server.port)], stdin=stdin,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                rc, _ = wait_exit(proc, RUN_DEADLINE)
-            if rc != 0:
-                raise RunFailure(f"nc -N to {server.name} exited {rc}: {proc.stderr.read().decode().strip()}")
-            proc.stderr.close()
-            # nc -N exits when the receiver closes the connection; the file must also be complete.
-            complete = lambda: [s for _, s in file_list(server.dir)] == [size]
-            if not poll_until(complete, RUN_DEADLINE):
-                raise RunFailure(f"{server.name}: file not complete after nc exited: {file_list(server.dir)}")
-            elapsed = time.perf_counter() - start
-            time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
-            cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
-            self.verify(server.dir, [source])
-            clear_dir(server.dir)
-            time.sleep(0.05)
-            return elapsed, cpu
+            return self.nc_upload(server, source, size)
 
         rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+
+    def nc_upload(self, server, source, size):
+        """One upload of source from nc -N to server, until its file is complete: (seconds, CPU seconds)."""
+        server.check_alive()
+        pids = tree(server.proc.pid)
+        ticks = tree_cpu_ticks(pids, reaped=True)
+        start = time.perf_counter()
+        with open(source, "rb") as stdin:
+            proc = subprocess.Popen(["nc", "-N", "127.0.0.1", str(server.port)], stdin=stdin,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            rc, _ = wait_exit(proc, RUN_DEADLINE)
+        if rc != 0:
+            raise RunFailure(f"nc -N to {server.name} exited {rc}: {proc.stderr.read().decode().strip()}")
+        proc.stderr.close()
+        # nc -N exits when the receiver closes the connection; the file must also be complete.
+        complete = lambda: [s for _, s in file_list(server.dir)] == [size]
+        if not poll_until(complete, RUN_DEADLINE):
+            raise RunFailure(f"{server.name}: file not complete after nc exited: {file_list(server.dir)}")
+        elapsed = time.perf_counter() - start
+        time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
+        cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
+        self.verify(server.dir, [source])
+        clear_dir(server.dir)
+        time.sleep(0.05)
+        return elapsed, cpu
+
+    # -- f: what --checksum sha256 and --fsync cost
+
+    def server_options(self, key, name, size):
+        source = self.source(size)
+        socat_port = free_port()
+        socat_dir = os.path.join(self.work, f"socat-{socat_port}")
+        candidates = [
+            (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
+            (self.result(key, name, "ferry --checksum sha256", "ms"),
+             self.ferry_server("ferry --checksum sha256", {"FERRY_CHECKSUM": "sha256"})),
+            (self.result(key, name, "ferry --fsync", "ms"), self.ferry_server("ferry --fsync", {"FERRY_FSYNC": "1"})),
+            (self.result(key, name, "socat -b 1048576", "ms"),
+             Server("socat -b 1048576", ["socat", "-u", "-b", "1048576", f"TCP-LISTEN:{socat_port},reuseaddr,fork",
+                                         f"OPEN:{os.path.join(socat_dir, 'upload.file')},creat,trunc"],
+                    socat_port, socat_dir, self.logs, wants_tools=("socat",))),
+        ]
+        if not shutil.which("nc"):
+            for result, _ in candidates:
+                result.skipped = "nc (the sender) not found"
+            log(f"  {name}: skipped: nc (the sender) not found")
+            return
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
+                    for r, _ in candidates}
+        peers = self.start_servers(name, candidates)
+        rounds(peers, lambda server: self.nc_upload(server, source, size), self.args.runs, self.args.warmup, name,
+               cpu_rows)
 
     def start_servers(self, name, candidates):
         peers = []
@@ -701,6 +732,7 @@ class Bench:
             ("d", lambda: self.server_concurrent("d", f"server {a.concurrent}x{label(a.concurrent_size)}",
                                                  a.concurrent, a.concurrent_size)),
             ("e", lambda: self.server_idle("e", a.idle_conns, a.settle, a.idle_seconds)),
+            ("f", lambda: self.server_options("f", f"server {label(a.large)}, options", a.large)),
         ]
         prebuild()
         for _, root in a.compare:
@@ -1026,7 +1058,7 @@ def launcher_profile(args):
 # ---------------------------------------------------------------- main
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
-             "e": "server-idle"}
+             "e": "server-idle", "f": "server-options"}
 
 
 def parse_args(argv):
@@ -1037,7 +1069,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-e or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-f or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -1082,7 +1114,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-e or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-f or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:

@@ -115,3 +115,23 @@ ferry_installed_cache_options() {
     [ -r "$FERRY_HOME/$1.aot" ] && FERRY_JVM_CACHE_OPTS=("-XX:AOTCache=$FERRY_HOME/$1.aot" "-Xlog:aot=off,cds=off")
     return 0
 }
+
+# Call with the client's arguments: sets FERRY_CLIENT_TERMINAL to the JVM
+# option that says standard error is a terminal (where the progress line
+# goes: Java 21 cannot tell, the shell can, with a builtin), or to none.
+# On a terminal, --quiet (or FERRY_QUIET) leaves nothing but ERROR: lines on
+# standard error, the build's notes included (FERRY_BUILD_NOTES=never).
+ferry_client_terminal() {
+    local arg
+    FERRY_CLIENT_TERMINAL=()
+    [ -t 2 ] || return 0
+    FERRY_CLIENT_TERMINAL=(-Dferry.stderrTerminal=true)
+    case ${FERRY_QUIET:-} in [1Tt][Rr][Uu][Ee] | 1 | [Yy][Ee][Ss] | [Oo][Nn]) FERRY_BUILD_NOTES=never ;; esac
+    for arg; do
+        case $arg in
+            --quiet | -q) FERRY_BUILD_NOTES=never ;;
+            -- | - | [!-]*) break ;;
+        esac
+    done
+    return 0
+}

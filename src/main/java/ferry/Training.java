@@ -118,7 +118,8 @@ public final class Training {
             });
             Path file = Files.write(dir.resolve("upload"), new byte[UPLOAD_BYTES]);
             ExitCode sent = ClientMain.run(new String[] {"127.0.0.1", Integer.toString(receiver.getLocalPort()), file.toString()},
-                    Map.of("FERRY_CLIENT_TIMEOUT_MS", Integer.toString(WAIT_MS)), new PrintStream(errors, true, StandardCharsets.UTF_8));
+                    Map.of("FERRY_CLIENT_TIMEOUT_MS", Integer.toString(WAIT_MS)), System.out, new PrintStream(errors, true, StandardCharsets.UTF_8),
+                    false);
             reader.join(WAIT_MS);
             if (sent != ExitCode.OK || received.get() != UPLOAD_BYTES) {
                 throw new IllegalStateException("the training upload failed: " + sent + ", " + received.get() + " bytes received; "

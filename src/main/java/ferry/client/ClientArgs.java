@@ -1,28 +1,69 @@
 package ferry.client;
 
 import ferry.common.Arguments;
+import ferry.common.Options;
+import ferry.common.Options.Option;
+import ferry.common.Options.Settings;
 import ferry.common.UserError;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
-/** Checks {@code <HOSTNAME-OR-IP> <PORT> <FILENAME>} before anything touches the network. */
+/** Checks {@code [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>} before anything touches the network. */
 final class ClientArgs {
-    static final String USAGE = "usage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>";
+    /** How usage and help name the command: {@code ./client}, or what a launcher sets ({@code -Dferry.program=ferry-client}). */
+    static final String PROGRAM = System.getProperty("ferry.program", "./client");
+    static final String USAGE = "usage: " + PROGRAM + " <HOSTNAME-OR-IP> <PORT> <FILENAME>";
+
+    static final String QUIET = "FERRY_QUIET";
+    static final String VERBOSE = "FERRY_VERBOSE";
+
+    /** Every option of the client, in the order {@code --help} lists them. */
+    static final Options OPTIONS = new Options(List.of(
+            new Option("--quiet", QUIET, null, "off",
+                    "no progress line: nothing on standard error but an ERROR: line").withShortFlag("-q"),
+            new Option("--verbose", VERBOSE, null, "off",
+                    "one summary line on standard error once the server confirmed: bytes, seconds, rate")
+                    .withShortFlag("-v"),
+            new Option("--timeout-ms", ClientConfig.TIMEOUT_VARIABLE, "MS",
+                    Long.toString(ClientConfig.DEFAULT_TIMEOUT.toMillis()),
+                    "limit for connecting (lookup included), each stall while sending, and the confirmation")));
 
     private ClientArgs() {
     }
 
+    /** Parses a command line that asks for neither help nor the version (for tests). */
     static ClientConfig parse(String[] args, Map<String, String> env) throws UserError {
-        if (args.length != 3) {
-            throw UserError.usage("expected 3 arguments, got " + args.length + "\n" + USAGE);
+        var parsed = OPTIONS.parse(args, env, USAGE);
+        return config(parsed.positionals(), parsed.settings());
+    }
+
+    /** The configuration of {@code <HOSTNAME-OR-IP> <PORT> <FILENAME>} and the options' values. */
+    static ClientConfig config(List<String> args, Settings settings) throws UserError {
+        if (args.size() != 3) {
+            throw UserError.usage("expected 3 arguments, got " + args.size() + "\n" + USAGE);
         }
-        String host = host(args[0]);
-        int port = Arguments.port(args[1]);
-        Path file = file(args[2]);
-        var timeout = Arguments.timeout(env, ClientConfig.TIMEOUT_VARIABLE, ClientConfig.DEFAULT_TIMEOUT);
-        return new ClientConfig(host, port, file, timeout);
+        String host = host(args.get(0));
+        int port = Arguments.port(args.get(1));
+        Path file = file(args.get(2));
+        var timeout = Duration.ofMillis(settings.number(ClientConfig.TIMEOUT_VARIABLE,
+                "a whole number of milliseconds", 999_999_999L, ClientConfig.DEFAULT_TIMEOUT.toMillis()));
+        boolean quiet = settings.on(QUIET);
+        boolean verbose = settings.on(VERBOSE);
+        if (quiet && verbose) {
+            // A flag wins over the other's variable (FERRY_QUIET=1 in the environment, --verbose typed);
+            // both given the same way contradict each other.
+            if (settings.givenAsFlag(QUIET) == settings.givenAsFlag(VERBOSE)) {
+                throw UserError.usage(settings.label(QUIET) + " and " + settings.label(VERBOSE)
+                        + " cannot be used together");
+            }
+            quiet = settings.givenAsFlag(QUIET);
+            verbose = !quiet;
+        }
+        return new ClientConfig(host, port, file, timeout, quiet, verbose);
     }
 
     /** Accepts a name or an address; strips the brackets of "[::1]". */

@@ -11,11 +11,13 @@ import java.time.Duration;
  * @param file    the file to send, or {@link #STANDARD_INPUT}
  * @param timeout limit for connecting (lookup included), for each stall while
  *                sending, and for the server's confirmation; default 10 s
+ * @param quiet   no progress line (nothing on standard error but an ERROR: line)
+ * @param verbose one summary line once the server confirmed
  */
-record ClientConfig(String host, int port, Path file, Duration timeout) {
+record ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose) {
     /** The spec's limit (C4). */
     static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
-    /** Environment variable that shortens the limit, in milliseconds (for tests). */
+    /** Environment variable (and {@code --timeout-ms}) that sets the limit, in milliseconds. */
     static final String TIMEOUT_VARIABLE = "FERRY_CLIENT_TIMEOUT_MS";
     /** {@code -} as the file: standard input, as for nc, socat and curl (a file named so is {@code ./-}). */
     static final Path STANDARD_INPUT = Path.of("-");

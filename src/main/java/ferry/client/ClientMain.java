@@ -2,35 +2,98 @@ package ferry.client;
 
 import ferry.common.ExitCode;
 import ferry.common.UserError;
+import ferry.common.Version;
 import java.io.PrintStream;
 import java.util.Map;
 
 /**
- * {@code ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>}: sends the file's bytes
- * over one TCP connection, half-closes, and exits 0 once the server has
- * closed its side too. Any failure is one {@code ERROR:} line on standard
- * error and a non-zero exit.
+ * {@code ./client [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>}: sends the
+ * file's bytes over one TCP connection, half-closes, and exits 0 once the
+ * server has closed its side too. Any failure is one {@code ERROR:} line on
+ * standard error and a non-zero exit.
+ *
+ * <p>When standard error is a terminal, which the {@code ./client} launcher
+ * tells with {@code -Dferry.stderrTerminal=true} (Java 21 cannot tell itself),
+ * a progress line is drawn there ({@link Progress}), unless {@code --quiet}.
  */
 public final class ClientMain {
+    /** The system property through which the launcher says that standard error is a terminal. */
+    static final String TERMINAL_PROPERTY = "ferry.stderrTerminal";
+
     private ClientMain() {
     }
 
     public static void main(String[] args) {
-        System.exit(run(args, System.getenv(), System.err).code());
+        boolean terminal = Boolean.getBoolean(TERMINAL_PROPERTY);
+        System.exit(run(args, System.getenv(), System.out, System.err, terminal).code());
     }
 
-    /** Sends the file named in {@code args}; every failure is one line on {@code err}. */
-    public static ExitCode run(String[] args, Map<String, String> env, PrintStream err) {
+    /**
+     * Sends the file named in {@code args}, or prints the help or the version
+     * on {@code out}; every failure is one line on {@code err}.
+     *
+     * @param terminal whether {@code err} is a terminal, to draw the progress line on
+     */
+    public static ExitCode run(String[] args, Map<String, String> env, PrintStream out, PrintStream err,
+                               boolean terminal) {
+        Progress progress = null;
         try {
-            ClientConfig config = ClientArgs.parse(args, env);
-            new Sender(config).send();
+            var parsed = ClientArgs.OPTIONS.parse(args, env, ClientArgs.USAGE);
+            if (parsed.help()) {
+                out.println(help());
+                return ExitCode.OK;
+            }
+            if (parsed.version()) {
+                out.println(Version.line("ferry-client"));
+                return ExitCode.OK;
+            }
+            ClientConfig config = ClientArgs.config(parsed.positionals(), parsed.settings());
+            var sender = new Sender(config);
+            long started = System.nanoTime();
+            if (terminal && !config.quiet()) {
+                progress = Progress.start(sender, config.server(), err);
+            }
+            long sent = sender.send();
+            if (progress != null || config.verbose()) {
+                String summary = Progress.summary(sent, config.server(), System.nanoTime() - started);
+                if (progress != null) {
+                    progress.succeeded(summary);
+                } else {
+                    err.println(summary);
+                }
+            }
             return ExitCode.OK;
         } catch (UserError e) {
+            end(progress);
             err.println(e.line());
             return e.exitCode();
         } catch (RuntimeException e) {
+            end(progress);
             err.println("ERROR: unexpected failure: " + e);
             return ExitCode.FAILURE;
         }
+    }
+
+    /** Ends the progress line, if there is one, so that the ERROR: line starts a line of its own. */
+    private static void end(Progress progress) {
+        if (progress != null) {
+            progress.end();
+        }
+    }
+
+    /** What {@code --help} prints. */
+    static String help() {
+        return ClientArgs.USAGE.replace(" <HOSTNAME-OR-IP>", " [OPTIONS] <HOSTNAME-OR-IP>") + "\n\n"
+                + "Sends FILENAME's bytes over one TCP connection to HOSTNAME-OR-IP:PORT (raw, no header),\n"
+                + "half-closes, and exits 0 once the server has closed its side too: its sign that it read the\n"
+                + "last byte. FILENAME - is standard input. Every option is also an environment variable (a flag\n"
+                + "wins); options come before <HOSTNAME-OR-IP>.\n\n"
+                + "Options:\n" + ClientArgs.OPTIONS.help() + "\n\n"
+                + "Progress: when standard error is a terminal, a line there shows the bytes sent, the rate and,\n"
+                + "when the size is known, the percentage and the time left; it ends as the --verbose summary.\n"
+                + "Nothing is drawn when standard error is not a terminal. --quiet and --verbose together are an\n"
+                + "error, unless one is a flag and the other a variable: then the flag wins.\n\n"
+                + "Exit codes: 0 the server confirmed the upload; 1 a network, server or file failure (one\n"
+                + "ERROR: line); 2 wrong arguments or option values (one ERROR: line).";
     }
 }

@@ -45,8 +45,22 @@ final class Sender {
      */
     private static final long ATTEMPT_DELAY_MILLIS = 250;
 
+    /** Phases, as {@link #phase()} reports them: opening the file (a FIFO waits for its writer). */
+    static final int OPENING = 0;
+    /** Looking the host up and connecting. */
+    static final int CONNECTING = 1;
+    /** Sending the file's bytes. */
+    static final int SENDING = 2;
+    /** All sent and half-closed: waiting for the server to close its side. */
+    static final int CONFIRMING = 3;
+
     private final ClientConfig config;
     private final long timeoutNanos;
+    // What the sender has done so far, for the progress line, which reads it on a thread of its own.
+    // Written once per write to the network; read by nobody unless standard error is a terminal.
+    private volatile int phase = OPENING;
+    private volatile long size = -1;
+    private volatile long sent;
 
     Sender(ClientConfig config) {
         this.config = config;
@@ -58,12 +72,18 @@ final class Sender {
         try (Source source = Source.open(config); Selector selector = Selector.open()) {
             // Counted from here: opening a FIFO waits for its writer, which is not the network's time.
             long connectDeadline = System.nanoTime() + timeoutNanos;
+            if (source.sized()) {
+                size = source.end() - source.start();
+            }
+            phase = CONNECTING;
             InetAddress[] addresses = resolve(connectDeadline);
             SocketChannel channel = connect(addresses, selector, connectDeadline);
             boolean confirmed = false;
             try {
                 SelectionKey key = channel.keyFor(selector);
+                phase = SENDING;
                 long sent = source.sized() ? transfer(source, channel, key) : stream(source, channel, key);
+                phase = CONFIRMING;
                 confirm(channel, key, sent);
                 confirmed = true;
                 return sent;
@@ -74,6 +94,21 @@ final class Sender {
             throw UserError.failure("cannot read " + Arguments.quote(config.file().toString()) + ": "
                     + Arguments.describe(e));
         }
+    }
+
+    /** Where the upload is: {@link #OPENING}, {@link #CONNECTING}, {@link #SENDING} or {@link #CONFIRMING}. */
+    int phase() {
+        return phase;
+    }
+
+    /** The bytes to send, once the file is open and if its size is known; -1 otherwise (a stream). */
+    long size() {
+        return size;
+    }
+
+    /** The bytes the network has taken so far. */
+    long sent() {
+        return sent;
     }
 
     /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
@@ -209,6 +244,7 @@ final class Sender {
                 long sent = file.transferTo(position, end - position, channel);
                 if (sent > 0) {
                     position += sent;
+                    this.sent = position - start;
                     lastProgress = System.nanoTime();
                     continue;
                 }
@@ -220,6 +256,7 @@ final class Sender {
                     // Nothing to read though the size says more: a pseudo-file (sysfs reports 4096 for a
                     // few bytes). Its end is where reading ends, as for cat; not a stalled network.
                     size = position - start;
+                    this.size = size;
                     break;
                 }
                 long millis = millisUntil(lastProgress + timeoutNanos);
@@ -275,6 +312,7 @@ final class Sender {
                     int n = channel.write(pending);
                     if (n > 0) {
                         sent += n;
+                        this.sent = sent;
                         lastProgress = System.nanoTime();
                     }
                     if (!pending.hasRemaining()) {

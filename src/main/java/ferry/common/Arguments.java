@@ -4,7 +4,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
-import java.util.Map;
 
 /** Checks of command-line and environment values shared by the server and the client. */
 public final class Arguments {
@@ -21,26 +20,6 @@ public final class Arguments {
             throw UserError.usage("invalid port " + quote(text) + ": must be a number from 1 to 65535");
         }
         return port;
-    }
-
-    /**
-     * Reads a timeout in milliseconds from the environment variable {@code name},
-     * or returns {@code fallback} when it is unset or empty.
-     */
-    public static Duration timeout(Map<String, String> env, String name, Duration fallback) throws UserError {
-        return Duration.ofMillis(number(env, name, "a whole number of milliseconds", 999_999_999L, fallback.toMillis()));
-    }
-
-    /**
-     * Reads a whole number from 1 to {@code max} from the environment variable
-     * {@code name}, or returns {@code fallback} when it is unset or empty.
-     *
-     * @param what how the message names the expected value, e.g. "a whole number of bytes"
-     */
-    public static long number(Map<String, String> env, String name, String what, long max, long fallback)
-            throws UserError {
-        String text = env.getOrDefault(name, "");
-        return text.isEmpty() ? fallback : number(name, text, what, max);
     }
 
     /**

@@ -23,8 +23,28 @@ public final class Options {
      * @param value       how help names its value ({@code ADDR}), or null for a switch (no value)
      * @param defaultText the default, as help states it
      * @param help        one line of help
+     * @param shortFlag   a one-letter form, {@code -q}, or null; written alone ({@code -qv} is not two flags)
      */
-    public record Option(String flag, String variable, String value, String defaultText, String help) {
+    public record Option(String flag, String variable, String value, String defaultText, String help,
+                         String shortFlag) {
+        public Option {
+            // No regular expression: the client checks its options at every start.
+            if (shortFlag != null && (shortFlag.length() != 2 || shortFlag.charAt(0) != '-'
+                    || !Character.isLetter(shortFlag.charAt(1)) || shortFlag.equals("-h"))) {
+                throw new IllegalArgumentException("a short flag is - and one letter other than h: " + shortFlag);
+            }
+        }
+
+        /** An option with a long flag only. */
+        public Option(String flag, String variable, String value, String defaultText, String help) {
+            this(flag, variable, value, defaultText, help, null);
+        }
+
+        /** The same option, also written as {@code shortFlag} ({@code -q}). */
+        public Option withShortFlag(String shortFlag) {
+            return new Option(flag, variable, value, defaultText, help, shortFlag);
+        }
+
         public boolean isSwitch() {
             return value == null;
         }
@@ -119,7 +139,7 @@ public final class Options {
 
     private Option byFlag(String flag) {
         for (Option option : options) {
-            if (option.flag().equals(flag)) {
+            if (option.flag().equals(flag) || flag.equals(option.shortFlag())) {
                 return option;
             }
         }
@@ -142,7 +162,8 @@ public final class Options {
     }
 
     private static String synopsis(Option option) {
-        return option.isSwitch() ? option.flag() : option.flag() + " " + option.value();
+        String flags = option.shortFlag() == null ? option.flag() : option.shortFlag() + ", " + option.flag();
+        return option.isSwitch() ? flags : flags + " " + option.value();
     }
 
     /** Option values by variable name, and where each came from, for messages. */
@@ -164,6 +185,11 @@ public final class Options {
         public String get(String variable) {
             String value = values.get(variable);
             return value == null || value.isEmpty() && !fromFlag.containsKey(variable) ? null : value;
+        }
+
+        /** True when the option's flag was given (it then wins over the variable). */
+        public boolean givenAsFlag(String variable) {
+            return fromFlag.containsKey(variable);
         }
 
         /** How a message names the option: the flag if it was given, else the variable. */

@@ -184,6 +184,9 @@ public final class ServerMain {
      */
     private static List<ServerEvents> watchers(ServerConfig config, Log log) throws UserError {
         var watchers = new ArrayList<ServerEvents>();
+        if (config.service().hook() != null) {
+            watchers.add(new HookRunner(config.service().hook(), log));
+        }
         return watchers;
     }
 }

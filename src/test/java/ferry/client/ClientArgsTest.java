@@ -23,7 +23,7 @@ class ClientArgsTest {
     void parsesHostPortFileAndTheDefaultTimeout() throws Exception {
         Path file = Files.writeString(tmp.resolve("f"), "x");
         ClientConfig config = ClientArgs.parse(new String[] {"example.org", "9000", file.toString()}, Map.of());
-        assertThat(config).isEqualTo(new ClientConfig("example.org", 9000, file, Duration.ofSeconds(10)));
+        assertThat(config).isEqualTo(new ClientConfig("example.org", 9000, file, Duration.ofSeconds(10), false, false));
         assertThat(config.server()).isEqualTo("example.org:9000");
     }
 
@@ -51,7 +51,7 @@ class ClientArgsTest {
 
     @Test
     void anIpv6LiteralIsShownWithBracketsInMessages() {
-        assertThat(new ClientConfig("::1", 80, Path.of("f"), Duration.ZERO).server()).isEqualTo("[::1]:80");
+        assertThat(new ClientConfig("::1", 80, Path.of("f"), Duration.ZERO, false, false).server()).isEqualTo("[::1]:80");
     }
 
     @Test
@@ -80,7 +80,7 @@ class ClientArgsTest {
         assertThat(config.fromStandardInput()).isFalse();
         assertThat(config.file()).isEqualTo(dash);
         // "-/" is the path "-" (a file of that name), never standard input.
-        assertThat(new ClientConfig("h", 1, Path.of("-/"), Duration.ZERO).fromStandardInput()).isFalse();
+        assertThat(new ClientConfig("h", 1, Path.of("-/"), Duration.ZERO, false, false).fromStandardInput()).isFalse();
     }
 
     @ParameterizedTest
@@ -123,5 +123,123 @@ class ClientArgsTest {
         assertThatThrownBy(() -> ClientArgs.parse(new String[] {"h", "0", tmp.resolve("missing").toString()}, Map.of()))
                 .isInstanceOf(UserError.class)
                 .hasMessageStartingWith("invalid port \"0\"");
+    }
+
+    // ---- options ----------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--timeout-ms 1500", "--timeout-ms=1500"})
+    void theTimeoutIsAlsoAFlag(String flag) throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        ClientConfig config = ClientArgs.parse(args(flag + " h 9000 " + file), Map.of());
+        assertThat(config.timeout()).isEqualTo(Duration.ofMillis(1500));
+        assertThat(config.host()).isEqualTo("h");
+    }
+
+    @Test
+    void theTimeoutFlagWinsOverItsVariable() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        ClientConfig config = ClientArgs.parse(args("--timeout-ms 250 h 9000 " + file),
+                Map.of("FERRY_CLIENT_TIMEOUT_MS", "1500"));
+        assertThat(config.timeout()).isEqualTo(Duration.ofMillis(250));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "--timeout-ms 0 h 9000 F|ERROR: invalid --timeout-ms \"0\": must be a whole number of milliseconds from 1 to 999999999",
+        "--timeout-ms=1.5 h 9000 F|ERROR: invalid --timeout-ms \"1.5\": must be a whole number of milliseconds from 1 to 999999999",
+        "--quiet=1 h 9000 F|ERROR: option --quiet takes no value\\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>",
+        "-qv h 9000 F|ERROR: unknown option \"-qv\" (--help lists them)\\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>",
+        "--timeout-ms|ERROR: option --timeout-ms needs a value (MS)\\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>",
+        "-q -v h 9000 F|ERROR: -q and -v cannot be used together",
+        "--verbose --quiet h 9000 F|ERROR: --quiet and --verbose cannot be used together",
+        "-q h 9000|ERROR: expected 3 arguments, got 2\\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>"})
+    void aBadOptionIsAUsageErrorNamingIt(String line, String message) throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertThatThrownBy(() -> ClientArgs.parse(args(line.replace(" F", " " + file)), Map.of()))
+                .isInstanceOfSatisfying(UserError.class, e -> {
+                    assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
+                    assertThat(e.line()).isEqualTo(message.replace("\\n", "\n"));
+                });
+    }
+
+    @ParameterizedTest
+    @CsvSource({"FERRY_QUIET, maybe", "FERRY_VERBOSE, 2", "FERRY_CLIENT_TIMEOUT_MS, ten"})
+    void aBadVariableIsAUsageErrorNamingIt(String variable, String value) throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 " + file), Map.of(variable, value)))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessageStartingWith("invalid " + variable + " \"" + value + "\": must be ");
+    }
+
+    /** Flags, variables and the quiet/verbose mode they give: a flag wins over the other's variable. */
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "''|''|''|normal",
+        "--quiet|''|''|quiet",
+        "-q|''|''|quiet",
+        "--verbose|''|''|verbose",
+        "-v|''|''|verbose",
+        "''|yes|''|quiet",
+        "''|''|true|verbose",
+        "''|0|off|normal",
+        "--verbose|1|''|verbose",
+        "-q|''|1|quiet",
+        "--quiet|0|''|quiet"})
+    void quietAndVerbose(String flag, String quietVariable, String verboseVariable, String mode) throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        var env = new java.util.HashMap<String, String>();
+        env.put("FERRY_QUIET", quietVariable);
+        env.put("FERRY_VERBOSE", verboseVariable);
+        ClientConfig config = ClientArgs.parse(args((flag.isEmpty() ? "" : flag + " ") + "h 9000 " + file), env);
+        assertThat(config.quiet() ? "quiet" : config.verbose() ? "verbose" : "normal").isEqualTo(mode);
+    }
+
+    @Test
+    void bothVariablesOnAreAUsageError() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 " + file), Map.of("FERRY_QUIET", "1", "FERRY_VERBOSE", "1")))
+                .isInstanceOf(UserError.class)
+                .hasMessage("FERRY_QUIET and FERRY_VERBOSE cannot be used together");
+    }
+
+    @Test
+    void aDashIsStandardInputAfterOptionsToo() throws Exception {
+        ClientConfig config = ClientArgs.parse(args("-q --timeout-ms 100 h 9000 -"), Map.of());
+        assertThat(config.fromStandardInput()).isTrue();
+        assertThat(config.quiet()).isTrue();
+    }
+
+    @Test
+    void aDoubleDashEndsTheOptionsSoAHostMayStartWithADash() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        ClientConfig config = ClientArgs.parse(args("-v -- -q 9000 " + file), Map.of());
+        assertThat(config.host()).isEqualTo("-q");
+        assertThat(config.verbose()).isTrue();
+        assertThat(config.quiet()).isFalse();
+    }
+
+    @Test
+    void optionsAfterThePositionalsArePositionals() throws Exception {
+        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 x -q"), Map.of()))
+                .isInstanceOf(UserError.class)
+                .hasMessage("expected 3 arguments, got 4\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>");
+    }
+
+    @Test
+    void helpNamesEveryOptionWithItsVariableAndDefaultAndTheExitCodes() {
+        String help = ClientMain.help();
+        assertThat(help).startsWith("usage: ./client [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>\n");
+        for (var option : ClientArgs.OPTIONS.all()) {
+            assertThat(help).contains(option.flag()).contains("(" + option.variable() + ")")
+                    .contains("default: " + option.defaultText());
+        }
+        assertThat(help).contains("-q, --quiet").contains("-v, --verbose").contains("--timeout-ms MS")
+                .contains("default: 10000").contains("-h, --help").contains("--version")
+                .contains("Exit codes: 0 ").contains("; 1 ").contains("; 2 ");
+    }
+
+    private static String[] args(String line) {
+        return line.split(" ");
     }
 }

@@ -28,18 +28,26 @@ class ArgumentsTest {
     }
 
     @Test
-    void timeoutDefaultsWhenUnsetAndReadsMillisecondsWhenSet() throws UserError {
-        assertThat(Arguments.timeout(Map.of(), "T", Duration.ofSeconds(10))).isEqualTo(Duration.ofSeconds(10));
-        assertThat(Arguments.timeout(Map.of("T", ""), "T", Duration.ofSeconds(10))).isEqualTo(Duration.ofSeconds(10));
-        assertThat(Arguments.timeout(Map.of("T", "1500"), "T", Duration.ofSeconds(10))).isEqualTo(Duration.ofMillis(1500));
+    void aNumberIsReadInDecimalDigits() throws UserError {
+        assertThat(Arguments.number("T", "1500", "a whole number of milliseconds", 999_999_999L)).isEqualTo(1500);
+        assertThat(Arguments.number("T", "999999999", "a whole number of milliseconds", 999_999_999L))
+                .isEqualTo(999_999_999L);
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"0", "-5", "1.5", "ten", "9999999999"})
-    void timeoutRejectsValuesThatAreNotPositiveMilliseconds(String text) {
-        assertThatThrownBy(() -> Arguments.timeout(Map.of("T", text), "T", Duration.ofSeconds(10)))
-                .isInstanceOf(UserError.class)
-                .hasMessageStartingWith("invalid T ");
+    @ValueSource(strings = {"0", "-5", "1.5", "ten", "9999999999", "", " 1", "99999999999999999999"})
+    void aNumberOutOfRangeOrNotInDigitsIsAUsageErrorNamingTheOption(String text) {
+        assertThatThrownBy(() -> Arguments.number("T", text, "a whole number of milliseconds", 999_999_999L))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessage("invalid T " + Arguments.quote(text) + ": must be a whole number of milliseconds from 1 to 999999999");
+    }
+
+    @Test
+    void settingsGiveTheFallbackWhenTheVariableIsUnsetOrEmpty() throws UserError {
+        var what = "a whole number of milliseconds";
+        assertThat(Options.Settings.of(Map.of()).number("T", what, 999_999_999L, 10_000)).isEqualTo(10_000);
+        assertThat(Options.Settings.of(Map.of("T", "")).number("T", what, 999_999_999L, 10_000)).isEqualTo(10_000);
+        assertThat(Options.Settings.of(Map.of("T", "1500")).number("T", what, 999_999_999L, 10_000)).isEqualTo(1500);
     }
 
     @Test

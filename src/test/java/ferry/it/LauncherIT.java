@@ -322,6 +322,35 @@ class LauncherIT {
                 + "ERROR: invalid port \"0\"");
     }
 
+    /**
+     * <ol>
+     * <li>On a fresh copy, ./client builds ferry (standard error not a terminal: no note).</li>
+     * <li>With the start-up caches to be trained again, ./client under a terminal says so in
+     * its building line before the ERROR: line.</li>
+     * <li>The same with {@code -q}, or with {@code FERRY_QUIET=yes}: the ERROR: line is all
+     * the terminal shows, the training done all the same.</li>
+     * </ol>
+     */
+    @Test
+    void quietSilencesTheBuildingNoteOnATerminalToo() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("script"), "script (util-linux) is not installed");
+        assertThat(badPort(Map.of("FERRY_BUILD_NOTES", ""))).isEqualTo(BAD_PORT);
+        Path cacheJdk = launcherDir().resolve("cache-jdk");
+        for (var run : List.of(List.of("", ""), List.of("-q ", ""), List.of("", "yes"))) {
+            Files.delete(cacheJdk);
+            var onTerminal = Ferry.exec(List.of("script", "-qec", copy.resolve("client") + " " + run.get(0) + "127.0.0.1 0 x",
+                    "/dev/null"), Map.of("FERRY_BUILD_NOTES", "", "FERRY_QUIET", run.get(1)), null, BUILD);
+            assertThat(onTerminal.exitCode()).isEqualTo(2);
+            String screen = onTerminal.stdout().replace("\r\n", "\n");
+            if (run.equals(List.of("", ""))) {
+                assertThat(screen).as("not quiet").matches(buildingLine("start-up caches") + java.util.regex.Pattern.quote(BAD_PORT));
+            } else {
+                assertThat(screen).as("quiet: %s", run).isEqualTo(BAD_PORT);
+            }
+            assertThat(cacheJdk).as("trained again").exists();
+        }
+    }
+
     @Test
     void aFailedBuildPutsTheErrorLineRightAfterTheBuildingLine() throws Exception {
         Files.writeString(copy.resolve("src/main/java/ferry/common/Broken.java"), "package ferry.common; class Broken {");

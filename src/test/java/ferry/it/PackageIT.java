@@ -118,8 +118,8 @@ class PackageIT {
     }
 
     /**
-     * {@code ferry-server --help} works installed, names the installed
-     * command, and every variable it lists is in /etc/default/ferry,
+     * {@code ferry-server --help} and {@code ferry-client --help} work
+     * installed and name the installed commands, and every variable the server lists is in /etc/default/ferry,
      * commented out (the defaults stay the defaults).
      */
     @Test
@@ -128,6 +128,9 @@ class PackageIT {
         var help = Ferry.exec(List.of(SERVER.toString(), "--help"), bare(), null, Duration.ofSeconds(30));
         assertThat(help.exitCode()).isZero();
         assertThat(help.stdout()).startsWith("usage: ferry-server [OPTIONS] <PORT> <FILE-DIR>\n");
+        var clientHelp = Ferry.exec(List.of(CLIENT.toString(), "--help"), bare(), null, Duration.ofSeconds(30));
+        assertThat(clientHelp.exitCode()).isZero();
+        assertThat(clientHelp.stdout()).startsWith("usage: ferry-client [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>\n");
         String defaults = Files.readString(DEFAULTS);
         var variables = Pattern.compile("\\((FERRY_[A-Z_]+)\\)").matcher(help.stdout()).results()
                 .map(m -> m.group(1)).toList();

@@ -80,6 +80,46 @@ class ServerArgumentsIT {
         assertThat(result.stdout()).isEmpty();
     }
 
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"--help", "-h"})
+    void helpListsEveryOptionOnStandardOutputAndExitsZero(String flag) throws Exception {
+        var result = Ferry.run("server", List.of(flag), Map.of(), DEADLINE);
+        assertThat(result.exitCode()).isZero();
+        assertThat(result.stderr()).isEmpty();
+        assertThat(result.stdout()).startsWith("usage: ./server [OPTIONS] <PORT> <FILE-DIR>\n")
+                .contains("--listen ADDR   (FERRY_LISTEN)", "--metrics [ADDR:]PORT   (FERRY_METRICS)",
+                        "--fsync   (FERRY_FSYNC)", "--idle-timeout-ms MS   (FERRY_IDLE_TIMEOUT_MS)", "default: 10000");
+        assertThat(tmp.resolve("x")).doesNotExist();
+    }
+
+    @Test
+    void versionPrintsTheVersionAndExitsZero() throws Exception {
+        var result = Ferry.run("server", List.of("--version"), Map.of(), DEADLINE);
+        assertThat(result.exitCode()).isZero();
+        assertThat(result.stdout()).matches("ferry-server \\(ferry\\) [0-9][^ ]*, Java [0-9].*\n");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.CsvSource(delimiter = '|', value = {
+        "--log-format=xml | | ERROR: invalid --log-format \"xml\": must be text or json",
+        "| FERRY_LOG_FORMAT=xml | ERROR: invalid FERRY_LOG_FORMAT \"xml\": must be text or json",
+        "--nope | | ERROR: unknown option \"--nope\" (--help lists them)/usage: ./server <PORT> <FILE-DIR>",
+        "--deny=example.com | | ERROR: invalid --deny range \"example.com\": must be an IPv4 or IPv6 address, optionally with /PREFIX"})
+    void aBadOptionIsOneErrorLineAndExitTwoBeforeAnythingIsCreated(String flag, String variable, String expected)
+            throws Exception {
+        var args = new ArrayList<String>();
+        if (flag != null) {
+            args.add(flag);
+        }
+        args.addAll(List.of(Integer.toString(Ferry.freePort()), tmp.resolve("never").toString()));
+        Map<String, String> env = variable == null ? Map.of() : Map.of(variable.split("=")[0], variable.split("=")[1]);
+        var result = Ferry.run("server", args, env, DEADLINE);
+        assertThat(result.exitCode()).isEqualTo(2);
+        assertThat(result.stderr()).isEqualTo(expected.replace(")/usage", ")\nusage") + "\n");
+        assertThat(result.stdout()).isEmpty();
+        assertThat(tmp.resolve("never")).doesNotExist();
+    }
+
     @Test
     void aFileWhereTheDirectoryShouldBeIsAnError() throws Exception {
         Path file = Files.writeString(tmp.resolve("plain-file"), "x");

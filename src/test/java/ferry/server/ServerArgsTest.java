@@ -125,6 +125,72 @@ class ServerArgsTest {
     }
 
     @Test
+    void everyDefaultIsTheSpecsBehaviour() throws UserError {
+        assertThat(ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of()).service())
+                .isEqualTo(ServiceOptions.DEFAULTS);
+    }
+
+    @Test
+    void everyOptionIsAFlagAndAVariableAndTheFlagWins() throws Exception {
+        String[] args = {"--listen", "127.0.0.1", "--allow", "10.0.0.0/8", "--deny", "10.0.0.1", "--min-free", "5%",
+            "--checksum", "sha256", "--fsync", "--log-format", "json", "--on-upload", "true",
+            "--on-upload-jobs", "3", "--on-upload-timeout-ms", "500", "--metrics", "127.0.0.1:9100",
+            "--max-bytes", "7", "8080", tmp.toString()};
+        var env = Map.of("FERRY_LISTEN", "::1", "FERRY_MAX_BYTES", "9", "FERRY_LOG_FORMAT", "text",
+                "FERRY_FSYNC", "0");
+        ServerConfig config = ServerArgs.parse(args, env);
+        var service = config.service();
+        assertThat(service.listen()).isEqualTo(java.net.InetAddress.getByName("127.0.0.1"));
+        assertThat(service.access().refusal(java.net.InetAddress.getByName("10.0.0.1"))).isEqualTo("denied by 10.0.0.1");
+        assertThat(service.access().refusal(java.net.InetAddress.getByName("10.0.0.2"))).isNull();
+        assertThat(service.minFree().percent()).isEqualTo(5.0);
+        assertThat(service.checksum()).isTrue();
+        assertThat(service.fsync()).isTrue();
+        assertThat(service.logFormat()).isEqualTo(ServiceOptions.LogFormat.JSON);
+        assertThat(service.hook()).isEqualTo(new ServiceOptions.HookOptions("true", 3, Duration.ofMillis(500)));
+        assertThat(service.metrics()).isEqualTo(new java.net.InetSocketAddress("127.0.0.1", 9100));
+        assertThat(config.maxBytes()).isEqualTo(7);
+
+        var fromEnv = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of("FERRY_FSYNC", "1",
+                "FERRY_CHECKSUM", "sha256", "FERRY_METRICS", "9100", "FERRY_ON_UPLOAD", "logger"));
+        assertThat(fromEnv.service().fsync()).isTrue();
+        assertThat(fromEnv.service().checksum()).isTrue();
+        assertThat(fromEnv.service().metrics()).isEqualTo(new java.net.InetSocketAddress(9100));
+        assertThat(fromEnv.service().hook().jobs()).isEqualTo(Runtime.getRuntime().availableProcessors());
+        assertThat(fromEnv.service().hook().timeout()).isEqualTo(Duration.ofSeconds(60));
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+        "--listen | 'not an address!' | invalid --listen \"not an address!\": must be an address of this host",
+        "--checksum | md5 | invalid --checksum \"md5\": must be sha256 (or off)",
+        "--log-format | xml | invalid --log-format \"xml\": must be text or json",
+        "--metrics | 99999 | invalid --metrics \"99999\": must be PORT or ADDR:PORT, the port 1-65535 (e.g. 9100, 127.0.0.1:9100, [::1]:9100)",
+        "--metrics | ::1:9100 | invalid --metrics \"::1:9100\": write an IPv6 address in brackets, e.g. [::1]:9100",
+        "--on-upload-jobs | 0 | invalid --on-upload-jobs \"0\": must be a whole number from 1 to 1024",
+        "--on-upload-timeout-ms | x | invalid --on-upload-timeout-ms \"x\": must be a whole number of milliseconds from 1 to 999999999",
+        "--on-upload | ' ' | invalid --on-upload \"\": must be a command",
+        "--min-free | lots | invalid --min-free \"lots\": must be a size (e.g. 500M, 2G, 1048576) or a percentage (e.g. 5%)",
+        "--allow | 10.0.0.0/99 | invalid --allow range \"10.0.0.0/99\": the prefix must be 0-32",
+        "--max-bytes | 0 | invalid --max-bytes \"0\": must be a whole number of bytes from 1 to 9223372036854775807"})
+    void aBadOptionValueIsOneUsageErrorNamingTheFlag(String flag, String value, String message) {
+        assertThatThrownBy(() -> ServerArgs.parse(new String[] {flag, value, "8080", tmp.toString()}, Map.of()))
+                .isInstanceOfSatisfying(UserError.class, e -> {
+                    assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
+                    assertThat(e.line()).isEqualTo("ERROR: " + message);
+                });
+    }
+
+    @Test
+    void helpListsEveryOptionWithItsVariable() {
+        String help = ServerMain.help();
+        for (var option : ServerArgs.OPTIONS.all()) {
+            assertThat(help).contains(option.flag()).contains("(" + option.variable() + ")");
+        }
+        assertThat(help).startsWith("usage: ./server [OPTIONS] <PORT> <FILE-DIR>");
+    }
+
+    @Test
     void acceptsAMissingDirectoryWithoutCreatingIt() throws UserError {
         Path nested = tmp.resolve("a/b/c");
         ServerConfig config = ServerArgs.parse(new String[] {"8080", nested.toString()}, Map.of());
