@@ -89,16 +89,24 @@ public final class ServerMain {
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
                     : FerryServer.bind(config.port(), config.service().listen());
-            List<ServerEvents> watchers = new ArrayList<>();
             try {
                 directory = UploadDirectory.open(config.directory());
-                watchers.addAll(watchers(config, log));
             } catch (UserError e) {
                 FerryServer.closeQuietly(channel);
                 throw e;
             }
-            server = FerryServer.start(channel, config, new LocalCounter(),
-                    FileSink.in(directory.path(), config.service().fsync()), log, watchers);
+            // Whatever fails from here leaves nothing behind: no port, no lock, no watcher's thread or port.
+            var watchers = new ArrayList<ServerEvents>();
+            try {
+                watchers(config, log, watchers);
+                server = FerryServer.start(channel, config, new LocalCounter(),
+                        FileSink.in(directory.path(), config.service().fsync()), log, watchers);
+            } catch (UserError | RuntimeException e) {
+                FerryServer.closeQuietly(channel);
+                new Journal(log, watchers).close(System.nanoTime());
+                directory.close();
+                throw e;
+            }
         } catch (UserError e) {
             err.println(e.line());
             return e.exitCode();
@@ -172,21 +180,27 @@ public final class ServerMain {
             parts.add("hook " + Arguments.quote(service.hook().command()));
         }
         if (service.metrics() != null) {
-            parts.add("metrics on port " + service.metrics().getPort());
+            var metrics = service.metrics();
+            parts.add("metrics on " + (metrics.getAddress().isAnyLocalAddress() ? "port " + metrics.getPort()
+                    + " (all interfaces)" : metrics.getAddress().getHostAddress() + " port " + metrics.getPort()));
         }
         return parts.isEmpty() ? "" : "; " + String.join(", ", parts);
     }
 
     /**
-     * Whoever watches the server besides its log, as the options ask: each
-     * is created only when switched on, so that nothing of it (the metrics
-     * library, say) is loaded otherwise.
+     * Adds to {@code watchers} whoever watches the server besides its log, as
+     * the options ask: each is created only when switched on, so that nothing
+     * of it (the metrics library, say) is loaded otherwise. Those added before
+     * a failure are the caller's to close.
      */
-    private static List<ServerEvents> watchers(ServerConfig config, Log log) throws UserError {
-        var watchers = new ArrayList<ServerEvents>();
+    private static void watchers(ServerConfig config, Log log, List<ServerEvents> watchers) throws UserError {
+        if (config.service().metrics() != null) {
+            // The only reference to the metrics: PrometheusMetrics (and so the library) is loaded here or never.
+            // First, so that a metrics port that cannot be bound fails the start before any other is made.
+            watchers.add(PrometheusMetrics.start(config.service().metrics(), config.directory()));
+        }
         if (config.service().hook() != null) {
             watchers.add(new HookRunner(config.service().hook(), log));
         }
-        return watchers;
     }
 }

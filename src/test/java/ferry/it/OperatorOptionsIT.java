@@ -237,6 +237,11 @@ class OperatorOptionsIT {
             try (var server = Ferry.Server.start(wrapper, fsync ? List.of("--fsync") : List.of(), dir, Map.of())) {
                 upload(null, address("127.0.0.1"), server.port, "durable".getBytes());
                 server.awaitLogLine(1, DEADLINE);
+                // Killing strace would only detach it: the launcher below it is stopped as a user would.
+                var tree = server.process.descendants().toList();
+                tree.stream().filter(p -> p.info().commandLine().orElse("").contains("/server ")).forEach(ProcessHandle::destroy);
+                assertThat(Ferry.await(DEADLINE, () -> tree.stream().noneMatch(ProcessHandle::isAlive)))
+                        .as("the traced launcher and its JVM stop").isTrue();
             }
             List<String> lines = Files.readAllLines(trace);
             String file = dir.resolve("1.file").toString();
