@@ -4,6 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.File;
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -157,6 +162,8 @@ class PackageIT {
      * <li>The installed ferry-server starts on a free port, with no JDK on the PATH or in JAVA_HOME,
      * running the bundled runtime.</li>
      * <li>The installed ferry-client sends 3 MiB: exit 0, 1.file holds the same bytes.</li>
+     * <li>The metrics endpoint (--metrics: the Prometheus library on the bundled runtime's modules)
+     * counts it, in each format Prometheus asks for.</li>
      * <li>SIGTERM ends the server with exit 0.</li>
      * </ol>
      */
@@ -166,8 +173,9 @@ class PackageIT {
         Path dir = work.resolve("uploads");
         Path upload = Ferry.randomFile(work, "upload", 3 << 20, 11);
         int port = Ferry.freePort();
-        try (var server = Installed.start(List.of(SERVER.toString(), Integer.toString(port), dir.toString()), work,
-                port)) {
+        int metricsPort = Ferry.freePort();
+        try (var server = Installed.start(List.of(SERVER.toString(), "--metrics", "127.0.0.1:" + metricsPort,
+                Integer.toString(port), dir.toString()), work, port)) {
             assertThat(server.process.descendants().map(p -> p.info().command().orElse("")))
                     .contains(HOME.resolve("runtime/bin/java").toString());
             var sent = Ferry.exec(List.of(CLIENT.toString(), "127.0.0.1", Integer.toString(port), upload.toString()),
@@ -175,6 +183,19 @@ class PackageIT {
             assertThat(sent.exitCode()).as("ferry-client; stderr: %s", sent.stderr()).isZero();
             assertThat(sent.stderr()).isEmpty();
             assertThat(dir.resolve("1.file")).hasSameBinaryContentAs(upload);
+            var http = HttpClient.newHttpClient();
+            for (String type : List.of("text/plain;version=0.0.4", "application/openmetrics-text;version=1.0.0",
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")) {
+                var response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort
+                        + "/metrics")).header("Accept", type).timeout(Duration.ofSeconds(10)).build(),
+                        HttpResponse.BodyHandlers.ofString(StandardCharsets.ISO_8859_1));
+                assertThat(response.statusCode()).as("status for %s; server stderr: %s", type,
+                        Ferry.readOrEmpty(server.stderrFile)).isEqualTo(200);
+                assertThat(response.body()).as("body for %s", type).contains("ferry_uploads_total");
+                if (type.startsWith("text/plain")) {
+                    assertThat(response.body()).contains("ferry_uploads_total{outcome=\"complete\"} 1");
+                }
+            }
             Ferry.signal(server.process.pid(), "TERM");
             var result = server.awaitExit(Duration.ofSeconds(10));
             assertThat(result.exitCode()).as("ferry-server exit code; stderr: %s", result.stderr()).isZero();
