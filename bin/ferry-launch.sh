@@ -93,8 +93,9 @@ ferry_serve() {
     exec {ferry_in}<&0 {ferry_out}>&1
     coproc FERRY_JVM {
         exec {ferry_pipe}<&0 <&"$ferry_in" {ferry_in}<&-
-        # The socket moves to standard input, and descriptor 3 is closed, so
-        # that the JVM's close of the socket on stop is the last one.
+        # The socket moves to standard input and descriptor 3 is closed (the
+        # launcher closes its copy too): the JVM's exit then releases it,
+        # where systemd does not keep it open itself.
         [ ${#socket[@]} -eq 0 ] || exec <&3 3<&-
         exec setsid "$java" "${options[@]}" "${socket[@]}" -Dferry.parentPipe="$ferry_pipe" \
             ferry.server.ServerMain "$@" >&"$ferry_out" {ferry_out}>&-
