@@ -24,10 +24,9 @@ FERRY_JAVA_CACHE="$FERRY_BUILD_DIR/java-home"
 # AOT cache on JDK 25+, a CDS archive before. cache-jdk names the JDK that
 # trained them; a program whose training failed has no cache file.
 FERRY_CACHE_JDK="$FERRY_BUILD_DIR/cache-jdk"
-# Each program's JVM options, the same for its training run and its launches
-# (a start-up cache is only used by a JVM started with compatible options).
-FERRY_SERVER_JVM_OPTS=(-XX:+UseSerialGC -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError)
-FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData)
+# Each program's JVM options (FERRY_SERVER_JVM_OPTS, FERRY_CLIENT_JVM_OPTS)
+# come from bin/ferry-launch.sh, which the package installs too.
+. "$FERRY_ROOT/bin/ferry-launch.sh"
 shopt -s globstar
 
 # Writes a note about the build (what is happening, a training that failed) to
@@ -125,14 +124,16 @@ ferry_find_java() {
     return 0
 }
 
-# True when the jar is missing or older than pom.xml, this file, or any file or
+# True when the jar is missing or older than pom.xml, this file, bin/ferry-launch.sh
+# (which holds the JVM options the caches are trained with), or any file or
 # directory under src/main (a directory's time changes when a file in it is
 # added or removed). The jar's time is the start of the build that made it, so
 # a source saved during a build counts as changed.
 ferry_jar_stale() {
     [ -f "$FERRY_JAR" ] || return 0
     local path
-    for path in "$FERRY_ROOT/pom.xml" "$FERRY_ROOT/bin/ferry-lib.sh" "$FERRY_ROOT/src/main" "$FERRY_ROOT"/src/main/**; do
+    for path in "$FERRY_ROOT/pom.xml" "$FERRY_ROOT/bin/ferry-lib.sh" "$FERRY_ROOT/bin/ferry-launch.sh" \
+        "$FERRY_ROOT/src/main" "$FERRY_ROOT"/src/main/**; do
         [ "$path" -nt "$FERRY_JAR" ] && return 0
     done
     return 1

@@ -14,7 +14,9 @@ import java.util.Map;
 
 /** Checks {@code [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>} before anything touches the network. */
 final class ClientArgs {
-    static final String USAGE = "usage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>";
+    /** How usage and help name the command: {@code ./client}, or what a launcher sets ({@code -Dferry.program=ferry-client}). */
+    static final String PROGRAM = System.getProperty("ferry.program", "./client");
+    static final String USAGE = "usage: " + PROGRAM + " <HOSTNAME-OR-IP> <PORT> <FILENAME>";
 
     static final String QUIET = "FERRY_QUIET";
     static final String VERBOSE = "FERRY_VERBOSE";

@@ -83,7 +83,7 @@ public final class ClientMain {
 
     /** What {@code --help} prints. */
     static String help() {
-        return ClientArgs.USAGE.replace("./client", "./client [OPTIONS]") + "\n\n"
+        return ClientArgs.USAGE.replace(" <HOSTNAME-OR-IP>", " [OPTIONS] <HOSTNAME-OR-IP>") + "\n\n"
                 + "Sends FILENAME's bytes over one TCP connection to HOSTNAME-OR-IP:PORT (raw, no header),\n"
                 + "half-closes, and exits 0 once the server has closed its side too: its sign that it read the\n"
                 + "last byte. FILENAME - is standard input. Every option is also an environment variable (a flag\n"

@@ -22,7 +22,9 @@ import java.util.Map;
 
 /** Checks {@code [OPTIONS] <PORT> <FILE-DIR>} and the options' values, touching nothing. */
 final class ServerArgs {
-    static final String USAGE = "usage: ./server <PORT> <FILE-DIR>";
+    /** How usage and help name the command: {@code ./server}, or what a launcher sets ({@code -Dferry.program=ferry-server}). */
+    static final String PROGRAM = System.getProperty("ferry.program", "./server");
+    static final String USAGE = "usage: " + PROGRAM + " <PORT> <FILE-DIR>";
 
     static final String LISTEN = "FERRY_LISTEN";
     static final String ALLOW = "FERRY_ALLOW";

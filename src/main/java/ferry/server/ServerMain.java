@@ -22,24 +22,37 @@ import java.util.Map;
  * or, when started with {@code -Dferry.parentPipe=N} as {@code ./server}
  * does, when the pipe on descriptor N reaches end of file ({@link ParentPipe}):
  * the launcher closes that pipe on SIGTERM, SIGQUIT, SIGINT or SIGHUP, and the
- * kernel closes it if the launcher dies. Standard input is left alone.
+ * kernel closes it if the launcher dies. Standard input is left alone, unless
+ * {@code -Dferry.inheritedSocket=true} says it is the listening socket from
+ * systemd's socket activation ({@link InheritedSocket}).
  */
 public final class ServerMain {
     private final Map<String, String> env;
     private final PrintStream out;
     private final PrintStream err;
+    private final boolean inheritedSocket;
 
     /** A server that reads its limits from {@code env} and logs to {@code out}, errors to {@code err}. */
     public ServerMain(Map<String, String> env, PrintStream out, PrintStream err) {
+        this(env, out, err, false);
+    }
+
+    /**
+     * A server that, when {@code inheritedSocket} is true, serves on the
+     * listening socket that systemd's socket activation passed as standard
+     * input ({@link InheritedSocket}) instead of binding one.
+     */
+    ServerMain(Map<String, String> env, PrintStream out, PrintStream err, boolean inheritedSocket) {
         this.env = env;
         this.out = out;
         this.err = err;
+        this.inheritedSocket = inheritedSocket;
     }
 
     public static void main(String[] args) {
         var out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
         var err = new PrintStream(new FileOutputStream(FileDescriptor.err), true, StandardCharsets.UTF_8);
-        var main = new ServerMain(System.getenv(), out, err);
+        var main = new ServerMain(System.getenv(), out, err, Boolean.getBoolean(InheritedSocket.PROPERTY));
         InputStream parentPipe;
         try {
             parentPipe = ParentPipe.open(System.getProperty("ferry.parentPipe"));
@@ -74,7 +87,8 @@ public final class ServerMain {
             config = ServerArgs.config(parsed.positionals(), parsed.settings());
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
-            var channel = FerryServer.bind(config.port(), config.service().listen());
+            var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
+                    : FerryServer.bind(config.port(), config.service().listen());
             try {
                 directory = UploadDirectory.open(config.directory());
             } catch (UserError e) {
@@ -105,7 +119,8 @@ public final class ServerMain {
                     + " (N.file) aside to " + directory.earlier() + "; numbering starts at 1");
         }
         log.notice("listening", "listening on port " + server.port() + " ("
-                + (config.service().listen() == null ? "all interfaces" : config.service().listen().getHostAddress())
+                + (inheritedSocket ? "socket from systemd"
+                        : config.service().listen() == null ? "all interfaces" : config.service().listen().getHostAddress())
                 + "), saving to "
                 + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
                 + ", up to " + config.maxConnections() + " uploads at once"
@@ -137,7 +152,7 @@ public final class ServerMain {
 
     /** What {@code --help} prints. */
     static String help() {
-        return ServerArgs.USAGE.replace("./server", "./server [OPTIONS]") + "\n\n"
+        return ServerArgs.USAGE.replace(" <PORT>", " [OPTIONS] <PORT>") + "\n\n"
                 + "Receives raw-TCP uploads: connection N's bytes are saved to <FILE-DIR>/N.file, and an upload\n"
                 + "that does not end with the sender's clean half-close reads ERROR. Every option is also an\n"
                 + "environment variable (a flag wins); options come before <PORT>.\n\n"

@@ -1,0 +1,364 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.File;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The Debian package, as a user gets it: {@code packaging/build-deb} on a
+ * copy of the sources (as a fresh clone has them) makes the .deb,
+ * {@code dpkg -i} installs it on this machine, and the installed commands
+ * alone (no JDK, no Maven, no source tree) carry an upload, stop on SIGTERM
+ * with exit 0 and serve on a socket from {@code systemd-socket-activate};
+ * {@code dpkg -r} keeps the edited {@code /etc/default/ferry},
+ * {@code dpkg --purge} removes every file. Needs root and dpkg; skipped, with
+ * a message, without them or when a ferry package is installed already (this
+ * test must not replace one).
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class PackageIT {
+    private static final Path SERVER = Path.of("/usr/bin/ferry-server");
+    private static final Path CLIENT = Path.of("/usr/bin/ferry-client");
+    private static final Path HOME = Path.of("/usr/lib/ferry");
+    private static final Path DEFAULTS = Path.of("/etc/default/ferry");
+    private static final Path UNITS = Path.of("/usr/lib/systemd/system");
+    /** A Maven build, jlink and two training runs on a loaded 2-core machine, with room to spare. */
+    private static final Duration BUILD = Duration.ofMinutes(6);
+    private static final Duration DPKG = Duration.ofMinutes(2);
+
+    @TempDir
+    static Path work;
+    static Path deb;
+    private static boolean installedHere;
+
+    @BeforeAll
+    static void buildAndInstall() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("dpkg") && Ferry.has("dpkg-deb"), "dpkg is not installed: package not tested");
+        var uid = Ferry.exec(List.of("id", "-u"), Map.of(), null, Duration.ofSeconds(10));
+        Assumptions.assumeTrue(uid.stdout().strip().equals("0"), "not root: dpkg -i cannot install the package here");
+        var status = Ferry.exec(List.of("dpkg-query", "-W", "-f", "${Status}", "ferry"), Map.of(), null, DPKG);
+        Assumptions.assumeFalse(status.stdout().contains("installed"),
+                "a ferry package is installed on this machine already; not replacing it");
+
+        Path copy = work.resolve("ferry");
+        for (String name : List.of("server", "client", "bin", "pom.xml", "src/main", "packaging")) {
+            copyTree(Ferry.ROOT.resolve(name), copy.resolve(name));
+        }
+        var built = Ferry.exec(List.of(copy.resolve("packaging/build-deb").toString()), Map.of(), null, BUILD);
+        assertThat(built.exitCode()).as("packaging/build-deb; stderr: %s", built.stderr()).isZero();
+        deb = Path.of(built.stdout().strip());
+        assertThat(deb.getFileName().toString()).matches("ferry_[0-9][^_]*_amd64\\.deb");
+        assertThat(deb).isRegularFile().hasParent(copy.resolve("target"));
+
+        var installed = dpkg("-i", deb.toString());
+        installedHere = true;
+        assertThat(installed.exitCode()).as("dpkg -i; stderr: %s", installed.stderr()).isZero();
+    }
+
+    @AfterAll
+    static void purge() throws Exception {
+        if (installedHere) {
+            dpkg("--purge", "ferry");
+        }
+    }
+
+    private static Ferry.Result dpkg(String... args) throws Exception {
+        var command = new ArrayList<String>();
+        command.add("dpkg");
+        command.addAll(List.of(args));
+        return Ferry.exec(command, Map.of("DEBIAN_FRONTEND", "noninteractive"), null, DPKG);
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (Stream<Path> paths = Files.walk(from)) {
+            for (Path path : paths.toList()) {
+                Path target = to.resolve(from.relativize(path).toString());
+                if (Files.isDirectory(path)) {
+                    Files.createDirectories(target);
+                } else {
+                    Files.createDirectories(target.getParent());
+                    Files.copy(path, target, StandardCopyOption.COPY_ATTRIBUTES);
+                }
+            }
+        }
+    }
+
+    /** An environment with no JDK in sight: the installed commands must bring their own runtime. */
+    private static Map<String, String> bare() {
+        return Map.of("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", "JAVA_HOME", "/nonexistent");
+    }
+
+    /** The package says what it is and needs: libc alone, the runtime being bundled. */
+    @Test
+    @Order(1)
+    void theControlFileDependsOnLibcAlone() throws Exception {
+        var fields = Ferry.exec(List.of("dpkg-deb", "-f", deb.toString(), "Package", "Architecture", "Depends"),
+                Map.of(), null, DPKG);
+        assertThat(fields.stdout()).isEqualTo("Package: ferry\nArchitecture: amd64\nDepends: libc6 (>= 2.34)\n");
+        var conffiles = Ferry.exec(List.of("dpkg-query", "--control-show", "ferry", "conffiles"), Map.of(), null, DPKG);
+        assertThat(conffiles.stdout()).isEqualTo("/etc/default/ferry\n");
+    }
+
+    /**
+     * {@code ferry-server --help} and {@code ferry-client --help} work
+     * installed and name the installed commands, and every variable the server lists is in /etc/default/ferry,
+     * commented out (the defaults stay the defaults).
+     */
+    @Test
+    @Order(2)
+    void helpWorksAndTheSettingsFileListsEveryOption() throws Exception {
+        var help = Ferry.exec(List.of(SERVER.toString(), "--help"), bare(), null, Duration.ofSeconds(30));
+        assertThat(help.exitCode()).isZero();
+        assertThat(help.stdout()).startsWith("usage: ferry-server [OPTIONS] <PORT> <FILE-DIR>\n");
+        var clientHelp = Ferry.exec(List.of(CLIENT.toString(), "--help"), bare(), null, Duration.ofSeconds(30));
+        assertThat(clientHelp.exitCode()).isZero();
+        assertThat(clientHelp.stdout()).startsWith("usage: ferry-client [OPTIONS] <HOSTNAME-OR-IP> <PORT> <FILENAME>\n");
+        String defaults = Files.readString(DEFAULTS);
+        var variables = Pattern.compile("\\((FERRY_[A-Z_]+)\\)").matcher(help.stdout()).results()
+                .map(m -> m.group(1)).toList();
+        assertThat(variables).hasSizeGreaterThan(10);
+        for (String variable : variables) {
+            assertThat(defaults).as("/etc/default/ferry").contains("\n#" + variable + "=\n");
+        }
+        assertThat(defaults.lines().filter(line -> !line.isBlank() && !line.startsWith("#"))).as("set lines").isEmpty();
+    }
+
+    /** systemd's own check of the installed units (the command, the man page, every setting). */
+    @Test
+    @Order(3)
+    void systemdFindsNothingWrongInTheUnits() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("systemd-analyze"), "systemd-analyze is not installed: units not verified");
+        var verify = Ferry.exec(List.of("systemd-analyze", "verify", UNITS.resolve("ferry.socket").toString(),
+                UNITS.resolve("ferry.service").toString()), Map.of(), null, Duration.ofSeconds(60));
+        assertThat(verify.exitCode()).as("systemd-analyze verify; stderr: %s", verify.stderr()).isZero();
+        assertThat(verify.stderr()).isEmpty();
+    }
+
+    /**
+     * <ol>
+     * <li>The installed ferry-server starts on a free port, with no JDK on the PATH or in JAVA_HOME,
+     * running the bundled runtime.</li>
+     * <li>The installed ferry-client sends 3 MiB: exit 0, 1.file holds the same bytes.</li>
+     * <li>The metrics endpoint (--metrics: the Prometheus library on the bundled runtime's modules)
+     * counts it, in each format Prometheus asks for.</li>
+     * <li>SIGTERM ends the server with exit 0.</li>
+     * </ol>
+     */
+    @Test
+    @Order(4)
+    void theInstalledCommandsCarryAnUploadAndTheServerStopsOnSigterm() throws Exception {
+        Path dir = work.resolve("uploads");
+        Path upload = Ferry.randomFile(work, "upload", 3 << 20, 11);
+        int port = Ferry.freePort();
+        int metricsPort = Ferry.freePort();
+        try (var server = Installed.start(List.of(SERVER.toString(), "--metrics", "127.0.0.1:" + metricsPort,
+                Integer.toString(port), dir.toString()), work, port)) {
+            assertThat(server.process.descendants().map(p -> p.info().command().orElse("")))
+                    .contains(HOME.resolve("runtime/bin/java").toString());
+            var sent = Ferry.exec(List.of(CLIENT.toString(), "127.0.0.1", Integer.toString(port), upload.toString()),
+                    bare(), null, Duration.ofSeconds(60));
+            assertThat(sent.exitCode()).as("ferry-client; stderr: %s", sent.stderr()).isZero();
+            assertThat(sent.stderr()).isEmpty();
+            assertThat(dir.resolve("1.file")).hasSameBinaryContentAs(upload);
+            var http = HttpClient.newHttpClient();
+            for (String type : List.of("text/plain;version=0.0.4", "application/openmetrics-text;version=1.0.0",
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited")) {
+                var response = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort
+                        + "/metrics")).header("Accept", type).timeout(Duration.ofSeconds(10)).build(),
+                        HttpResponse.BodyHandlers.ofString(StandardCharsets.ISO_8859_1));
+                assertThat(response.statusCode()).as("status for %s; server stderr: %s", type,
+                        Ferry.readOrEmpty(server.stderrFile)).isEqualTo(200);
+                assertThat(response.body()).as("body for %s", type).contains("ferry_uploads_total");
+                if (type.startsWith("text/plain")) {
+                    assertThat(response.body()).contains("ferry_uploads_total{outcome=\"complete\"} 1");
+                }
+            }
+            Ferry.signal(server.process.pid(), "TERM");
+            var result = server.awaitExit(Duration.ofSeconds(10));
+            assertThat(result.exitCode()).as("ferry-server exit code; stderr: %s", result.stderr()).isZero();
+            assertThat(result.stdout()).contains("conn=1 ").contains("outcome=complete").contains("ferry: stopped");
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>systemd-socket-activate listens and, on nc's connection, executes the installed ferry-server.</li>
+     * <li>The server serves on that socket: 1.file holds nc's bytes.</li>
+     * <li>SIGTERM ends it with exit 0.</li>
+     * </ol>
+     */
+    @Test
+    @Order(5)
+    void theInstalledServerServesOnASocketFromSystemd() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("systemd-socket-activate") && Ferry.has("nc"),
+                "systemd-socket-activate or nc is not installed: socket activation of the package not tested");
+        Path dir = work.resolve("activated");
+        Path upload = Ferry.randomFile(work, "small", 100_000, 12);
+        int port = Ferry.freePort();
+        var command = List.of("systemd-socket-activate", "--listen=127.0.0.1:" + port, SERVER.toString(),
+                Integer.toString(port), dir.toString());
+        try (var server = Installed.launch(command, work.resolve("activated-logs"))) {
+            assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.listening(port))).isTrue();
+            var nc = Ferry.exec(List.of("nc", "-N", "127.0.0.1", Integer.toString(port)), Map.of(), upload,
+                    Duration.ofSeconds(30));
+            assertThat(nc.exitCode()).isZero();
+            Ferry.awaitContent(dir.resolve("1.file"), Files.readAllBytes(upload), Duration.ofSeconds(30));
+            assertThat(server.stdout()).contains("listening on port " + port + " (socket from systemd)");
+            Ferry.signal(server.process.pid(), "TERM");
+            var result = server.awaitExit(Duration.ofSeconds(10));
+            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+        }
+    }
+
+    /**
+     * ferry.service's sandbox, emulated without systemd (PID 1 here is not
+     * systemd): the same restrictions by the same kernel means.
+     * <ol>
+     * <li>In a mount namespace, the file system is read-only but the upload directory
+     * (ProtectSystem=strict, ReadWritePaths=), /tmp is a private tmpfs (PrivateTmp=),
+     * /home and /root are empty (ProtectHome=).</li>
+     * <li>systemd-socket-activate binds as root, then setpriv runs the installed ferry-server as an
+     * unprivileged user with no capabilities and no new privileges (DynamicUser=, CapabilityBoundingSet=,
+     * NoNewPrivileges=).</li>
+     * <li>An upload lands in the directory, owned by that user; SIGTERM ends the server with exit 0.</li>
+     * </ol>
+     */
+    @Test
+    @Order(6)
+    void theInstalledServerWorksInTheServicesSandbox() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("systemd-socket-activate") && Ferry.has("setpriv") && Ferry.has("unshare"),
+                "systemd-socket-activate, setpriv or unshare is not installed: the sandbox not tested");
+        int uid = 61234;
+        Path dir = Files.createTempDirectory(Path.of("/var/tmp"), "ferry-sandbox-");
+        try {
+            Files.setAttribute(dir, "unix:uid", uid);
+            Files.setAttribute(dir, "unix:gid", uid);
+            int port = Ferry.freePort();
+            String sandbox = "mount --make-rprivate / && mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro /"
+                    + " && mount -t tmpfs -o mode=1777 tmpfs /tmp && mount -t tmpfs tmpfs /home"
+                    + " && mount -t tmpfs tmpfs /root && shift && exec \"$@\"";
+            var command = List.of("unshare", "--mount", "bash", "-c", sandbox, "sandbox", dir.toString(),
+                    "systemd-socket-activate", "--listen=127.0.0.1:" + port,
+                    "setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--no-new-privs",
+                    "--inh-caps=-all", "--bounding-set=-all",
+                    SERVER.toString(), Integer.toString(port), dir.toString());
+            Path upload = Ferry.randomFile(work, "sandboxed", 500_000, 13);
+            try (var server = Installed.launch(command, work.resolve("sandbox-logs"))) {
+                assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.listening(port)))
+                        .as("listening; stderr: %s", Ferry.readOrEmpty(server.stderrFile)).isTrue();
+                var sent = Ferry.exec(List.of(CLIENT.toString(), "127.0.0.1", Integer.toString(port),
+                        upload.toString()), bare(), null, Duration.ofSeconds(60));
+                assertThat(sent.exitCode()).as("ferry-client; server stderr: %s",
+                        Ferry.readOrEmpty(server.stderrFile)).isZero();
+                assertThat(dir.resolve("1.file")).hasSameBinaryContentAs(upload);
+                assertThat(Files.getAttribute(dir.resolve("1.file"), "unix:uid")).isEqualTo(uid);
+                Ferry.signal(server.process.pid(), "TERM");
+                var result = server.awaitExit(Duration.ofSeconds(10));
+                assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+                assertThat(result.stdout()).contains("(socket from systemd)").contains("ferry: stopped");
+            }
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path file : files.toList()) {
+                    Files.deleteIfExists(file);
+                }
+            }
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall.</li>
+     * <li>dpkg --purge removes it and every file of the package.</li>
+     * </ol>
+     */
+    @Test
+    @Order(7)
+    void removeKeepsTheEditedSettingsAndPurgeRemovesEverything() throws Exception {
+        String edited = Files.readString(DEFAULTS) + "FERRY_CHECKSUM=sha256\n";
+        Files.writeString(DEFAULTS, edited);
+        var removed = dpkg("-r", "ferry");
+        assertThat(removed.exitCode()).as("dpkg -r; stderr: %s", removed.stderr()).isZero();
+        assertThat(SERVER).doesNotExist();
+        assertThat(DEFAULTS).hasContent(edited);
+        var again = dpkg("-i", deb.toString());
+        assertThat(again.exitCode()).as("dpkg -i again; stderr: %s", again.stderr()).isZero();
+        assertThat(DEFAULTS).hasContent(edited);
+
+        var purged = dpkg("--purge", "ferry");
+        assertThat(purged.exitCode()).as("dpkg --purge; stderr: %s", purged.stderr()).isZero();
+        installedHere = false;
+        for (Path path : List.of(SERVER, CLIENT, HOME, DEFAULTS, UNITS.resolve("ferry.service"),
+                UNITS.resolve("ferry.socket"), Path.of("/usr/share/doc/ferry"))) {
+            assertThat(path).doesNotExist();
+        }
+    }
+
+    /** A process started from the installed commands, its output in files. */
+    private record Installed(Process process, Path stdoutFile, Path stderrFile, long startedAt)
+            implements AutoCloseable {
+        static Installed launch(List<String> command, Path logs) throws IOException {
+            Files.createDirectories(logs);
+            Path out = logs.resolve("stdout");
+            Path err = logs.resolve("stderr");
+            var builder = new ProcessBuilder(command).directory(logs.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(out.toFile()).redirectError(err.toFile());
+            builder.environment().putAll(bare());
+            builder.environment().put("SYSTEMD_LOG_LEVEL", "warning");
+            return new Installed(builder.start(), out, err, System.nanoTime());
+        }
+
+        /** Starts the server and waits for its "listening" line. */
+        static Installed start(List<String> command, Path work, int port) throws IOException {
+            var server = launch(command, work.resolve("server-logs-" + port));
+            if (!Ferry.await(Duration.ofSeconds(30), () -> server.stdout().contains("listening on port ")
+                    || !server.process.isAlive()) || !server.process.isAlive()) {
+                String err = Ferry.readOrEmpty(server.stderrFile);
+                server.close();
+                throw new AssertionError("the installed ferry-server did not start: " + err);
+            }
+            return server;
+        }
+
+        String stdout() {
+            return Ferry.readOrEmpty(stdoutFile);
+        }
+
+        Ferry.Result awaitExit(Duration deadline) throws IOException, InterruptedException {
+            return Ferry.awaitExit(process, stdoutFile, stderrFile, startedAt, deadline, "installed ferry-server",
+                    this::close);
+        }
+
+        @Override
+        public void close() {
+            List<ProcessHandle> tree = process.descendants().toList();
+            Ferry.kill(process);
+            Ferry.await(Duration.ofSeconds(10), () -> tree.stream().noneMatch(ProcessHandle::isAlive));
+        }
+    }
+}
