@@ -101,7 +101,7 @@ public final class ServerMain {
                 watchers(config, log, watchers);
                 server = FerryServer.start(channel, config, new LocalCounter(),
                         FileSink.in(directory.path(), config.service().fsync()), log, watchers);
-            } catch (UserError | RuntimeException e) {
+            } catch (UserError | RuntimeException | LinkageError e) {
                 FerryServer.closeQuietly(channel);
                 new Journal(log, watchers).close(System.nanoTime());
                 directory.close();
@@ -110,7 +110,8 @@ public final class ServerMain {
         } catch (UserError e) {
             err.println(e.line());
             return e.exitCode();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError e) {
+            // LinkageError: a runtime without a module an option needs (a jlink'ed one, say).
             err.println("ERROR: the server could not start: " + e);
             return ExitCode.FAILURE;
         }
