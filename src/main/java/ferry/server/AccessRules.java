@@ -100,7 +100,11 @@ final class AccessRules {
                 host = host.substring(1, host.length() - 1);
             }
             // Literals only: a name here would be looked up, which a rule must never depend on.
-            if (host.isEmpty() || !host.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == '.' || c == ':')) {
+            // An IPv6 literal has a colon, an IPv4 one four decimal parts; anything else would be a name.
+            boolean literal = host.contains(":")
+                    ? host.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == '.' || c == ':')
+                    : host.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+            if (!literal) {
                 throw UserError.usage(bad + ": must be an IPv4 or IPv6 address, optionally with /PREFIX");
             }
             InetAddress address;

@@ -50,7 +50,8 @@ final class Admission {
         if (minFree != null) {
             String shortage = shortage();
             if (shortage != null) {
-                journal.refused(peer, Refusal.FREE_SPACE, shortage, !low);
+                // Counted every time, logged once per stretch (the line below), not once per connection.
+                journal.refused(peer, Refusal.FREE_SPACE, shortage, false);
                 if (!low) {
                     journal.log().line("free space is short (" + shortage + "): new connections are reset"
                             + " until it is back");

@@ -82,6 +82,12 @@ final class FileSink implements UploadSink {
         if (durable) {
             try (FileChannel directory = FileChannel.open(path.getParent(), StandardOpenOption.READ)) {
                 directory.force(true);
+            } catch (IOException e) {
+                // Some file systems cannot fsync a directory (EINVAL), as PostgreSQL also allows for:
+                // the file's own data is on disk; any other failure fails the upload.
+                if (!String.valueOf(e.getMessage()).contains("Invalid argument")) {
+                    throw e;
+                }
             }
         }
         if (!Files.exists(path)) {

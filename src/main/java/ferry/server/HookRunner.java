@@ -75,9 +75,11 @@ final class HookRunner implements ServerEvents {
                 queue.add(record);
                 if (idleWorkers > 0) {
                     queued.signal();
-                } else if (workers < options.jobs()) {
-                    workers++;
-                    Thread.ofPlatform().name("ferry-hook-" + workers).daemon().start(this::work);
+                }
+                // A signalled worker counts as idle until it runs: more queued hooks than idle workers
+                // (records arriving together, at a stop say) need workers of their own, up to jobs.
+                if (queue.size() > idleWorkers && workers < options.jobs()) {
+                    startWorker();
                 }
             }
         } finally {
@@ -85,6 +87,18 @@ final class HookRunner implements ServerEvents {
         }
         if (skipped != null) {
             logSkipped(record, skipped);
+        }
+    }
+
+    /** Starts one more worker; called holding the lock. */
+    private void startWorker() {
+        workers++;
+        try {
+            Thread.ofPlatform().name("ferry-hook-" + workers).daemon().start(this::work);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            // No thread to be had (a process limit): the queued hook waits for a worker that exists, if any.
+            workers--;
+            log.line("cannot start a hook worker: " + e);
         }
     }
 
@@ -127,7 +141,7 @@ final class HookRunner implements ServerEvents {
         try {
             // The workers write the lines of the hooks just ended (the stderr tail takes them a moment),
             // and end any that started as the deadline passed, unseen above, within the same grace.
-            awaitIdle(System.nanoTime() + 2 * STOP_KILL_GRACE.toNanos());
+            awaitIdle(System.nanoTime() + STOP_KILL_GRACE.toNanos());
         } finally {
             lock.unlock();
         }

@@ -95,8 +95,10 @@ final class Listener implements Runnable {
         }
         long accepted = System.nanoTime();
         boolean handed = false;
+        long numbered = -1;
+        String peer = "unknown";
         try {
-            String peer = Upload.peerOf(channel);
+            peer = Upload.peerOf(channel);
             if (!admission.admitsAll() && !admission.admit(channel, peer)) {
                 return true; // reset in finally, unnumbered
             }
@@ -105,6 +107,7 @@ final class Listener implements Runnable {
                 log.line("connection from " + peer + " reset unnumbered: the server is stopping");
                 return false;
             }
+            numbered = number;
             shared.journal().started(number);
             EventLoop loop = leastLoaded();
             var upload = new Upload(number, channel, peer, accepted, loop, shared);
@@ -126,6 +129,13 @@ final class Listener implements Runnable {
                 // Stopping, or a bug: whatever was taken for this connection is given back.
                 reset(channel);
                 slots.release();
+                if (numbered > 0) {
+                    // A bug between numbering and the hand-over: the number still gets its one record.
+                    var now = java.time.Instant.now();
+                    shared.journal().record(new UploadRecord(numbered, peer, 0, now, now, Outcome.INTERNAL_ERROR,
+                            "could not hand the connection to an event loop", shared.sinks().locate(numbered),
+                            "no file was created", null));
+                }
             }
         }
     }

@@ -67,32 +67,36 @@ final class PrometheusMetrics implements ServerEvents {
     private HTTPServer http;
 
     /** The metrics of a server saving to {@code directory}, not yet served. */
+    /**
+     * The library's defaults, not its run-time configuration (a {@code prometheus.properties}
+     * file, {@code -Dprometheus.config}, {@code PROMETHEUS_CONFIG}, {@code io.prometheus.*}
+     * system properties), which could move the port --metrics names or change what is served.
+     */
+    private static final PrometheusProperties PROPERTIES = PrometheusProperties.builder().build();
+
     PrometheusMetrics(Path directory) {
         this.directory = directory;
-        // The library's defaults, not its run-time configuration (prometheus.properties, system
-        // properties), which could move the port --metrics names.
-        var properties = PrometheusProperties.builder().build();
-        var uploadsTotal = Counter.builder(properties).name("ferry_uploads_total")
+        var uploadsTotal = Counter.builder(PROPERTIES).name("ferry_uploads_total")
                 .help("Uploads ended, by outcome (as in the log: complete, idle-timeout, reset, ...)")
                 .labelNames("outcome").withoutExemplars().register(registry);
         for (Outcome outcome : Outcome.values()) {
             // Every outcome from the start, at 0: a rate over a series that appears late misses its first step.
             uploads[outcome.ordinal()] = uploadsTotal.labelValues(outcome.label());
         }
-        receivedBytes = Counter.builder(properties).name("ferry_received_bytes_total")
+        receivedBytes = Counter.builder(PROPERTIES).name("ferry_received_bytes_total")
                 .help("Bytes received from senders, counted when each upload ends, whatever its outcome")
                 .withoutExemplars().register(registry);
-        GaugeWithCallback.builder(properties).name("ferry_uploads_in_flight")
+        GaugeWithCallback.builder(PROPERTIES).name("ferry_uploads_in_flight")
                 .help("Uploads accepted and numbered that have not ended yet")
                 .callback(callback -> callback.call(inFlight.sum())).register(registry);
-        var refusedTotal = Counter.builder(properties).name("ferry_connections_refused_total")
+        var refusedTotal = Counter.builder(PROPERTIES).name("ferry_connections_refused_total")
                 .help("Connections reset before they got a number: by the access rules (by=rule) or for want"
                         + " of free space (by=free-space)")
                 .labelNames("by").withoutExemplars().register(registry);
         for (Refusal refusal : Refusal.values()) {
             refused[refusal.ordinal()] = refusedTotal.labelValues(refusal.label());
         }
-        backoffs = Counter.builder(properties).name("ferry_accept_backoffs_total")
+        backoffs = Counter.builder(PROPERTIES).name("ferry_accept_backoffs_total")
                 .help("Times the accept loop paused after a failure (out of file descriptors, a failing counter)")
                 .withoutExemplars().register(registry);
         duration = new Buckets("ferry_upload_duration_seconds",
@@ -100,7 +104,7 @@ final class PrometheusMetrics implements ServerEvents {
         registry.register(duration);
         size = new Buckets("ferry_upload_size_bytes", "Bytes received per upload, whatever its outcome", SIZE_BUCKETS);
         registry.register(size);
-        GaugeWithCallback.builder(properties).name("ferry_directory_free_bytes")
+        GaugeWithCallback.builder(PROPERTIES).name("ferry_directory_free_bytes")
                 .help("Bytes free for ferry on FILE-DIR's file system, read at each scrape")
                 .callback(callback -> {
                     long free = freeBytes();
@@ -109,7 +113,7 @@ final class PrometheusMetrics implements ServerEvents {
                     }
                 })
                 .register(registry);
-        Info.builder(properties).name("ferry_build_info").help("ferry's version").labelNames("version")
+        Info.builder(PROPERTIES).name("ferry_build_info").help("ferry's version").labelNames("version")
                 .register(registry).setLabelValues(Version.number());
     }
 
@@ -122,7 +126,7 @@ final class PrometheusMetrics implements ServerEvents {
     static PrometheusMetrics start(InetSocketAddress address, Path directory) throws UserError {
         var metrics = new PrometheusMetrics(directory);
         try {
-            var builder = HTTPServer.builder().port(address.getPort()).registry(metrics.registry);
+            var builder = HTTPServer.builder(PROPERTIES).port(address.getPort()).registry(metrics.registry);
             if (!address.getAddress().isAnyLocalAddress()) {
                 builder.inetAddress(address.getAddress());
             }

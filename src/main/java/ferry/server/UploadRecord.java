@@ -7,7 +7,7 @@ import java.util.Map;
 
 /**
  * Everything known about one finished upload: the one record its log line
- * (and, later, metrics, a JSON log, checksums and hooks) is made from.
+ * (text or JSON), metrics and the hook is made from.
  *
  * @param number  the connection's number
  * @param peer    the sender's address and port

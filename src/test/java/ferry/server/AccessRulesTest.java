@@ -83,7 +83,7 @@ class AccessRulesTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "example.com", "10.0.0.0/8,,", "1.2.3.4/-1",
-            "10.0.0.0/8x", "10.0.0.256"})
+            "10.0.0.0/8x", "10.0.0.256", "cafe", "dead.beef", "bad", "10.1", "1.2.3"})
     void aWrongRangeIsAUsageError(String text) {
         assertThatThrownBy(() -> AccessRules.ranges("--allow", text))
                 .isInstanceOfSatisfying(UserError.class, e -> {

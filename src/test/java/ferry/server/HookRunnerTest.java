@@ -62,4 +62,40 @@ class HookRunnerTest {
         }
         assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().startsWith("ferry-hook-"));
     }
+
+    /**
+     * <ol>
+     * <li>Two jobs; one quick hook runs first, so that one worker exists and waits, idle.</li>
+     * <li>Two uploads end together; their hooks take a second each.</li>
+     * <li>Both hooks run at once (a second worker starts although one was idle): both have started within
+     * half a second, not one after the other.</li>
+     * </ol>
+     */
+    @Test
+    void hooksArrivingTogetherRunSideBySideEvenWithAnIdleWorker(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        var log = new Log(new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        String command = "touch \"" + tmp + "/started-$FERRY_CONN\"; [ \"$FERRY_CONN\" = 1 ] || sleep 1; true";
+        var runner = new HookRunner(new HookOptions(command, 2, Duration.ofMinutes(1)), log);
+        try {
+            runner.uploadEnded(record(1));
+            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+            while (!java.nio.file.Files.exists(tmp.resolve("started-1")) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            Thread.sleep(300); // hook 1 has ended: its worker waits for the next one
+            long start = System.nanoTime();
+            runner.uploadEnded(record(2));
+            runner.uploadEnded(record(3));
+            deadline = start + Duration.ofSeconds(5).toNanos();
+            while (!(java.nio.file.Files.exists(tmp.resolve("started-2"))
+                    && java.nio.file.Files.exists(tmp.resolve("started-3"))) && System.nanoTime() < deadline) {
+                Thread.sleep(10);
+            }
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("both hooks started")
+                    .isLessThan(Duration.ofMillis(700));
+        } finally {
+            runner.close(System.nanoTime());
+        }
+    }
 }
