@@ -18,13 +18,20 @@ import io.prometheus.metrics.model.snapshots.HistogramSnapshot.HistogramDataPoin
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -130,14 +137,49 @@ final class PrometheusMetrics implements ServerEvents {
             if (!address.getAddress().isAnyLocalAddress()) {
                 builder.inetAddress(address.getAddress());
             }
-            metrics.http = builder.buildAndStart();
+            metrics.http = builder.executorService(scrapers()).buildAndStart();
         } catch (IOException e) {
             throw UserError.failure("cannot serve metrics on " + (address.getAddress().isAnyLocalAddress()
                     ? "port " + address.getPort()
                     : address.getAddress().getHostAddress() + " port " + address.getPort()) + ": "
                     + Arguments.describe(e).toLowerCase());
         }
+        metrics.warmUp(address);
         return metrics;
+    }
+
+    /**
+     * The threads that answer scrapes: at most two, daemons, and one that
+     * fails is logged as one line (never a stack trace) and replaced.
+     */
+    private static ExecutorService scrapers() {
+        var count = new AtomicInteger();
+        ThreadFactory factory = task -> Thread.ofPlatform().name("ferry-metrics-" + count.incrementAndGet()).daemon()
+                .uncaughtExceptionHandler((thread, e) -> System.out.println(java.time.Instant.now()
+                        + " ferry: metrics: a scrape failed: " + e))
+                .unstarted(task);
+        return Executors.newFixedThreadPool(2, factory);
+    }
+
+    /**
+     * Answers one scrape at start, over loopback or the address given: the JDK's HTTP server loads
+     * what a response needs (its Date header reads the time-zone database) only then, and a first
+     * scrape during a descriptor shortage would fail to, leaving the endpoint broken for good.
+     * A warm-up that fails is harmless: scrapes still work once descriptors are free.
+     */
+    private void warmUp(InetSocketAddress address) {
+        var target = address.getAddress().isAnyLocalAddress()
+                ? new InetSocketAddress(InetAddress.getLoopbackAddress(), port())
+                : new InetSocketAddress(address.getAddress(), port());
+        try (var socket = new Socket()) {
+            socket.connect(target, 2_000);
+            socket.setSoTimeout(2_000);
+            socket.getOutputStream().write(("GET /metrics HTTP/1.1\r\nHost: ferry\r\nConnection: close\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            socket.getInputStream().transferTo(OutputStream.nullOutputStream());
+        } catch (IOException e) {
+            // See above.
+        }
     }
 
     /** The port the endpoint listens on, or -1 when not served. */
