@@ -11,6 +11,11 @@ import java.io.IOException;
  * thread then logs the failure, keeps the accepted connection, backs off and
  * asks again, so a counter that is down delays new uploads without losing one.
  */
-interface ConnectionCounter {
+interface ConnectionCounter extends AutoCloseable {
     long next() throws IOException;
+
+    /** Releases what the counter holds (a thread, a database connection); nothing by default. */
+    @Override
+    default void close() {
+    }
 }

@@ -37,6 +37,7 @@ final class ServerArgs {
     static final String ON_UPLOAD_JOBS = "FERRY_ON_UPLOAD_JOBS";
     static final String ON_UPLOAD_TIMEOUT = "FERRY_ON_UPLOAD_TIMEOUT_MS";
     static final String METRICS = "FERRY_METRICS";
+    static final String COUNTER = "FERRY_COUNTER";
     /** A hook still running after this long is ended: 60 s. */
     static final Duration DEFAULT_HOOK_TIMEOUT = Duration.ofSeconds(60);
 
@@ -68,7 +69,10 @@ final class ServerArgs {
                     "after each upload, run the shell command CMD with the file's path as its last argument"),
             new Option("--on-upload-jobs", ON_UPLOAD_JOBS, "N", "the number of cores", "hooks running at once"),
             new Option("--on-upload-timeout-ms", ON_UPLOAD_TIMEOUT, "MS", "60000", "end a hook running this long"),
-            new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics")));
+            new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics"),
+            new Option("--counter", COUNTER, "URL", "local, from 1 per process",
+                    "number connections from a PostgreSQL database shared by several receivers"
+                            + " (postgresql://USER:PASSWORD@HOST:PORT/DB)")));
 
     private ServerArgs() {
     }
@@ -150,7 +154,68 @@ final class ServerArgs {
         if (metrics != null) {
             service = service.withMetrics(endpoint(settings.label(METRICS), metrics));
         }
+        String counter = settings.get(COUNTER);
+        if (counter != null) {
+            service = service.withCounter(counter(settings.label(COUNTER), counter));
+        }
         return service;
+    }
+
+    /**
+     * A PostgreSQL URL, libpq's {@code postgresql://[USER[:PASSWORD]@]HOST[:PORT][/DB][?PARAMS]}
+     * ({@code postgres://} too) or the driver's {@code jdbc:postgresql://...}; user and password
+     * percent-encoded, as libpq wants them. Checked as text only: nothing of JDBC is loaded here.
+     */
+    static ServiceOptions.CounterOptions counter(String label, String text) throws UserError {
+        String rest = text.startsWith("jdbc:") ? text.substring("jdbc:".length()) : text;
+        String problem = null;
+        java.net.URI uri = null;
+        try {
+            uri = new java.net.URI(rest);
+        } catch (java.net.URISyntaxException e) {
+            problem = e.getReason();
+        }
+        if (uri != null) {
+            String scheme = uri.getScheme();
+            if (scheme == null || !(scheme.equalsIgnoreCase("postgresql") || scheme.equalsIgnoreCase("postgres"))) {
+                problem = "not a postgresql:// URL";
+            } else if (uri.getHost() == null || uri.getHost().isEmpty()) {
+                problem = "no host (or not a valid one)";
+            } else if (uri.getRawFragment() != null) {
+                problem = "a URL with a #fragment";
+            } else if (uri.getRawPath() != null && uri.getRawPath().length() > 1
+                    && uri.getRawPath().indexOf('/', 1) >= 0) {
+                problem = "the database name has a /";
+            }
+        }
+        if (problem != null) {
+            throw UserError.usage("invalid " + label + " " + Arguments.quote(masked(text))
+                    + ": " + problem + "; must be postgresql://USER:PASSWORD@HOST:PORT/DB");
+        }
+        String user = null;
+        String password = null;
+        String userInfo = uri.getRawUserInfo();
+        if (userInfo != null) {
+            int colon = userInfo.indexOf(':');
+            user = decode(colon < 0 ? userInfo : userInfo.substring(0, colon));
+            password = colon < 0 ? null : decode(userInfo.substring(colon + 1));
+        }
+        int port = uri.getPort() < 0 ? 5432 : uri.getPort();
+        String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
+        String query = uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery();
+        String jdbc = "jdbc:postgresql://" + uri.getHost() + ":" + port + path + query;
+        String shown = uri.getScheme() + "://" + (user == null ? "" : user + (password == null ? "" : ":***") + "@")
+                + uri.getHost() + ":" + port + path + masked(query);
+        return new ServiceOptions.CounterOptions(jdbc, user, password, shown);
+    }
+
+    /** {@code text} with the password of a URL's user part, and any {@code password=} parameter, as {@code ***}. */
+    static String masked(String text) {
+        return text.replaceAll("(://[^:/@?#]*:)[^@/?#]*@", "$1***@").replaceAll("(?i)(password=)[^&]*", "$1***");
+    }
+
+    private static String decode(String text) {
+        return java.net.URLDecoder.decode(text.replace("+", "%2B"), java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** An address literal or a name of this host, e.g. {@code 127.0.0.1}, {@code ::1}, {@code localhost}. */

@@ -73,6 +73,7 @@ public final class ServerMain {
         FerryServer server;
         ServerConfig config;
         UploadDirectory directory;
+        ConnectionCounter counter;
         Log log;
         try {
             var parsed = ServerArgs.OPTIONS.parse(args, env, ServerArgs.USAGE);
@@ -97,12 +98,17 @@ public final class ServerMain {
             }
             // Whatever fails from here leaves nothing behind: no port, no lock, no watcher's thread or port.
             var watchers = new ArrayList<ServerEvents>();
+            counter = null;
             try {
                 watchers(config, log, watchers);
-                server = FerryServer.start(channel, config, new LocalCounter(),
+                counter = counter(config, log);
+                server = FerryServer.start(channel, config, counter,
                         FileSink.in(directory.path(), config.service().fsync()), log, watchers);
             } catch (UserError | RuntimeException | LinkageError e) {
                 FerryServer.closeQuietly(channel);
+                if (counter != null) {
+                    counter.close();
+                }
                 new Journal(log, watchers).close(System.nanoTime());
                 directory.close();
                 throw e;
@@ -117,7 +123,8 @@ public final class ServerMain {
         }
         if (directory.moved() > 0) {
             log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
-                    + " (N.file) aside to " + directory.earlier() + "; numbering starts at 1");
+                    + " (N.file) aside to " + directory.earlier()
+                    + (config.service().counter() == null ? "; numbering starts at 1" : ""));
         }
         log.notice("listening", "listening on port " + server.port() + " ("
                 + (inheritedSocket ? "socket from systemd"
@@ -142,6 +149,7 @@ public final class ServerMain {
             });
         }
         server.awaitStopped();
+        counter.close();
         directory.close();
         if (server.failure() != null) {
             err.println("ERROR: the server stopped: " + server.failure());
@@ -185,7 +193,25 @@ public final class ServerMain {
             parts.add("metrics on " + (metrics.getAddress().isAnyLocalAddress() ? "port " + metrics.getPort()
                     + " (all interfaces)" : metrics.getAddress().getHostAddress() + " port " + metrics.getPort()));
         }
+        if (service.counter() != null) {
+            parts.add("numbers from " + service.counter().shown());
+        }
         return parts.isEmpty() ? "" : "; " + String.join(", ", parts);
+    }
+
+    /**
+     * The connection counter the options ask for: the embedded local one, or
+     * the shared one in PostgreSQL, created only then, so that nothing of JDBC
+     * (nor the driver) is loaded otherwise. A database that cannot be reached
+     * yet does not stop the start: new connections wait for their numbers
+     * (the accept thread logs and retries) until it can.
+     */
+    private static ConnectionCounter counter(ServerConfig config, Log log) {
+        if (config.service().counter() == null) {
+            return new LocalCounter();
+        }
+        // The only reference to PostgresCounter: it, java.sql and the driver are loaded here or never.
+        return PostgresCounter.start(config.service().counter(), log);
     }
 
     /**

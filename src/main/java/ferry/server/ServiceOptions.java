@@ -16,12 +16,14 @@ import java.time.Duration;
  * @param logFormat text (the default) or one JSON object per line
  * @param hook      the command run after each upload, or null
  * @param metrics   the address of the Prometheus endpoint, or null for none
+ * @param counter   the shared counter's database, or null for the embedded local counter
  */
 record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, boolean checksum, boolean fsync,
-                      LogFormat logFormat, HookOptions hook, InetSocketAddress metrics) {
+                      LogFormat logFormat, HookOptions hook, InetSocketAddress metrics,
+                      CounterOptions counter) {
     /** The spec's behaviour: every interface, everyone, no checks beyond it, a text log. */
     static final ServiceOptions DEFAULTS =
-            new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null);
+            new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null, null);
 
     /** How the log is written. */
     enum LogFormat {
@@ -41,35 +43,54 @@ record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, b
     record HookOptions(String command, int jobs, Duration timeout) {
     }
 
+    /**
+     * The shared counter's database ({@code --counter}), parsed without loading anything of JDBC.
+     *
+     * @param jdbcUrl  {@code jdbc:postgresql://HOST:PORT/DB[?PARAMS]}, with no user or password in it
+     * @param user     the user name, or null for the driver's default (or one in PARAMS)
+     * @param password the password, or null
+     * @param shown    the URL as the log shows it: the password masked
+     */
+    record CounterOptions(String jdbcUrl, String user, String password, String shown) {
+        @Override
+        public String toString() {
+            return shown;
+        }
+    }
+
+    ServiceOptions withCounter(CounterOptions options) {
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, options);
+    }
+
     ServiceOptions withListen(InetAddress address) {
-        return new ServiceOptions(address, access, minFree, checksum, fsync, logFormat, hook, metrics);
+        return new ServiceOptions(address, access, minFree, checksum, fsync, logFormat, hook, metrics, counter);
     }
 
     ServiceOptions withAccess(AccessRules rules) {
-        return new ServiceOptions(listen, rules, minFree, checksum, fsync, logFormat, hook, metrics);
+        return new ServiceOptions(listen, rules, minFree, checksum, fsync, logFormat, hook, metrics, counter);
     }
 
     ServiceOptions withMinFree(MinFree free) {
-        return new ServiceOptions(listen, access, free, checksum, fsync, logFormat, hook, metrics);
+        return new ServiceOptions(listen, access, free, checksum, fsync, logFormat, hook, metrics, counter);
     }
 
     ServiceOptions withChecksum(boolean on) {
-        return new ServiceOptions(listen, access, minFree, on, fsync, logFormat, hook, metrics);
+        return new ServiceOptions(listen, access, minFree, on, fsync, logFormat, hook, metrics, counter);
     }
 
     ServiceOptions withFsync(boolean on) {
-        return new ServiceOptions(listen, access, minFree, checksum, on, logFormat, hook, metrics);
+        return new ServiceOptions(listen, access, minFree, checksum, on, logFormat, hook, metrics, counter);
     }
 
     ServiceOptions withLogFormat(LogFormat format) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, format, hook, metrics);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, format, hook, metrics, counter);
     }
 
     ServiceOptions withHook(HookOptions options) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, options, metrics);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, options, metrics, counter);
     }
 
     ServiceOptions withMetrics(InetSocketAddress address) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, address);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, address, counter);
     }
 }

@@ -1,0 +1,302 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code --counter postgresql://...}: connection numbers from a real
+ * PostgreSQL cluster ({@link TestPostgres}) shared by real {@code ./server}
+ * processes, fed by raw sockets.
+ */
+class PostgresCounterIT {
+    private static final Duration DEADLINE = Duration.ofSeconds(60);
+    private static final Pattern FILE = Pattern.compile("(\\d+)\\.file");
+
+    @TempDir
+    Path tmp;
+    private TestPostgres postgres;
+    private final List<Ferry.Server> servers = new ArrayList<>();
+
+    @BeforeEach
+    void startPostgres() throws Exception {
+        postgres = TestPostgres.start();
+    }
+
+    @AfterEach
+    void stopAll() {
+        servers.forEach(Ferry.Server::close);
+        if (postgres != null) {
+            postgres.close();
+        }
+    }
+
+    /**
+     * Two receivers (own directories, own ports) start at the same moment
+     * against a fresh database, so both create the schema on first use: both
+     * get blocks without an error. 200 uploads spread over both from 8 senders
+     * at once: every upload saved once, and no number used twice across the two
+     * directories or the two logs; the database's counter is past them all.
+     * The password given in the URL appears in neither log, masked in the start line.
+     */
+    @Test
+    void twoReceiversSharingTheDatabaseNeverUseANumberTwice() throws Exception {
+        String url = postgres.url("s3cret-pw");
+        var starts = Executors.newFixedThreadPool(2);
+        try {
+            var a = starts.submit(() -> start(url, tmp.resolve("a")));
+            var b = starts.submit(() -> start(url, tmp.resolve("b")));
+            servers.add(a.get(2, TimeUnit.MINUTES));
+            servers.add(b.get(2, TimeUnit.MINUTES));
+        } finally {
+            starts.shutdownNow();
+        }
+        var expected = new HashSet<String>();
+        var senders = Executors.newFixedThreadPool(8);
+        try {
+            var sent = new ArrayList<Future<?>>();
+            for (int i = 0; i < 200; i++) {
+                String body = "upload " + i + " " + "x".repeat(i);
+                expected.add(body);
+                var server = servers.get(i % 2);
+                sent.add(senders.submit(() -> send(server.port, body)));
+            }
+            for (var future : sent) {
+                future.get(2, TimeUnit.MINUTES);
+            }
+        } finally {
+            senders.shutdownNow();
+        }
+        var numbers = new TreeMap<Long, String>();
+        assertThat(Ferry.await(DEADLINE, () -> files(servers.get(0).dir).size() + files(servers.get(1).dir).size() == 200
+                && savedContents().containsAll(expected))).as("all 200 uploads saved").isTrue();
+        for (var server : servers) {
+            for (var entry : files(server.dir).entrySet()) {
+                assertThat(numbers.put(entry.getKey(), entry.getValue()))
+                        .as("number %d used by both receivers", entry.getKey()).isNull();
+            }
+        }
+        assertThat(numbers).hasSize(200);
+        assertThat(new HashSet<>(numbers.values())).isEqualTo(expected);
+        var logged = new HashSet<Long>();
+        for (var server : servers) {
+            Ferry.await(DEADLINE, () -> loggedNumbers(server).size() == files(server.dir).size());
+            for (long n : loggedNumbers(server)) {
+                assertThat(logged.add(n)).as("conn=%d logged by both receivers", n).isTrue();
+            }
+        }
+        assertThat(logged).isEqualTo(numbers.keySet());
+        assertThat(Long.parseLong(postgres.query("SELECT next FROM ferry_counter"))).isGreaterThan(numbers.lastKey());
+        for (var server : servers) {
+            assertThat(server.stdout()).doesNotContain("cannot allocate").contains("counter: numbers ")
+                    .contains("numbers from postgresql://postgres:***@127.0.0.1:" + postgres.port + "/postgres")
+                    .doesNotContain("s3cret-pw");
+            assertThat(server.stderr()).doesNotContain("s3cret-pw");
+            Ferry.stop(server);
+        }
+    }
+
+    /**
+     * A receiver killed with SIGKILL (launcher and JVM) and started again on
+     * the same directory: every number after the restart is above every number
+     * used before it (the earlier files, moved aside at the restart, included).
+     */
+    @Test
+    void aReceiverKilledAndRestartedReusesNoNumber() throws Exception {
+        String url = postgres.url(null);
+        Path dir = tmp.resolve("dir");
+        var first = start(url, dir);
+        servers.add(first);
+        for (int i = 0; i < 30; i++) {
+            send(first.port, "before " + i);
+        }
+        assertThat(Ferry.await(DEADLINE, () -> files(dir).size() == 30)).isTrue();
+        Set<Long> before = new HashSet<>(files(dir).keySet());
+        List<ProcessHandle> jvm = first.process.descendants().toList();
+        jvm.forEach(ProcessHandle::destroyForcibly);
+        first.process.destroyForcibly();
+        assertThat(Ferry.await(DEADLINE, () -> jvm.stream().noneMatch(ProcessHandle::isAlive)
+                && !first.process.isAlive())).isTrue();
+        var second = start(url, dir);
+        servers.add(second);
+        assertThat(second.stdout()).contains("moved 30 earlier uploads").doesNotContain("numbering starts at 1");
+        for (int i = 0; i < 30; i++) {
+            send(second.port, "after " + i);
+        }
+        assertThat(Ferry.await(DEADLINE, () -> files(dir).size() == 30)).isTrue();
+        long maxBefore = before.stream().mapToLong(Long::longValue).max().orElseThrow();
+        assertThat(files(dir).keySet()).allSatisfy(n -> assertThat(n).isGreaterThan(maxBefore));
+        Ferry.stop(second);
+    }
+
+    /**
+     * PostgreSQL stopped while a receiver runs: the block in hand is used up,
+     * then new connections are accepted but wait unnumbered, logged as
+     * "cannot number the connection ... retrying"; nothing is saved for them
+     * meanwhile and none is lost. PostgreSQL started again: the waiting
+     * uploads get numbers and are saved complete, and the server says so.
+     */
+    @Test
+    void connectionsWaitWhileTheDatabaseIsDownAndCompleteWhenItIsBack() throws Exception {
+        var server = start(postgres.url(null), tmp.resolve("dir"));
+        servers.add(server);
+        send(server.port, "first");
+        assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 1)).isTrue();
+        assertThat(server.stdout()).contains("counter: numbers 1-100 ");
+        postgres.stop();
+        // The rest of the block in hand (2-100) is used without the database.
+        for (int i = 2; i <= 100; i++) {
+            send(server.port, "in hand " + i);
+        }
+        assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 100)).isTrue();
+        var waiting = new ArrayList<Socket>();
+        try {
+            for (int i = 0; i < 5; i++) {
+                var socket = new Socket();
+                socket.connect(new InetSocketAddress("127.0.0.1", server.port), 5_000);
+                socket.getOutputStream().write(("waited " + i).getBytes(StandardCharsets.UTF_8));
+                socket.shutdownOutput();
+                waiting.add(socket);
+            }
+            assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("cannot number the connection")))
+                    .as("the accept thread logs the waiting connection").isTrue();
+            assertThat(server.stdout()).contains("counter: cannot allocate connection numbers from postgresql://");
+            assertThat(files(server.dir)).hasSize(100);
+            assertThat(server.process.isAlive()).isTrue();
+            postgres.startAgain();
+            assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 105)).isTrue();
+            var saved = new HashSet<>(files(server.dir).values());
+            for (int i = 0; i < 5; i++) {
+                assertThat(saved).contains("waited " + i);
+            }
+            for (var socket : waiting) {
+                socket.setSoTimeout(30_000);
+                try (InputStream in = socket.getInputStream()) {
+                    assertThat(in.read()).as("the server closes a saved upload").isEqualTo(-1);
+                }
+            }
+            assertThat(files(server.dir).keySet()).allSatisfy(n -> assertThat(n).isBetween(1L, 300L));
+            assertThat(server.stdout()).contains("numbering works again").contains("counter: allocating again");
+        } finally {
+            for (var socket : waiting) {
+                socket.close();
+            }
+        }
+        Ferry.stop(server);
+    }
+
+    /** Without --counter, nothing of JDBC (java.sql), the driver or the counter's classes is loaded; with it, they are. */
+    @Test
+    void nothingOfJdbcIsLoadedWithoutTheOption() throws Exception {
+        assertThat(Ferry.run("server", List.of("--version"), Map.of(), Duration.ofSeconds(120)).exitCode()).isZero();
+        List<String> off = loadedClasses(List.of(), "off");
+        assertThat(off).anyMatch(line -> line.contains("ferry.server.ServerMain "));
+        assertThat(off).noneMatch(line -> line.contains("java.sql.") || line.contains("org.postgresql")
+                || line.contains("ferry.server.PostgresCounter") || line.contains("ferry.server.BlockCounter"));
+        List<String> on = loadedClasses(List.of("--counter", postgres.url(null)), "on");
+        assertThat(on).anyMatch(line -> line.contains("org.postgresql.Driver "));
+        assertThat(on).anyMatch(line -> line.contains("ferry.server.PostgresCounter "));
+    }
+
+    /** A URL that is not PostgreSQL's: one ERROR line naming the option, exit 2, the password masked, nothing created. */
+    @Test
+    void aBadUrlIsOneErrorLineAndExitCode2() throws Exception {
+        Path dir = tmp.resolve("never");
+        for (var bad : List.of(List.of("--counter", "mysql://u:hidden-pw@127.0.0.1/db"),
+                List.of("--counter", "postgresql://u:hidden-pw@/db"), List.of("--counter", "not a url"))) {
+            var args = new ArrayList<>(bad);
+            args.addAll(List.of("0", dir.toString()));
+            var result = Ferry.run("server", args, Map.of(), Duration.ofSeconds(120));
+            assertThat(result.exitCode()).as("%s", bad).isEqualTo(2);
+            assertThat(result.stderr().lines().toList()).singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
+                    .startsWith("ERROR: invalid --counter ").doesNotContain("hidden-pw");
+        }
+        var env = Map.of("FERRY_COUNTER", "jdbc:mysql://127.0.0.1/db");
+        var result = Ferry.run("server", List.of("0", dir.toString()), env, Duration.ofSeconds(120));
+        assertThat(result.exitCode()).isEqualTo(2);
+        assertThat(result.stderr()).startsWith("ERROR: invalid FERRY_COUNTER ");
+        assertThat(dir).doesNotExist();
+    }
+
+    private List<String> loadedClasses(List<String> options, String name) throws Exception {
+        Path log = tmp.resolve("classes-" + name + ".log");
+        var env = Map.of("JAVA_TOOL_OPTIONS", "-Xlog:class+load:file=" + log);
+        try (var server = Ferry.Server.start(List.of(), options, tmp.resolve("classes-" + name), env)) {
+            send(server.port, "one");
+            assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 1)).isTrue();
+            Ferry.stop(server);
+        }
+        return Files.readAllLines(log);
+    }
+
+    private Ferry.Server start(String url, Path dir) throws IOException {
+        return Ferry.Server.start(List.of(), List.of("--counter", url), dir, Map.of());
+    }
+
+    /** Sends {@code body} and half-closes; the server numbers and saves it in its own time. */
+    private static Void send(int port, String body) throws IOException {
+        try (var socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
+            socket.getOutputStream().write(body.getBytes(StandardCharsets.UTF_8));
+            socket.shutdownOutput();
+            socket.setSoTimeout(60_000);
+            socket.getInputStream().read();
+        }
+        return null;
+    }
+
+    /** N -> content of every N.file directly in {@code dir}. */
+    private static Map<Long, String> files(Path dir) {
+        var found = new HashMap<Long, String>();
+        try (Stream<Path> list = Files.list(dir)) {
+            for (Path file : list.toList()) {
+                var m = FILE.matcher(file.getFileName().toString());
+                if (m.matches()) {
+                    found.put(Long.parseLong(m.group(1)), Files.readString(file));
+                }
+            }
+        } catch (IOException e) {
+            // Not there yet.
+        }
+        return found;
+    }
+
+    private Set<String> savedContents() {
+        var all = new HashSet<String>();
+        servers.forEach(s -> all.addAll(files(s.dir).values()));
+        return all;
+    }
+
+    private static List<Long> loggedNumbers(Ferry.Server server) {
+        var m = Pattern.compile(" ferry: conn=(\\d+) ").matcher(server.stdout());
+        var numbers = new ArrayList<Long>();
+        while (m.find()) {
+            numbers.add(Long.parseLong(m.group(1)));
+        }
+        return numbers;
+    }
+}

@@ -1,0 +1,136 @@
+package ferry.it;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A PostgreSQL cluster of a test's own: Debian's server binaries
+ * ({@code /usr/lib/postgresql/N/bin}, installed by bin/install-test-tools),
+ * a scratch data directory, a free port on 127.0.0.1, trust authentication.
+ * PostgreSQL refuses to run as root: as root, every command runs as the
+ * {@code postgres} user (runuser). {@link #close()} stops it and deletes the
+ * directory, whatever happened.
+ */
+final class TestPostgres implements AutoCloseable {
+    private static final Duration DEADLINE = Duration.ofSeconds(60);
+
+    final int port;
+    private final Path bin;
+    private final Path dir;
+    private final Path data;
+    private boolean running;
+
+    private TestPostgres(Path bin, Path dir, int port) {
+        this.bin = bin;
+        this.dir = dir;
+        this.data = dir.resolve("data");
+        this.port = port;
+    }
+
+    /** The newest installed server's bin directory, or null. */
+    static Path binaries() {
+        try (Stream<Path> versions = Files.list(Path.of("/usr/lib/postgresql"))) {
+            return versions.map(v -> v.resolve("bin")).filter(b -> Files.isExecutable(b.resolve("initdb")))
+                    .max(Comparator.comparingInt(b -> Integer.parseInt(b.getParent().getFileName().toString()
+                            .replaceAll("\\D", "0")))).orElse(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** A new cluster, started; skips the test when PostgreSQL is not installed. */
+    static TestPostgres start() throws Exception {
+        Path bin = binaries();
+        assumeTrue(bin != null, "PostgreSQL's server is not installed (bin/install-test-tools installs it)");
+        Path dir = Files.createTempDirectory(Path.of("/tmp"), "ferry-pg-");
+        var postgres = new TestPostgres(bin, dir, Ferry.freePort());
+        try {
+            if (root()) {
+                check(Ferry.exec(List.of("chown", "postgres:postgres", dir.toString()), Map.of(), null, DEADLINE));
+            }
+            check(postgres.exec(List.of(bin.resolve("initdb").toString(), "-D", postgres.data.toString(),
+                    "-A", "trust", "-U", "postgres", "--no-sync")));
+            postgres.startAgain();
+            return postgres;
+        } catch (Exception | AssertionError e) {
+            postgres.close();
+            throw e;
+        }
+    }
+
+    /** Starts the (stopped) cluster, waiting until it accepts connections. */
+    void startAgain() throws Exception {
+        check(exec(List.of(bin.resolve("pg_ctl").toString(), "-D", data.toString(), "-l", dir.resolve("log").toString(),
+                "-w", "-t", "60", "-o", "-p " + port + " -c listen_addresses=127.0.0.1 -k " + dir, "start")));
+        running = true;
+    }
+
+    /** Stops the cluster (fast shutdown: sessions are ended), waiting until it has. */
+    void stop() throws Exception {
+        running = false;
+        check(exec(List.of(bin.resolve("pg_ctl").toString(), "-D", data.toString(), "-m", "fast", "-w", "-t", "60",
+                "stop")));
+    }
+
+    /** {@code postgresql://USER[:PASSWORD]@127.0.0.1:PORT/postgres} (trust: any password is accepted). */
+    String url(String password) {
+        return "postgresql://postgres" + (password == null ? "" : ":" + password) + "@127.0.0.1:" + port + "/postgres";
+    }
+
+    /** The result of one query, through psql (unaligned, tuples only). */
+    String query(String sql) throws Exception {
+        var result = exec(List.of(bin.resolve("psql").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port),
+                "-U", "postgres", "-d", "postgres", "-At", "-c", sql));
+        check(result);
+        return result.stdout().strip();
+    }
+
+    @Override
+    public void close() {
+        try {
+            if (running) {
+                stop();
+            }
+        } catch (Exception | AssertionError e) {
+            // Stopping is best effort; an immediate stop next.
+            try {
+                exec(List.of(bin.resolve("pg_ctl").toString(), "-D", data.toString(), "-m", "immediate", "-w", "stop"));
+            } catch (Exception | AssertionError ignored) {
+                // Nothing more to do.
+            }
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            // Left in /tmp.
+        }
+    }
+
+    private Ferry.Result exec(List<String> command) throws Exception {
+        var full = new ArrayList<String>();
+        if (root()) {
+            full.addAll(List.of("runuser", "-u", "postgres", "--"));
+        }
+        full.addAll(command);
+        return Ferry.exec(full, Map.of(), null, DEADLINE);
+    }
+
+    private static boolean root() {
+        return "root".equals(System.getProperty("user.name"));
+    }
+
+    private static void check(Ferry.Result result) {
+        if (result.exitCode() != 0) {
+            throw new AssertionError("command failed (" + result.exitCode() + "): " + result.stdout() + result.stderr());
+        }
+    }
+}
