@@ -229,14 +229,14 @@ class PostgresCounterIT {
         for (var bad : List.of(List.of("--counter", "mysql://u:hidden-pw@127.0.0.1/db"),
                 List.of("--counter", "postgresql://u:hidden-pw@/db"), List.of("--counter", "not a url"))) {
             var args = new ArrayList<>(bad);
-            args.addAll(List.of("0", dir.toString()));
+            args.addAll(List.of("65000", dir.toString()));
             var result = Ferry.run("server", args, Map.of(), Duration.ofSeconds(120));
             assertThat(result.exitCode()).as("%s", bad).isEqualTo(2);
             assertThat(result.stderr().lines().toList()).singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
                     .startsWith("ERROR: invalid --counter ").doesNotContain("hidden-pw");
         }
         var env = Map.of("FERRY_COUNTER", "jdbc:mysql://127.0.0.1/db");
-        var result = Ferry.run("server", List.of("0", dir.toString()), env, Duration.ofSeconds(120));
+        var result = Ferry.run("server", List.of("65000", dir.toString()), env, Duration.ofSeconds(120));
         assertThat(result.exitCode()).isEqualTo(2);
         assertThat(result.stderr()).startsWith("ERROR: invalid FERRY_COUNTER ");
         assertThat(dir).doesNotExist();
