@@ -58,8 +58,8 @@ class PostgresCounterIT {
     /**
      * Two receivers (own directories, own ports) start at the same moment
      * against a fresh database, so both create the schema on first use: both
-     * get blocks without an error. 200 uploads spread over both from 8 senders
-     * at once: every upload saved once, and no number used twice across the two
+     * get blocks without an error. 300 uploads spread over both from 8 senders
+     * at once (150 each: more than one block of 100 per receiver): every upload saved once, and no number used twice across the two
      * directories or the two logs; the database's counter is past them all.
      * The password given in the URL appears in neither log, masked in the start line.
      */
@@ -79,7 +79,7 @@ class PostgresCounterIT {
         var senders = Executors.newFixedThreadPool(8);
         try {
             var sent = new ArrayList<Future<?>>();
-            for (int i = 0; i < 200; i++) {
+            for (int i = 0; i < 300; i++) {
                 String body = "upload " + i + " " + "x".repeat(i);
                 expected.add(body);
                 var server = servers.get(i % 2);
@@ -92,15 +92,15 @@ class PostgresCounterIT {
             senders.shutdownNow();
         }
         var numbers = new TreeMap<Long, String>();
-        assertThat(Ferry.await(DEADLINE, () -> files(servers.get(0).dir).size() + files(servers.get(1).dir).size() == 200
-                && savedContents().containsAll(expected))).as("all 200 uploads saved").isTrue();
+        assertThat(Ferry.await(DEADLINE, () -> files(servers.get(0).dir).size() + files(servers.get(1).dir).size() == 300
+                && savedContents().containsAll(expected))).as("all 300 uploads saved").isTrue();
         for (var server : servers) {
             for (var entry : files(server.dir).entrySet()) {
                 assertThat(numbers.put(entry.getKey(), entry.getValue()))
                         .as("number %d used by both receivers", entry.getKey()).isNull();
             }
         }
-        assertThat(numbers).hasSize(200);
+        assertThat(numbers).hasSize(300);
         assertThat(new HashSet<>(numbers.values())).isEqualTo(expected);
         var logged = new HashSet<Long>();
         for (var server : servers) {
@@ -116,6 +116,8 @@ class PostgresCounterIT {
                     .contains("numbers from postgresql://postgres:***@127.0.0.1:" + postgres.port + "/postgres")
                     .doesNotContain("s3cret-pw");
             assertThat(server.stderr()).doesNotContain("s3cret-pw");
+            assertThat(Pattern.compile("counter: numbers \\d+-\\d+ ").matcher(server.stdout()).results().count())
+                    .as("blocks taken").isGreaterThanOrEqualTo(2);
             Ferry.stop(server);
         }
     }
