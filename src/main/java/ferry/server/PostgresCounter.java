@@ -1,5 +1,6 @@
 package ferry.server;
 
+import java.io.IOException;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
@@ -42,7 +43,7 @@ final class PostgresCounter implements BlockCounter.Allocator {
     }
 
     @Override
-    public long allocate(int size) throws SQLException {
+    public long allocate(int size) throws IOException {
         try {
             Connection db = connection();
             if (!schemaReady) {
@@ -63,10 +64,20 @@ final class PostgresCounter implements BlockCounter.Allocator {
             // Durable before any number of the block is handed out.
             db.commit();
             return first;
-        } catch (SQLException | RuntimeException e) {
+        } catch (SQLException e) {
+            close();
+            throw new IOException(describe(e), e);
+        } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /** The driver's message, first line only (PostgreSQL's own may go on with detail and hints). */
+    private static String describe(SQLException e) {
+        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().strip();
+        int newline = message.indexOf('\n');
+        return newline < 0 ? message : message.substring(0, newline).strip();
     }
 
     /** The table (one row, the next number to give out) and its row, if missing. */
