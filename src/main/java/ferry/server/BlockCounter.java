@@ -118,7 +118,10 @@ final class BlockCounter implements ConnectionCounter {
         }
     }
 
-    /** Ends the refilling thread and the allocator's connection; the numbers left are never used (gaps). */
+    /**
+     * Ends the refilling thread and, through it, the allocator's connection,
+     * waiting at most a second; the numbers left are never used (gaps).
+     */
     @Override
     public void close() {
         lock.lock();
@@ -130,7 +133,9 @@ final class BlockCounter implements ConnectionCounter {
         }
         refiller.interrupt();
         try {
-            refiller.join(TimeUnit.SECONDS.toMillis(15));
+            // Briefly: a refill stuck on an unreachable database (up to its time limits) must not hold up a stop;
+            // the thread is a daemon, and its connection ends with the process.
+            refiller.join(1_000);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -203,6 +203,7 @@ class PostgresCounterIT {
             }
             assertThat(files(server.dir).keySet()).allSatisfy(n -> assertThat(n).isBetween(1L, 300L));
             assertThat(server.stdout()).contains("numbering works again").contains("counter: allocating again");
+            assertThat(server.stderr()).as("no stack trace, no driver's warning").isEmpty();
         } finally {
             for (var socket : waiting) {
                 socket.close();
