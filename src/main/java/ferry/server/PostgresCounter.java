@@ -37,6 +37,11 @@ final class PostgresCounter implements BlockCounter.Allocator {
         this.options = options;
     }
 
+    /** The allocator alone, without a counter around it (for tests). */
+    static PostgresCounter allocator(ServiceOptions.CounterOptions options) {
+        return new PostgresCounter(options);
+    }
+
     /** A counter whose first block is being fetched; a database that is down only delays the numbers. */
     static ConnectionCounter start(ServiceOptions.CounterOptions options, Log log) {
         return new BlockCounter(new PostgresCounter(options), BLOCK_SIZE, options.shown(), log);

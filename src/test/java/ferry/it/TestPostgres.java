@@ -20,7 +20,7 @@ import java.util.stream.Stream;
  * {@code postgres} user (runuser). {@link #close()} stops it and deletes the
  * directory, whatever happened.
  */
-final class TestPostgres implements AutoCloseable {
+public final class TestPostgres implements AutoCloseable {
     private static final Duration DEADLINE = Duration.ofSeconds(60);
 
     final int port;
@@ -48,7 +48,7 @@ final class TestPostgres implements AutoCloseable {
     }
 
     /** A new cluster, started; skips the test when PostgreSQL is not installed. */
-    static TestPostgres start() throws Exception {
+    public static TestPostgres start() throws Exception {
         Path bin = binaries();
         assumeTrue(bin != null, "PostgreSQL's server is not installed (bin/install-test-tools installs it)");
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "ferry-pg-");
@@ -82,12 +82,12 @@ final class TestPostgres implements AutoCloseable {
     }
 
     /** {@code postgresql://USER[:PASSWORD]@127.0.0.1:PORT/postgres} (trust: any password is accepted). */
-    String url(String password) {
+    public String url(String password) {
         return "postgresql://postgres" + (password == null ? "" : ":" + password) + "@127.0.0.1:" + port + "/postgres";
     }
 
     /** The result of one query, through psql (unaligned, tuples only). */
-    String query(String sql) throws Exception {
+    public String query(String sql) throws Exception {
         var result = exec(List.of(bin.resolve("psql").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port),
                 "-U", "postgres", "-d", "postgres", "-At", "-c", sql));
         check(result);
