@@ -247,7 +247,15 @@ final class ServerArgs {
             throw UserError.usage("invalid " + label + " " + Arguments.quote(text)
                     + ": write an IPv6 address in brackets, e.g. [::1]:9100");
         }
-        return host == null ? new InetSocketAddress(number) : new InetSocketAddress(address(label, host), number);
+        if (host == null) {
+            return new InetSocketAddress(number);
+        }
+        try {
+            return new InetSocketAddress(address(label, host), number);
+        } catch (UserError e) {
+            // The message quotes the whole value as given, not only its address part.
+            throw UserError.usage(e.getMessage().replace(Arguments.quote(host), Arguments.quote(text)));
+        }
     }
 
     /**

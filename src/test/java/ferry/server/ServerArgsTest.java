@@ -166,6 +166,7 @@ class ServerArgsTest {
         "--checksum | md5 | invalid --checksum \"md5\": must be sha256 (or off)",
         "--log-format | xml | invalid --log-format \"xml\": must be text or json",
         "--metrics | 99999 | invalid --metrics \"99999\": must be PORT or ADDR:PORT, the port 1-65535 (e.g. 9100, 127.0.0.1:9100, [::1]:9100)",
+        "--metrics | 'bad host!:9100' | invalid --metrics \"bad host!:9100\": must be an address of this host",
         "--metrics | ::1:9100 | invalid --metrics \"::1:9100\": write an IPv6 address in brackets, e.g. [::1]:9100",
         "--on-upload-jobs | 0 | invalid --on-upload-jobs \"0\": must be a whole number from 1 to 1024",
         "--on-upload-timeout-ms | x | invalid --on-upload-timeout-ms \"x\": must be a whole number of milliseconds from 1 to 999999999",
