@@ -272,8 +272,12 @@ class MetricsIT {
                 tmp.resolve("short"), Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000"))) {
             var sockets = new ArrayList<Socket>();
             try {
-                for (int i = 0; i < 300; i++) {
+                // One at a time, so that each upload has its file before the next arrives: a burst could give
+                // every last descriptor to sockets whose uploads then wait for their files, with nothing left
+                // to free one (nor to answer a scrape) until they end.
+                for (int i = 0; i < 300 && !server.stdout().contains("Too many open files"); i++) {
                     sockets.add(new Socket("127.0.0.1", server.port));
+                    Thread.sleep(5);
                 }
                 assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("Too many open files")))
                         .as("the server runs out of descriptors").isTrue();
@@ -407,7 +411,7 @@ class MetricsIT {
                 Arguments.of("--metrics", "::1:9100",
                         "ERROR: invalid --metrics \"::1:9100\": write an IPv6 address in brackets, e.g. [::1]:9100"),
                 Arguments.of("--metrics", "bad host!:9100",
-                        "ERROR: invalid --metrics \"bad host!\": must be an address of this host"),
+                        "ERROR: invalid --metrics \"bad host!:9100\": must be an address of this host"),
                 Arguments.of("FERRY_METRICS", "9100x", "ERROR: invalid FERRY_METRICS \"9100x\"" + portOrAddress));
     }
 
