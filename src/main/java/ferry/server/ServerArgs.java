@@ -1,21 +1,21 @@
 package ferry.server;
 
 import ferry.common.Arguments;
+import ferry.common.Options.Option;
+import ferry.common.Options.Settings;
+import ferry.common.Options;
 import ferry.common.UserError;
+import ferry.server.ServiceOptions.HookOptions;
+import ferry.server.ServiceOptions.LogFormat;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
-import ferry.common.Options;
-import ferry.common.Options.Option;
-import ferry.common.Options.Settings;
-import ferry.server.ServiceOptions.HookOptions;
-import ferry.server.ServiceOptions.LogFormat;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -104,61 +104,45 @@ final class ServerArgs {
                 service(settings));
     }
 
+    /** The operator's options, each checked in the order {@code --help} lists them; unset ones are the spec's. */
     private static ServiceOptions service(Settings settings) throws UserError {
-        var service = ServiceOptions.DEFAULTS;
-        String listen = settings.get(LISTEN);
-        if (listen != null) {
-            service = service.withListen(address(settings.label(LISTEN), listen));
-        }
+        String listenText = settings.get(LISTEN);
+        InetAddress listen = listenText == null ? null : address(settings.label(LISTEN), listenText);
         String allow = settings.get(ALLOW);
         String deny = settings.get(DENY);
-        if (allow != null || deny != null) {
-            service = service.withAccess(new AccessRules(
-                    allow == null ? List.of() : AccessRules.ranges(settings.label(ALLOW), allow),
-                    deny == null ? List.of() : AccessRules.ranges(settings.label(DENY), deny)));
+        AccessRules access = allow == null && deny == null ? AccessRules.EVERYONE : new AccessRules(
+                allow == null ? List.of() : AccessRules.ranges(settings.label(ALLOW), allow),
+                deny == null ? List.of() : AccessRules.ranges(settings.label(DENY), deny));
+        String minFreeText = settings.get(MIN_FREE);
+        MinFree minFree = minFreeText == null ? null : MinFree.parse(settings.label(MIN_FREE), minFreeText);
+        String checksumText = settings.get(CHECKSUM);
+        if (checksumText != null && !checksumText.equalsIgnoreCase("sha256") && !checksumText.equalsIgnoreCase("off")) {
+            throw UserError.usage("invalid " + settings.label(CHECKSUM) + " " + Arguments.quote(checksumText)
+                    + ": must be sha256 (or off)");
         }
-        String minFree = settings.get(MIN_FREE);
-        if (minFree != null) {
-            service = service.withMinFree(MinFree.parse(settings.label(MIN_FREE), minFree));
-        }
-        String checksum = settings.get(CHECKSUM);
-        if (checksum != null) {
-            if (!checksum.equalsIgnoreCase("sha256") && !checksum.equalsIgnoreCase("off")) {
-                throw UserError.usage("invalid " + settings.label(CHECKSUM) + " " + Arguments.quote(checksum)
-                        + ": must be sha256 (or off)");
-            }
-            service = service.withChecksum(checksum.equalsIgnoreCase("sha256"));
-        }
-        service = service.withFsync(settings.on(FSYNC));
+        boolean checksum = checksumText != null && checksumText.equalsIgnoreCase("sha256");
+        boolean fsync = settings.on(FSYNC);
         String format = settings.get(LOG_FORMAT);
-        if (format != null) {
-            service = service.withLogFormat(switch (format.toLowerCase(Locale.ROOT)) {
-                case "text" -> LogFormat.TEXT;
-                case "json" -> LogFormat.JSON;
-                default -> throw UserError.usage("invalid " + settings.label(LOG_FORMAT) + " "
-                        + Arguments.quote(format) + ": must be text or json");
-            });
-        }
+        LogFormat logFormat = format == null ? LogFormat.TEXT : switch (format.toLowerCase(Locale.ROOT)) {
+            case "text" -> LogFormat.TEXT;
+            case "json" -> LogFormat.JSON;
+            default -> throw UserError.usage("invalid " + settings.label(LOG_FORMAT) + " "
+                    + Arguments.quote(format) + ": must be text or json");
+        };
         int jobs = (int) settings.number(ON_UPLOAD_JOBS, "a whole number", 1024,
                 Runtime.getRuntime().availableProcessors());
         var hookTimeout = Duration.ofMillis(settings.number(ON_UPLOAD_TIMEOUT, "a whole number of milliseconds",
                 999_999_999L, DEFAULT_HOOK_TIMEOUT.toMillis()));
-        String hook = settings.get(ON_UPLOAD);
-        if (hook != null) {
-            if (hook.isBlank()) {
-                throw UserError.usage("invalid " + settings.label(ON_UPLOAD) + " \"\": must be a command");
-            }
-            service = service.withHook(new HookOptions(hook, jobs, hookTimeout));
+        String command = settings.get(ON_UPLOAD);
+        if (command != null && command.isBlank()) {
+            throw UserError.usage("invalid " + settings.label(ON_UPLOAD) + " \"\": must be a command");
         }
-        String metrics = settings.get(METRICS);
-        if (metrics != null) {
-            service = service.withMetrics(endpoint(settings.label(METRICS), metrics));
-        }
-        String counter = settings.get(COUNTER);
-        if (counter != null) {
-            service = service.withCounter(counter(settings.label(COUNTER), counter));
-        }
-        return service;
+        HookOptions hook = command == null ? null : new HookOptions(command, jobs, hookTimeout);
+        String metricsText = settings.get(METRICS);
+        InetSocketAddress metrics = metricsText == null ? null : endpoint(settings.label(METRICS), metricsText);
+        String counterText = settings.get(COUNTER);
+        ServiceOptions.CounterOptions counter = counterText == null ? null : counter(settings.label(COUNTER), counterText);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter);
     }
 
     /**

@@ -57,40 +57,4 @@ record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, b
             return shown;
         }
     }
-
-    ServiceOptions withCounter(CounterOptions options) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, options);
-    }
-
-    ServiceOptions withListen(InetAddress address) {
-        return new ServiceOptions(address, access, minFree, checksum, fsync, logFormat, hook, metrics, counter);
-    }
-
-    ServiceOptions withAccess(AccessRules rules) {
-        return new ServiceOptions(listen, rules, minFree, checksum, fsync, logFormat, hook, metrics, counter);
-    }
-
-    ServiceOptions withMinFree(MinFree free) {
-        return new ServiceOptions(listen, access, free, checksum, fsync, logFormat, hook, metrics, counter);
-    }
-
-    ServiceOptions withChecksum(boolean on) {
-        return new ServiceOptions(listen, access, minFree, on, fsync, logFormat, hook, metrics, counter);
-    }
-
-    ServiceOptions withFsync(boolean on) {
-        return new ServiceOptions(listen, access, minFree, checksum, on, logFormat, hook, metrics, counter);
-    }
-
-    ServiceOptions withLogFormat(LogFormat format) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, format, hook, metrics, counter);
-    }
-
-    ServiceOptions withHook(HookOptions options) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, options, metrics, counter);
-    }
-
-    ServiceOptions withMetrics(InetSocketAddress address) {
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, address, counter);
-    }
 }
