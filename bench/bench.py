@@ -460,25 +460,26 @@ class Bench:
     # -- c: one large upload from nc -N
 
     def server_single(self, key, name, size):
-        source = self.source(size)
-        socat_port = free_port()
-        socat_dir = os.path.join(self.work, f"socat-{socat_port}")
-        socat_file = os.path.join(socat_dir, "upload.file")
-        socat_b_port = free_port()
-        socat_b_dir = os.path.join(self.work, f"socat-{socat_b_port}")
-        candidates = [
+        self.nc_rounds(key, name, size, [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
             *self.compared(key, name),
-            (self.result(key, name, "socat", "ms"),
-             Server("socat", ["socat", "-u", f"TCP-LISTEN:{socat_port},reuseaddr,fork",
-                              f"OPEN:{socat_file},creat,trunc"], socat_port, socat_dir, self.logs,
-                    wants_tools=("socat",))),
-            (self.result(key, name, "socat -b 262144", "ms"),
-             Server("socat -b 262144", ["socat", "-u", "-b", "262144", f"TCP-LISTEN:{socat_b_port},reuseaddr,fork",
-                                        f"OPEN:{os.path.join(socat_b_dir, 'upload.file')},creat,trunc"],
-                    socat_b_port, socat_b_dir, self.logs, wants_tools=("socat",))),
+            (self.result(key, name, "socat", "ms"), self.socat_server("socat")),
+            (self.result(key, name, "socat -b 262144", "ms"), self.socat_server("socat -b 262144", 262144)),
             (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
-        ]
+        ])
+
+    def socat_server(self, name, buffer=None):
+        """socat saving each connection over one file, with its default buffer or -b buffer."""
+        port = free_port()
+        directory = os.path.join(self.work, f"socat-{port}")
+        size = ["-b", str(buffer)] if buffer else []
+        return Server(name, ["socat", "-u", *size, f"TCP-LISTEN:{port},reuseaddr,fork",
+                             f"OPEN:{os.path.join(directory, 'upload.file')},creat,trunc"],
+                      port, directory, self.logs, wants_tools=("socat",))
+
+    def nc_rounds(self, key, name, size, candidates):
+        """Rounds of one upload of size bytes from nc -N to each candidate (result, server), with its CPU."""
+        source = self.source(size)
         if not shutil.which("nc"):
             for result, _ in candidates:
                 result.skipped = "nc (the sender) not found"
@@ -487,11 +488,8 @@ class Bench:
         cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
                     for r, _ in candidates}
         peers = self.start_servers(name, candidates)
-
-        def run_one(server):
-            return self.nc_upload(server, source, size)
-
-        rounds(peers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+        rounds(peers, lambda server: self.nc_upload(server, source, size), self.args.runs, self.args.warmup, name,
+               cpu_rows)
 
     def nc_upload(self, server, source, size):
         """One upload of source from nc -N to server, until its file is complete: (seconds, CPU seconds)."""
@@ -521,29 +519,13 @@ class Bench:
     # -- f: what --checksum sha256 and --fsync cost
 
     def server_options(self, key, name, size):
-        source = self.source(size)
-        socat_port = free_port()
-        socat_dir = os.path.join(self.work, f"socat-{socat_port}")
-        candidates = [
+        self.nc_rounds(key, name, size, [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
             (self.result(key, name, "ferry --checksum sha256", "ms"),
              self.ferry_server("ferry --checksum sha256", {"FERRY_CHECKSUM": "sha256"})),
             (self.result(key, name, "ferry --fsync", "ms"), self.ferry_server("ferry --fsync", {"FERRY_FSYNC": "1"})),
-            (self.result(key, name, "socat -b 1048576", "ms"),
-             Server("socat -b 1048576", ["socat", "-u", "-b", "1048576", f"TCP-LISTEN:{socat_port},reuseaddr,fork",
-                                         f"OPEN:{os.path.join(socat_dir, 'upload.file')},creat,trunc"],
-                    socat_port, socat_dir, self.logs, wants_tools=("socat",))),
-        ]
-        if not shutil.which("nc"):
-            for result, _ in candidates:
-                result.skipped = "nc (the sender) not found"
-            log(f"  {name}: skipped: nc (the sender) not found")
-            return
-        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
-                    for r, _ in candidates}
-        peers = self.start_servers(name, candidates)
-        rounds(peers, lambda server: self.nc_upload(server, source, size), self.args.runs, self.args.warmup, name,
-               cpu_rows)
+            (self.result(key, name, "socat -b 1048576", "ms"), self.socat_server("socat -b 1048576", 1048576)),
+        ])
 
     def start_servers(self, name, candidates):
         peers = []
