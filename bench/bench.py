@@ -26,11 +26,13 @@ passed), 2 for bad arguments. A missing tool skips its peer with a message.
 """
 import argparse
 import filecmp
+import hashlib
 import json
 import os
 import platform
 import resource
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -40,6 +42,8 @@ import sys
 import tempfile
 import threading
 import time
+
+import s3store
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -51,6 +55,14 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 START_DEADLINE = 120.0  # a server's first start compiles ferry
 RUN_DEADLINE = 120.0  # one sender, one upload
 SETTLE_DEADLINE = 60.0
+S3_DEADLINE = 600.0  # one upload of scenario g (1 GiB) through a receiver and s3proxy
+
+S3_BUCKET = "ferry-bench"
+AWS = "/usr/bin/aws"  # Debian's awscli 2: a version manager's `aws` earlier on the PATH is not the peer
+# The peers' settings, the fastest measured (bench/README.md says what was tried):
+S3_RCLONE = []  # rclone rcat flags
+S3_AWS = {}  # the s3 section of aws's config file; keys starting with -- are flags of aws s3 cp
+S3_NC = ""  # flags of the peers' nc -l
 
 
 class RunFailure(Exception):
@@ -155,6 +167,72 @@ def proc_stat(pid):
     return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
 
 
+def wait_usage(proc, deadline):
+    """Waits for proc to exit (killing it after deadline seconds); returns (exit code, its resource usage)."""
+    end = time.monotonic() + deadline
+    pidfd = os.pidfd_open(proc.pid)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return proc.returncode, usage
+            left = end - time.monotonic()
+            if left <= 0:
+                proc.kill()
+                proc.wait()
+                raise RunFailure(f"{proc.args[0]} still running after {deadline:.0f} s")
+            select.select([pidfd], [], [], left)  # readable once the process has exited
+    finally:
+        os.close(pidfd)
+
+
+def blocked_reading_stdin(pid):
+    """True when a thread of pid waits in read(0, ...): a tool that has started and wants its input.
+
+    /proc/PID/task/TID/syscall names the system call a thread is blocked in; where it cannot be read
+    (not root), this answers True, and only nc's listening is waited for."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+        except PermissionError:
+            return True
+        except OSError:
+            continue
+        if fields[:2] == ["0", "0x0"]:
+            return True
+    return False
+
+
+def vm_hwm(pid):
+    """A process's peak resident memory since it started (VmHWM), in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_tail(file):
+    """The last lines of a temporary file of error output."""
+    file.flush()
+    file.seek(0)
+    return " | ".join(file.read().decode(errors="replace").strip().splitlines()[-3:]) or "(no message)"
+
+
 def tree(pid):
     """pid and all its descendants (by parent pid)."""
     children = {}
@@ -223,6 +301,7 @@ class Server:
         self.name, self.cmd, self.port, self.dir = name, cmd, port, directory
         self.log_path = os.path.join(logs, f"{name.split()[0]}-{port}.log")
         self.env, self.wants_tools = env, wants_tools
+        self.replace_env = False  # True: env is the whole environment, not additions to the bench's
         self.proc = None
 
     def start(self):
@@ -230,7 +309,7 @@ class Server:
             if not shutil.which(tool):
                 raise Skip(f"{tool} not found")
         os.makedirs(self.dir, exist_ok=True)
-        env = dict(os.environ, **(self.env or {}))
+        env = dict(self.env) if self.replace_env else dict(os.environ, **(self.env or {}))
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                          cwd=ROOT, env=env, start_new_session=True)
@@ -354,6 +433,7 @@ class Bench:
         os.makedirs(self.logs)
         self.results = []
         self.servers = []
+        self.stores = []
         self.python = args.python or pick_python()
         self.files = {}
 
@@ -381,22 +461,25 @@ class Bench:
         return server
 
     def stop_all(self):
-        for server in self.servers:
+        for server in self.servers + self.stores:
             try:
                 server.stop()
             except Exception as e:  # keep stopping the rest
-                log(f"warning: stopping {server.name}: {e}")
+                log(f"warning: stopping {getattr(server, 'name', 's3proxy')}: {e}")
         self.servers.clear()
+        self.stores.clear()
 
     def result(self, *a, **kw):
         r = Result(*a, **kw)
         self.results.append(r)
         return r
 
-    def ferry_server(self, name, env=None, root=ROOT):
+    def ferry_server(self, name, env=None, root=ROOT, url=None):
+        """./server on a free port, saving into a directory of the bench's own, or to url (s3://...)."""
         port = free_port()
         directory = os.path.join(self.work, f"ferry-{port}")
-        return Server(name, [os.path.join(root, "server"), str(port), directory], port, directory, self.logs, env)
+        return Server(name, [os.path.join(root, "server"), str(port), url or directory], port, directory, self.logs,
+                      env)
 
     def compared(self, key, scenario, env=None):
         """(result, server) for each --compare build, placed right after ferry so that rounds alternate."""
@@ -702,6 +785,178 @@ class Bench:
             if not active:
                 break
 
+    # -- g: 1 GiB saved to S3 (s3proxy): ./server s3://... vs nc -l | rclone rcat, nc -l | aws s3 cp -
+
+    def server_s3(self, key, name, size):
+        """One upload of size bytes from nc -N into an S3 store, through ferry and through the tools a user
+        would pipe nc -l into instead, each round until the object is complete; the object is checked
+        (listing, size, SHA-256, no multipart upload left) and deleted after timing."""
+        source = self.source(size)
+        if not shutil.which("nc"):
+            log(f"  {name}: skipped: nc (the sender and the peers' receiver) not found")
+            self.result(key, name, "ferry ./server", "ms", ferry=True).skipped = "nc not found"
+            return
+        digest = file_sha256(source)
+        store = s3store.S3Proxy(ROOT, find_java(), os.path.join(self.work, "s3proxy"), free_port(), log)
+        self.stores.append(store)
+        try:
+            store.start(S3_BUCKET)
+        except s3store.S3Error as e:
+            raise RunFailure(f"s3proxy: {e}")
+        log(f"  s3proxy {store.endpoint} (filesystem-nio2 in {store.dir}), bucket {S3_BUCKET}")
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+        peers = []
+        for n, settings in enumerate(self.args.s3_ferry):
+            ferry = n == 0
+            env = dict(base, **store.env(), **settings)
+            label_ = "ferry ./server" + "".join(f" {k}={v}" for k, v in settings.items())
+            server = self.ferry_server(label_, env, url=f"s3://{S3_BUCKET}/ferry{n}")
+            server.replace_env = True
+            peers.append(S3Peer(label_, "ferry", ferry=ferry, server=server, prefix=f"ferry{n}/"))
+        empty = os.path.join(self.work, "empty.conf")
+        open(empty, "w").close()
+        for n, flags in enumerate(self.args.s3_rclone):
+            env = dict(base, RCLONE_CONFIG=empty, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
+                       RCLONE_CONFIG_BENCH_ENDPOINT=store.endpoint, RCLONE_CONFIG_BENCH_REGION=s3store.REGION,
+                       RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3store.ACCESS_KEY,
+                       RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3store.SECRET_KEY,
+                       RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
+            object_key = f"rclone{n}/upload.bin"
+            cmd = ["rclone", "rcat", "-q", *flags, f"bench:{S3_BUCKET}/{object_key}"]
+            peers.append(S3Peer("rclone rcat" + "".join(f" {f}" for f in flags), "rclone", cmd=cmd, env=env,
+                                prefix=object_key, nc=self.args.s3_nc, tool="rclone"))
+        for n, settings in enumerate(self.args.s3_aws):
+            conf = os.path.join(self.work, f"aws-{n}.conf")
+            flags = [k for k in settings if k.startswith("--")]
+            s3_settings = {k: v for k, v in settings.items() if not k.startswith("--")}
+            with open(conf, "w") as f:
+                f.write(f"[default]\nregion = {s3store.REGION}\n")
+                if s3_settings:
+                    f.write("s3 =\n" + "".join(f"  {k} = {v}\n" for k, v in s3_settings.items()))
+            env = dict(base, AWS_CONFIG_FILE=conf, AWS_SHARED_CREDENTIALS_FILE=empty, AWS_PAGER="",
+                       AWS_ACCESS_KEY_ID=s3store.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=s3store.SECRET_KEY)
+            object_key = f"aws{n}/upload.bin"
+            # awscli 2.9 ignores AWS_ENDPOINT_URL (2.13 and later read it): the endpoint is an option.
+            cmd = [AWS, "s3", "cp", *flags, "-", f"s3://{S3_BUCKET}/{object_key}", "--endpoint-url", store.endpoint]
+            peers.append(S3Peer("aws s3 cp" + "".join(f" {k}={v}" if v else f" {k}" for k, v in settings.items()),
+                                "aws", cmd=cmd, env=env, prefix=object_key, nc=self.args.s3_nc, tool=AWS))
+        rows = {}
+        for peer in peers:
+            rows[peer] = (self.result(key, name, peer.name, "ms", ferry=peer.ferry),
+                          self.result(key, f"{name}, receiver CPU", peer.name, "cpu-ms", ferry=peer.ferry),
+                          self.result(key, f"{name}, receiver peak RSS", peer.name, "MiB", ferry=peer.ferry),
+                          self.result(key, f"{name}, s3proxy CPU", peer.name, "cpu-ms", ferry=peer.ferry))
+        active = []
+        for peer in peers:
+            try:
+                if peer.server:
+                    self.start(peer.server)
+                elif not os.access(peer.tool, os.X_OK) and not shutil.which(peer.tool):
+                    raise Skip(f"{peer.tool} not found")
+                active.append(peer)
+            except Skip as e:
+                for row in rows[peer]:
+                    row.skipped = str(e)
+                log(f"  {name}: skipping {peer.name}: {e}")
+            except RunFailure as e:
+                for row in rows[peer]:
+                    row.errors.append(str(e))
+                log(f"  {name}: {peer.name} FAILED to start: {e}")
+        for n in range(self.args.warmup + self.args.runs):
+            recording = n >= self.args.warmup
+            line = []
+            for peer in list(active):
+                try:
+                    m = self.s3_upload(peer, store, source, size, digest)
+                except (RunFailure, s3store.S3Error, OSError) as e:
+                    for row in rows[peer]:
+                        row.errors.append(str(e))
+                    active.remove(peer)
+                    line.append(f"{peer.name}: FAILED ({e})")
+                    continue
+                if recording:
+                    for row, value in zip(rows[peer], (m["time"], m["cpu"], m["rss"], m["store_cpu"])):
+                        row.samples.append(value)
+                line.append(f"{peer.name} {fmt(m['time'], 'ms')} (CPU {fmt(m['cpu'], 'cpu-ms')}, "
+                            f"RSS {fmt(m['rss'], 'MiB')}, s3proxy CPU {fmt(m['store_cpu'], 'cpu-ms')})")
+            tag = "warm-up" if not recording else f"round {n - self.args.warmup + 1}/{self.args.runs}"
+            log(f"  {name} {tag}: " + "; ".join(line))
+            if not active:
+                break
+
+    def s3_upload(self, peer, store, source, size, digest):
+        """One upload to S3 through peer, timed from the sender's start until the object is complete."""
+        store.check_alive()
+        store_pids = tree(store.proc.pid)
+        store_ticks = tree_cpu_ticks(store_pids)
+        if peer.server:
+            peer.server.check_alive()
+            pids = tree(peer.server.proc.pid)
+            ticks = tree_cpu_ticks(pids)
+            start = time.perf_counter()
+            with open(source, "rb") as stdin:
+                sender = subprocess.Popen(["nc", "-N", "127.0.0.1", str(peer.server.port)], stdin=stdin,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                rc, _ = wait_exit(sender, S3_DEADLINE)
+            elapsed = time.perf_counter() - start
+            if rc != 0:
+                raise RunFailure(f"nc -N to {peer.name} exited {rc}: {sender.stderr.read().decode().strip()}")
+            sender.stderr.close()
+            cpu = (tree_cpu_ticks(pids) - ticks) / CLK_TCK
+            rss = sum_over(pids, vm_hwm)
+            # ferry closes the connection once the object is complete: it must be listed now, not later.
+            objects = store.client.objects(S3_BUCKET, peer.prefix)
+            if len(objects) != 1 or list(objects.values()) != [size]:
+                raise RunFailure(f"{peer.name}: not one complete object under {peer.prefix} when nc -N returned:"
+                                 f" {objects} (ferry's log: {peer.server.tail()})")
+            object_key = next(iter(objects))
+        else:
+            port = free_port()
+            with tempfile.TemporaryFile() as err:
+                listener = subprocess.Popen(["nc", "-l", *peer.nc, "127.0.0.1", str(port)], stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=err)
+                consumer = subprocess.Popen(peer.cmd, stdin=listener.stdout, stdout=subprocess.DEVNULL, stderr=err,
+                                            env=peer.env, cwd=self.work)
+                listener.stdout.close()
+                try:
+                    # Started before the clock, as ferry is: nc listens and the tool waits for its first read.
+                    ready = lambda: (listening(port) and blocked_reading_stdin(consumer.pid)) or \
+                        listener.poll() is not None or consumer.poll() is not None
+                    if not poll_until(ready, START_DEADLINE, 0.005) or listener.poll() is not None \
+                            or consumer.poll() is not None:
+                        raise RunFailure(f"{peer.name}: the pipeline did not start: {read_tail(err)}")
+                    start = time.perf_counter()
+                    with open(source, "rb") as stdin:
+                        sender = subprocess.Popen(["nc", "-N", "127.0.0.1", str(port)], stdin=stdin,
+                                                  stdout=subprocess.DEVNULL, stderr=err)
+                        rc_sender, _ = wait_exit(sender, S3_DEADLINE)
+                    usages = [wait_usage(p, S3_DEADLINE) for p in (consumer, listener)]
+                    elapsed = time.perf_counter() - start
+                finally:
+                    for p in (listener, consumer):
+                        if p.poll() is None:
+                            p.kill()
+                            p.wait()
+                if rc_sender != 0 or any(rc != 0 for rc, _ in usages):
+                    raise RunFailure(f"{peer.name}: exit codes sender {rc_sender}, {peer.kind} {usages[0][0]}, "
+                                     f"nc -l {usages[1][0]}: {read_tail(err)}")
+            cpu = sum(u.ru_utime + u.ru_stime for _, u in usages)
+            rss = sum(u.ru_maxrss for _, u in usages) * 1024
+            object_key = peer.prefix
+        store_cpu = (tree_cpu_ticks(store_pids) - store_ticks) / CLK_TCK
+        # Outside the timed part: the object as the store serves it, and nothing left half-done.
+        if self.args.verify:
+            got_size, got = store.client.sha256(S3_BUCKET, object_key)
+            if (got_size, got) != (size, digest):
+                raise RunFailure(f"{peer.name}: {object_key} holds {got_size} bytes, SHA-256 {got[:16]}..., "
+                                 f"not {size} bytes, {digest[:16]}...")
+        pending = store.client.pending_uploads(S3_BUCKET, peer.prefix)
+        if pending:
+            raise RunFailure(f"{peer.name}: multipart uploads left pending: {pending}")
+        store.client.delete(S3_BUCKET, object_key)
+        time.sleep(0.2)
+        return {"time": elapsed, "cpu": cpu, "rss": rss, "store_cpu": store_cpu}
+
     # -- the whole run
 
     def run(self):
@@ -715,6 +970,7 @@ class Bench:
                                                  a.concurrent, a.concurrent_size)),
             ("e", lambda: self.server_idle("e", a.idle_conns, a.settle, a.idle_seconds)),
             ("f", lambda: self.server_options("f", f"server {label(a.large)}, options", a.large)),
+            ("g", lambda: self.server_s3("g", f"S3 {label(a.s3_size)}", a.s3_size)),
         ]
         prebuild()
         for _, root in a.compare:
@@ -739,6 +995,16 @@ class Bench:
             log(f"kept {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+class S3Peer:
+    """One receiver of scenario g: ferry's server (started once), or a pipeline nc -l | cmd (one per upload).
+
+    prefix: where its object goes (ferry: the prefix it numbers under; a pipeline: the key itself)."""
+
+    def __init__(self, name, kind, ferry=False, server=None, cmd=None, env=None, prefix="", nc=(), tool=None):
+        self.name, self.kind, self.ferry, self.server = name, kind, ferry, server
+        self.cmd, self.env, self.prefix, self.nc, self.tool = cmd, env, prefix, list(nc), tool
 
 
 class LineReader:
@@ -916,6 +1182,20 @@ def summary(results, args):
     else:
         ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "met": None})
         lines.append("idle CPU: n/a")
+    if "g" in args.only:
+        # Scenario g's target: ferry's time at most that of the faster peer (rclone or aws, in whichever settings).
+        text = "S3 upload <= 1.0x the faster of rclone and aws"
+        timed = [r for r in results if r.key == "g" and r.unit == "ms" and r.median() is not None]
+        ours = next((r for r in timed if r.ferry), None)
+        theirs = min((r for r in timed if r.peer.startswith(("rclone", "aws"))), key=Result.median, default=None)
+        if ours and theirs:
+            ratio = ours.median() / theirs.median()
+            ratios.append({"target": text, "ratio": round(ratio, 3), "limit": 1.0, "met": ratio <= 1.0,
+                           "scenario": ours.scenario, "peer": theirs.peer})
+            lines.append(f"{ours.scenario} {ratio:.2f}x {theirs.peer} (<= 1.0x {'met' if ratio <= 1.0 else 'MISSED'})")
+        else:
+            ratios.append({"target": text, "ratio": None, "met": None})
+            lines.append(f"{text}: n/a")
     return "ferry/peer: " + "; ".join(lines), ratios
 
 
@@ -1040,7 +1320,7 @@ def launcher_profile(args):
 # ---------------------------------------------------------------- main
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
-             "e": "server-idle", "f": "server-options"}
+             "e": "server-idle", "f": "server-options", "g": "server-s3"}
 
 
 def parse_args(argv):
@@ -1051,7 +1331,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-f or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-g or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -1072,6 +1352,19 @@ def parse_args(argv):
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
                         " as the receiver ferry@NAME in scenarios c, d and e (NAME: DIR's last component by"
                         " default); repeatable")
+    p.add_argument("--s3-size", type=int, help="bytes of scenario g's upload (default 1 GiB; 16 MiB with --quick)")
+    p.add_argument("--s3-ferry", action="append", metavar="VAR=VALUE,...",
+                   help="scenario g: ferry's server with these environment variables (FERRY_S3_PART_MIB=16, say);"
+                        " repeatable, the first is the ferry row (default: ferry's defaults); off: no ferry row")
+    p.add_argument("--s3-rclone", action="append", metavar="FLAGS",
+                   help="scenario g: rclone rcat with these flags (one string); repeatable, one row each (default: "
+                        + repr(" ".join(S3_RCLONE)) + ", the fastest measured here; see README)")
+    p.add_argument("--s3-aws", action="append", metavar="KEY=VALUE,...",
+                   help="scenario g: aws s3 cp with these settings of its config file's s3 section, and --flags;"
+                        " repeatable, one row each (default: " + repr(",".join(f"{k}={v}" if v else k for k, v in
+                                                                           S3_AWS.items())) + ")")
+    p.add_argument("--s3-nc", metavar="FLAGS", default=S3_NC,
+                   help="scenario g: extra flags of the peers' receiving nc -l (default: " + repr(S3_NC) + ")")
     p.add_argument("--launcher", action="store_true",
                    help="instead: profile ./client's start-up (launcher steps, JVM, AppCDS; --runs, --small)")
     args = p.parse_args(argv)
@@ -1081,6 +1374,7 @@ def parse_args(argv):
         "large": MiB if quick else 100 * MiB, "small": 500, "concurrent": 32,
         "concurrent_size": 64 * 1024 if quick else 8 * MiB, "idle_conns": 200 if quick else 5000,
         "idle_seconds": 1.0 if quick else 5.0, "settle": 0.3 if quick else 1.0,
+        "s3_size": 16 * MiB if quick else 1024 * MiB,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -1096,7 +1390,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-f or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-g or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:
@@ -1109,6 +1403,20 @@ def parse_args(argv):
             p.error(f"--compare {item}: the name {name!r} is taken; use NAME=DIR")
         compare.append((name, root))
     args.compare = compare
+
+    def settings(text):
+        pairs = {}
+        for item in filter(None, (i.strip() for i in text.split(","))):
+            name, _, value = item.partition("=")
+            if not name.startswith("--") and not value:
+                p.error(f"{text!r}: {item!r} is not NAME=VALUE")
+            pairs[name] = value
+        return pairs
+
+    args.s3_ferry = [settings(t) for t in args.s3_ferry if t != "off"] if args.s3_ferry else [{}]
+    args.s3_rclone = [shlex.split(t) for t in args.s3_rclone] if args.s3_rclone else [list(S3_RCLONE)]
+    args.s3_aws = [settings(t) for t in args.s3_aws] if args.s3_aws else [dict(S3_AWS)]
+    args.s3_nc = shlex.split(args.s3_nc)
     return args
 
 
@@ -1125,6 +1433,9 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     began = time.perf_counter()
     info = machine(bench.python, args.compare)
+    if "g" in args.only:
+        info["rclone"] = sh("rclone version 2>&1 | head -n 1") if shutil.which("rclone") else "not found"
+        info["awscli"] = sh([AWS, "--version"]) if os.access(AWS, os.X_OK) else "not found"
     log("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     try:
         bench.run()
