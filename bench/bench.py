@@ -821,10 +821,11 @@ class Bench:
                        RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3store.ACCESS_KEY,
                        RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3store.SECRET_KEY,
                        RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
-            object_key = f"rclone{n}/upload.bin"
-            cmd = ["rclone", "rcat", "-q", *flags, f"bench:{S3_BUCKET}/{object_key}"]
-            peers.append(S3Peer("rclone rcat" + "".join(f" {f}" for f in flags), "rclone", cmd=cmd, env=env,
-                                prefix=object_key, nc=self.args.s3_nc, tool="rclone"))
+            for m, nc in enumerate(self.args.s3_nc):
+                object_key = f"rclone{n}-{m}/upload.bin"
+                cmd = ["rclone", "rcat", "-q", *flags, f"bench:{S3_BUCKET}/{object_key}"]
+                peers.append(S3Peer("rclone rcat" + "".join(f" {f}" for f in flags) + nc_label(nc), "rclone",
+                                    cmd=cmd, env=env, prefix=object_key, nc=nc, tool="rclone"))
         for n, settings in enumerate(self.args.s3_aws):
             conf = os.path.join(self.work, f"aws-{n}.conf")
             flags = [k for k in settings if k.startswith("--")]
@@ -835,11 +836,13 @@ class Bench:
                     f.write("s3 =\n" + "".join(f"  {k} = {v}\n" for k, v in s3_settings.items()))
             env = dict(base, AWS_CONFIG_FILE=conf, AWS_SHARED_CREDENTIALS_FILE=empty, AWS_PAGER="",
                        AWS_ACCESS_KEY_ID=s3store.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=s3store.SECRET_KEY)
-            object_key = f"aws{n}/upload.bin"
-            # awscli 2.9 ignores AWS_ENDPOINT_URL (2.13 and later read it): the endpoint is an option.
-            cmd = [AWS, "s3", "cp", *flags, "-", f"s3://{S3_BUCKET}/{object_key}", "--endpoint-url", store.endpoint]
-            peers.append(S3Peer("aws s3 cp" + "".join(f" {k}={v}" if v else f" {k}" for k, v in settings.items()),
-                                "aws", cmd=cmd, env=env, prefix=object_key, nc=self.args.s3_nc, tool=AWS))
+            for m, nc in enumerate(self.args.s3_nc):
+                object_key = f"aws{n}-{m}/upload.bin"
+                # awscli 2.9 ignores AWS_ENDPOINT_URL (2.13 and later read it): the endpoint is an option.
+                cmd = [AWS, "s3", "cp", *flags, "-", f"s3://{S3_BUCKET}/{object_key}", "--endpoint-url",
+                       store.endpoint]
+                peers.append(S3Peer("aws s3 cp" + "".join(f" {k}={v}" if v else f" {k}" for k, v in settings.items())
+                                    + nc_label(nc), "aws", cmd=cmd, env=env, prefix=object_key, nc=nc, tool=AWS))
         rows = {}
         for peer in peers:
             rows[peer] = (self.result(key, name, peer.name, "ms", ferry=peer.ferry),
@@ -995,6 +998,10 @@ class Bench:
             log(f"kept {self.work}")
         else:
             shutil.rmtree(self.work, ignore_errors=True)
+
+
+def nc_label(flags):
+    return f" (nc -l {' '.join(flags)})" if flags else ""
 
 
 class S3Peer:
@@ -1363,8 +1370,9 @@ def parse_args(argv):
                    help="scenario g: aws s3 cp with these settings of its config file's s3 section, and --flags;"
                         " repeatable, one row each (default: " + repr(",".join(f"{k}={v}" if v else k for k, v in
                                                                            S3_AWS.items())) + ")")
-    p.add_argument("--s3-nc", metavar="FLAGS", default=S3_NC,
-                   help="scenario g: extra flags of the peers' receiving nc -l (default: " + repr(S3_NC) + ")")
+    p.add_argument("--s3-nc", action="append", metavar="FLAGS",
+                   help="scenario g: extra flags of the peers' receiving nc -l; repeatable, each pipeline is"
+                        " measured with each (default: " + repr(S3_NC) + ")")
     p.add_argument("--launcher", action="store_true",
                    help="instead: profile ./client's start-up (launcher steps, JVM, AppCDS; --runs, --small)")
     args = p.parse_args(argv)
@@ -1416,7 +1424,7 @@ def parse_args(argv):
     args.s3_ferry = [settings(t) for t in args.s3_ferry if t != "off"] if args.s3_ferry else [{}]
     args.s3_rclone = [shlex.split(t) for t in args.s3_rclone] if args.s3_rclone else [list(S3_RCLONE)]
     args.s3_aws = [settings(t) for t in args.s3_aws] if args.s3_aws else [dict(S3_AWS)]
-    args.s3_nc = shlex.split(args.s3_nc)
+    args.s3_nc = [shlex.split(t) for t in args.s3_nc] if args.s3_nc else [shlex.split(S3_NC)]
     return args
 
 
