@@ -191,6 +191,28 @@ class S3StorageIT {
         Ferry.stop(server);
     }
 
+    /**
+     * A store slower than the sender (a relay passing 4 MiB/s towards it):
+     * the upload takes more than 4 s, most of it waiting for the store with
+     * two parts of memory full, far longer than the idle timeout of 1 s; that
+     * wait never counts as the sender's idleness, and the upload completes intact.
+     */
+    @Test
+    void aSlowStoreNeverCountsAsTheSendersIdleness() throws Exception {
+        try (var link = new SlowLink(s3.port, 4 << 20)) {
+            var env = new HashMap<>(Map.of("FERRY_IDLE_TIMEOUT_MS", "1000"));
+            env.put("AWS_ENDPOINT_URL", "http://127.0.0.1:" + link.port());
+            var server = start(List.of("--s3-part-mib", "5", "--s3-memory-mib", "10"), "slow", env);
+            Path file = Ferry.randomFile(tmp, "slow", 20 * MIB, 5);
+            var result = Ferry.client("127.0.0.1", server.port, file, Map.of());
+            Ferry.assertSucceeded(result);
+            assertThat(result.elapsed()).as("paced by the store").isGreaterThan(Duration.ofSeconds(4));
+            assertThat(s3.sha256("slow/1.file")).isEqualTo(sha256(file));
+            assertThat(server.awaitLogLine(1, DEADLINE)).contains("outcome=complete");
+            Ferry.stop(server);
+        }
+    }
+
     /** A bucket that is missing or a store that cannot be reached: one ERROR line, exit 1, at start. */
     @Test
     void aMissingBucketOrAnUnreachableStoreIsOneErrorLineAtStart() throws Exception {
