@@ -797,7 +797,7 @@ class Bench:
             self.result(key, name, "ferry ./server", "ms", ferry=True).skipped = "nc not found"
             return
         digest = file_sha256(source)
-        store = s3store.S3Proxy(ROOT, find_java(), os.path.join(self.work, "s3proxy"), free_port(), log)
+        store = s3store.S3Proxy(ROOT, find_java(), os.path.join(self.work, "store"), free_port(), log)
         self.stores.append(store)
         try:
             store.start(S3_BUCKET)

@@ -164,13 +164,16 @@ class S3Proxy:
         with open(logback, "w") as f:
             f.write(LOGBACK)
         self.err_path = os.path.join(self.dir, "err.log")
+        # The JVM's arguments in an argument file (java @FILE): on a machine shared with test runs, a broad
+        # `pkill -f s3proxy` elsewhere killed the bench's store mid-run; its command line names no s3proxy.
+        arguments = os.path.join(self.dir, "java-arguments")
+        with open(arguments, "w") as f:
+            f.write("\n".join(["-Xmx512m", "-XX:+UseSerialGC", f"-Dlogback.configurationFile={logback}",
+                               "-cp", os.path.join(self.root, "target", "test-classes") + ":" + class_path,
+                               "org.gaul.s3proxy.Main", "--properties", conf, ""]))
         with open(os.path.join(self.dir, "out.log"), "wb") as out, open(self.err_path, "ab") as err:
-            self.proc = subprocess.Popen(
-                [os.path.join(self.java_home, "bin", "java"), "-Xmx512m", "-XX:+UseSerialGC",
-                 f"-Dlogback.configurationFile={logback}",
-                 "-cp", os.path.join(self.root, "target", "test-classes") + ":" + class_path,
-                 "org.gaul.s3proxy.Main", "--properties", conf],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+            self.proc = subprocess.Popen([os.path.join(self.java_home, "bin", "java"), f"@{arguments}"],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         end = time.monotonic() + deadline
         while True:
             try:

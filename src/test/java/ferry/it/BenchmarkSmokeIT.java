@@ -27,7 +27,7 @@ class BenchmarkSmokeIT {
 
     /** A table row of the ferry peer of one scenario: "a client 1 MiB  ferry ./client  12.3 ms ..." */
     private static final Pattern FERRY_ROW = Pattern.compile(
-            "^([a-e]) .*\\bferry \\./(client|server)\\s+(\\d+(\\.\\d+)?) (ms|s|MiB)\\s.*?\\s(\\d+)\\s*$");
+            "^([a-eg]) .*\\bferry \\./(client|server)\\s+(\\d+(\\.\\d+)?) (ms|s|MiB)\\s.*?\\s(\\d+)\\s*$");
 
     @TempDir
     Path dir;
@@ -54,9 +54,10 @@ class BenchmarkSmokeIT {
                 ferryRows.add(row.group(1));
             }
         }
-        // a, b: the client (time, CPU); c, d: the server (time, CPU); e: idle RSS, idle CPU, accept time.
+        // a, b: the client (time, CPU); c, d: the server (time, CPU); e: idle RSS, idle CPU, accept time;
+        // g: 16 MiB to s3proxy (time, the server's CPU and peak RSS, s3proxy's CPU).
         assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout)
-                .containsExactly("a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "e");
+                .containsExactly("a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "e", "g", "g", "g", "g");
         assertThat(run.stdout).contains("machine: nproc").contains("ferry/peer: ").doesNotContain("FAILED");
         String report = Files.readString(json);
         assertThat(report).contains("\"failures\": []").contains("\"nproc\"");
