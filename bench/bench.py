@@ -16,6 +16,9 @@ Scenarios (see bench/README.md):
   d  server, 32 concurrent uploads of 8 MiB: ./server vs the Python receiver
   e  server, 5,000 idle connections: resident memory and idle CPU of the whole
      process tree, ./server vs the Python receiver
+  f  server, 100 MiB with --checksum sha256 and --fsync against the default
+  g  server to S3, one 1 GiB upload from nc -N into s3proxy (started here):
+     ./server PORT s3://... vs nc -l | rclone rcat vs nc -l | aws s3 cp -
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
 receiver, "ferry@NAME", in c, d and e, started as ./server is.
@@ -60,8 +63,8 @@ S3_DEADLINE = 600.0  # one upload of scenario g (1 GiB) through a receiver and s
 S3_BUCKET = "ferry-bench"
 AWS = "/usr/bin/aws"  # Debian's awscli 2: a version manager's `aws` earlier on the PATH is not the peer
 # The peers' settings, the fastest measured (bench/README.md says what was tried):
-S3_RCLONE = []  # rclone rcat flags
-S3_AWS = {}  # the s3 section of aws's config file; keys starting with -- are flags of aws s3 cp
+S3_RCLONE = ["--s3-chunk-size", "32M"]  # rclone rcat flags
+S3_AWS = {}  # the s3 section of aws's config file (its defaults were fastest); keys with -- are flags of aws s3 cp
 S3_NC = ""  # flags of the peers' nc -l
 
 
