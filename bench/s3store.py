@@ -164,8 +164,9 @@ class S3Proxy:
         with open(logback, "w") as f:
             f.write(LOGBACK)
         self.err_path = os.path.join(self.dir, "err.log")
-        # The JVM's arguments in an argument file (java @FILE): on a machine shared with test runs, a broad
-        # `pkill -f s3proxy` elsewhere killed the bench's store mid-run; its command line names no s3proxy.
+        # The JVM's arguments in an argument file (java @FILE), so that its command line names no s3proxy: on a
+        # machine shared with test runs, something outside the bench killed the store twice mid-run (a kill
+        # by name, it seems: `pkill -f s3proxy`).
         arguments = os.path.join(self.dir, "java-arguments")
         with open(arguments, "w") as f:
             f.write("\n".join(["-Xmx512m", "-XX:+UseSerialGC", f"-Dlogback.configurationFile={logback}",
