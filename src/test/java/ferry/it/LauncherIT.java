@@ -359,11 +359,12 @@ class LauncherIT {
 
     /**
      * Over a real upload, neither the client's JVM nor that of a server
-     * without an option that needs a library opens any jar of lib/ (strace of
-     * open, openat and openat2), while a server with --metrics opens the
-     * metrics library's (so the trace would see them). On the repository's own
-     * launchers, built outside strace first (./run-tests has built them already),
-     * to spare a build of a copy.
+     * without an option that needs a library has a jar of lib/ on its class
+     * path (the -cp of its execve) or opens one (open, openat, openat2; strace
+     * of the launcher and everything it starts), while a server with --metrics
+     * has them and opens the metrics library's (so the trace would see them).
+     * On the repository's own launchers, built outside strace first
+     * (./run-tests has built them already), to spare a build of a copy.
      */
     @Test
     void theClientAndAPlainServerOpenNoJarOfLibButAServerWithMetricsDoes() throws Exception {
@@ -382,6 +383,9 @@ class LauncherIT {
             Ferry.awaitContent(files.resolve("1.file"), Files.readAllBytes(upload), Duration.ofSeconds(30));
             server.stop();
         }
+        String jar = Ferry.ROOT.resolve("target/launcher/ferry.jar").toString();
+        assertThat(Path.of(javaClassPath(clientTrace)).normalize()).as("the client's class path").isEqualTo(Path.of(jar));
+        assertThat(Path.of(javaClassPath(serverTrace)).normalize()).as("a plain server's class path").isEqualTo(Path.of(jar));
         assertThat(jarsOpened(clientTrace, lib)).as("jars of lib/ the client's JVM opened").isEmpty();
         assertThat(jarsOpened(serverTrace, lib)).as("jars of lib/ a plain server's JVM opened").isEmpty();
 
@@ -390,15 +394,37 @@ class LauncherIT {
                 copy.resolve("metrics-files"))) {
             server.stop();
         }
+        assertThat(javaClassPath(metricsTrace)).as("the class path with --metrics").contains(":")
+                .contains("/lib/prometheus-metrics-core-");
         assertThat(jarsOpened(metricsTrace, lib)).as("jars of lib/ a server with --metrics opened")
                 .anyMatch(name -> name.startsWith("prometheus-metrics-core-"));
     }
 
-    /** {@code command} under strace -f, its open calls written to {@code trace}. */
+    /** {@code command} under strace -f, its execve calls (in full) and open calls written to {@code trace}. */
     private static List<String> traced(Path trace, String... command) {
-        var all = new ArrayList<>(List.of("strace", "-f", "-qq", "-o", trace.toString(), "-e", "trace=open,openat,openat2"));
+        var all = new ArrayList<>(List.of("strace", "-f", "-qq", "-v", "-s", "100000", "-o", trace.toString(),
+                "-e", "trace=execve,open,openat,openat2"));
         all.addAll(List.of(command));
         return all;
+    }
+
+    /** The -cp argument of the successful execve of java in {@code trace}. */
+    private static String javaClassPath(Path trace) throws IOException {
+        var execve = java.util.regex.Pattern.compile("execve\\(\"[^\"]*/bin/java\", \\[(.*?)\\], \\[.*\\) = 0$");
+        var arg = java.util.regex.Pattern.compile("\"((?:[^\"\\\\]|\\\\.)*)\"");
+        for (String line : Files.readAllLines(trace)) {
+            var call = execve.matcher(line);
+            if (call.find()) {
+                var args = new ArrayList<String>();
+                var each = arg.matcher(call.group(1));
+                while (each.find()) {
+                    args.add(each.group(1));
+                }
+                assertThat(args).as("java's arguments").contains("-cp");
+                return args.get(args.indexOf("-cp") + 1);
+            }
+        }
+        throw new AssertionError("no execve of java in " + trace);
     }
 
     /** The names of the jars in {@code lib} that a successful open call in {@code trace} opened. */
