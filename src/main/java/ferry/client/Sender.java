@@ -62,9 +62,33 @@ final class Sender {
     private volatile long size = -1;
     private volatile long sent;
 
+    /** Addresses looked up already (by a batch, once for all its files), or null to look the host up. */
+    private final InetAddress[] addresses;
+    /** Whose turn it is to connect, in a batch sending several files at once; null for one file. */
+    private final Turn turn;
+
     Sender(ClientConfig config) {
+        this(config, null, null);
+    }
+
+    Sender(ClientConfig config, InetAddress[] addresses, Turn turn) {
         this.config = config;
         this.timeoutNanos = config.timeout().toNanos();
+        this.addresses = addresses;
+        this.turn = turn;
+    }
+
+    /**
+     * The order in which a batch's senders connect, so that a server numbering
+     * connections in accept order numbers the files in the order given, even
+     * when several are sent at once.
+     */
+    interface Turn {
+        /** Waits until every file before this one has connected (or failed to). */
+        void await() throws InterruptedException;
+
+        /** This file has connected, or failed to: the next may connect. */
+        void done();
     }
 
     /** Sends the file; returns the number of bytes the server confirmed. */
@@ -76,8 +100,23 @@ final class Sender {
                 size = source.end() - source.start();
             }
             phase = CONNECTING;
-            InetAddress[] addresses = resolve(connectDeadline);
-            SocketChannel channel = connect(addresses, selector, connectDeadline);
+            InetAddress[] addresses = this.addresses != null ? this.addresses : resolve(connectDeadline);
+            SocketChannel channel;
+            if (turn == null) {
+                channel = connect(addresses, selector, connectDeadline);
+            } else {
+                try {
+                    turn.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw UserError.failure("interrupted before connecting");
+                }
+                try {
+                    channel = connect(addresses, selector, connectDeadline);
+                } finally {
+                    turn.done();
+                }
+            }
             boolean confirmed = false;
             try {
                 SelectionKey key = channel.keyFor(selector);
@@ -112,7 +151,7 @@ final class Sender {
     }
 
     /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
-    private InetAddress[] resolve(long deadline) throws UserError {
+    InetAddress[] resolve(long deadline) throws UserError {
         var lookup = new FutureTask<>(() -> InetAddress.getAllByName(config.host()));
         Thread.ofPlatform().name("ferry-lookup").daemon().start(lookup);
         try {
