@@ -269,12 +269,79 @@ final class Sender {
      *
      * @return the number of bytes sent
      */
+    /**
+     * Files up to this size are read into one buffer and written, rather than
+     * sent with {@code transferTo}: for them the copy costs nothing, while
+     * {@code transferTo}'s first use costs the JVM a class generated at run
+     * time (a few milliseconds of a short run's start-up).
+     */
+    static final int SMALL_FILE = 64 * 1024;
+
+    /**
+     * Sends a small sized file: reads it whole (stopping early where a
+     * pseudo-file's reported size promises more than it has, as for cat;
+     * failing if the file shrank), then writes it, with the same stall limit
+     * as {@link #transfer}.
+     */
+    private long sendSmall(Source source, SocketChannel channel, SelectionKey key) throws UserError {
+        FileChannel file = source.channel();
+        long start = source.start();
+        long size = source.end() - start;
+        ByteBuffer buffer = ByteBuffer.allocate((int) size);
+        long position = start;
+        try {
+            while (buffer.hasRemaining()) {
+                int n = file.read(buffer, position);
+                if (n < 0) {
+                    if (file.size() <= position) {
+                        throw UserError.failure("file " + source.name() + " shrank while being sent ("
+                                + (position - start) + " of " + size + " bytes read)");
+                    }
+                    size = position - start; // a pseudo-file: its end is where reading ends
+                    this.size = size;
+                    break;
+                }
+                position += n;
+            }
+        } catch (IOException e) {
+            throw UserError.failure("cannot read " + source.name() + ": " + Arguments.describe(e));
+        }
+        buffer.flip();
+        long lastProgress = System.nanoTime();
+        try {
+            while (buffer.hasRemaining()) {
+                if (channel.write(buffer) > 0) {
+                    this.sent = buffer.position();
+                    lastProgress = System.nanoTime();
+                    continue;
+                }
+                long millis = millisUntil(lastProgress + timeoutNanos);
+                if (millis <= 0) {
+                    throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
+                            + " (" + buffer.position() + " of " + size + " bytes sent); giving up");
+                }
+                key.selector().select(Math.min(millis, RETRY_MILLIS));
+                key.selector().selectedKeys().clear();
+            }
+            if (start > 0) {
+                file.position(position); // standard input read in part before: leave it read, as cat would
+            }
+            return size;
+        } catch (IOException e) {
+            throw UserError.failure("sending to " + config.server() + " failed after " + buffer.position() + " of "
+                    + size + " bytes: " + networkReason(e));
+        }
+    }
+
     private long transfer(Source source, SocketChannel channel, SelectionKey key) throws UserError {
         FileChannel file = source.channel();
         long start = source.start();
         long end = source.end();
         long size = end - start;
         key.interestOps(SelectionKey.OP_WRITE);
+        if (size <= SMALL_FILE) {
+            return sendSmall(source, channel, key);
+        }
         long position = start;
         long lastProgress = System.nanoTime();
         ByteBuffer probe = ByteBuffer.allocate(1);
