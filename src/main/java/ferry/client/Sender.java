@@ -400,7 +400,6 @@ final class Sender {
         try (var reader = StreamReader.start(source.channel(), selector)) {
             ByteBuffer pending = null;
             long lastProgress = 0;
-            boolean watchPeer = true; // until the peer half-closes: after its end of stream it has no more to say
             while (true) {
                 long millis = 0; // select's 0: no limit, the reader wakes the selector
                 if (pending == null) {
@@ -433,13 +432,18 @@ final class Sender {
                     }
                     millis = Math.min(millis, RETRY_MILLIS);
                 }
-                key.interestOps((pending != null ? SelectionKey.OP_WRITE : 0)
-                        | (watchPeer ? SelectionKey.OP_READ : 0));
+                // Reading too: a reset, or an end of stream from the server before this side's own
+                // half-close (its confirmation can then never come: a balancer that turned the
+                // receiver's reset into a clean close, say), fails the upload at once.
+                key.interestOps((pending != null ? SelectionKey.OP_WRITE : 0) | SelectionKey.OP_READ);
                 boolean readable = selector.select(millis) > 0 && key.isReadable();
                 selector.selectedKeys().clear();
                 if (readable) {
                     discard.clear();
-                    watchPeer = channel.read(discard) >= 0; // a reset throws, and is reported below
+                    if (channel.read(discard) < 0) { // a reset throws, and is reported below
+                        throw UserError.failure("the server closed the connection to " + config.server() + " after "
+                                + sent + " bytes, before the upload ended");
+                    }
                 }
             }
         } catch (IOException e) {
@@ -456,6 +460,11 @@ final class Sender {
         long deadline = System.nanoTime() + timeoutNanos;
         ByteBuffer discard = ByteBuffer.allocate(512);
         try {
+            // The server's end of stream is its confirmation only when it follows this side's half-close.
+            if (channel.read(discard) < 0) {
+                throw UserError.failure("the server closed the connection to " + config.server() + " after "
+                        + size + " bytes, before the upload ended");
+            }
             channel.shutdownOutput();
             key.interestOps(SelectionKey.OP_READ);
             while (true) {
