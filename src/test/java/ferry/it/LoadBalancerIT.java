@@ -331,6 +331,35 @@ class LoadBalancerIT {
         }
     }
 
+    /**
+     * Every receiver stopped:
+     * <ol>
+     * <li>HAProxy's health checks see both down (its log says so);</li>
+     * <li>a {@code ./client} upload through HAProxy is then reset at once
+     * ({@code tcp-request connection reject}) and exits 1, and so does Python's
+     * sender. Without that rule HAProxy accepts the sender, fails to reach a
+     * receiver and closes cleanly: a small upload reads as confirmed though
+     * nothing was saved anywhere.</li>
+     * </ol>
+     */
+    @Test
+    @Order(6)
+    void withNoReceiverUpASenderIsResetNotConfirmed() throws Exception {
+        for (var receiver : receivers.values()) {
+            Ferry.signal(receiver.process.pid(), "TERM");
+            assertThat(receiver.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        }
+        assertThat(Ferry.await(DEADLINE, () -> haproxy.log().contains("backend receivers has no server available")))
+                .as("HAProxy sees both receivers down; its log:%n%s", haproxy.log()).isTrue();
+        Path small = Ferry.randomFile(tmp, "nobody-there", 500, 4242);
+        var client = Ferry.client("127.0.0.1", haproxy.port, small, Map.of());
+        assertThat(client.exitCode()).as("./client with no receiver up; stderr: %s", client.stderr()).isEqualTo(1);
+        assertThat(client.stderr()).startsWith("ERROR: ").contains("reset");
+        var python = Ferry.exec(List.of("python3", "-c", PYTHON_SENDER, "127.0.0.1", Integer.toString(haproxy.port),
+                small.toString()), Map.of(), null, DEADLINE);
+        assertThat(python.exitCode()).as("Python's sender with no receiver up").isNotZero();
+    }
+
     // --- what the receivers saved -------------------------------------------------------------
 
     /** The bytes saved for {@code record}. */
