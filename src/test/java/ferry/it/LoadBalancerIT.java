@@ -30,6 +30,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -286,6 +287,42 @@ class LoadBalancerIT {
     }
 
     /**
+     * A streaming {@code ./client} through HAProxy whose source goes silent:
+     * <ol>
+     * <li>{@code ./client host port -} sends 3 bytes from its standard input
+     * (a pipe), which then stays silent;</li>
+     * <li>the receiver ends the upload after its idle timeout (object
+     * {@code ERROR}), and HAProxy passes its reset on as a clean close;</li>
+     * <li>the source then gives 3 more bytes and ends: {@code ./client} must
+     * still exit 1, since the receiver closed before the upload ended.</li>
+     * </ol>
+     */
+    @Test
+    @Order(5)
+    @Disabled("./client takes the receiver's close before its own half-close for a confirmation:"
+            + " exits 0 here until Sender treats an early end of stream as a failure (/work/drafts/lb-client-fix.diff)")
+    void aStreamingClientWhoseSourceStallsIsNotToldSuccess() throws Exception {
+        var builder = new ProcessBuilder(Ferry.ROOT.resolve("client").toString(), "127.0.0.1",
+                Integer.toString(haproxy.port), "-").directory(Ferry.ROOT.toFile())
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(tmp.resolve("stream.err").toFile());
+        Process client = builder.start();
+        try {
+            byte[] first = Ferry.randomBytes(3, 31);
+            client.getOutputStream().write(first);
+            client.getOutputStream().flush();
+            Record record = awaitRecord(r -> r.bytes == 3 && r.outcome.equals("idle-timeout"));
+            assertThat(savedBytes(record)).asString(StandardCharsets.US_ASCII).isEqualTo("ERROR");
+            client.getOutputStream().write(Ferry.randomBytes(3, 32));
+            client.getOutputStream().close();
+            assertThat(client.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(client.exitValue()).as("./client's exit code; stderr: %s",
+                    Ferry.readOrEmpty(tmp.resolve("stream.err"))).isEqualTo(1);
+        } finally {
+            Ferry.kill(client);
+        }
+    }
+
+    /**
      * A receiver stopped (SIGTERM), and started again:
      * <ol>
      * <li>while it is down, every upload through HAProxy goes to the other
@@ -296,7 +333,7 @@ class LoadBalancerIT {
      * </ol>
      */
     @Test
-    @Order(5)
+    @Order(6)
     void aStoppedReceiverIsPassedOverAndRejoinsWithNewNumbers() throws Exception {
         Receiver a = receivers.get("a");
         Ferry.signal(a.process.pid(), "TERM");
@@ -343,10 +380,12 @@ class LoadBalancerIT {
      * </ol>
      */
     @Test
-    @Order(6)
+    @Order(7)
     void withNoReceiverUpASenderIsResetNotConfirmed() throws Exception {
         for (var receiver : receivers.values()) {
-            Ferry.signal(receiver.process.pid(), "TERM");
+            if (receiver.process.isAlive()) {
+                Ferry.signal(receiver.process.pid(), "TERM");
+            }
             assertThat(receiver.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
         }
         assertThat(Ferry.await(DEADLINE, () -> haproxy.log().contains("backend receivers has no server available")))
