@@ -41,14 +41,16 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The README's scale-out example, as committed: HAProxy with
  * {@code examples/scale-out/haproxy.cfg} (only its three ports replaced by free
  * ones) in front of two real {@code ./server} receivers that share one
- * PostgreSQL counter ({@link TestPostgres}) and save into one store, fed by
- * {@code nc -N}, {@code ./client} and Python through the balancer.
+ * PostgreSQL counter ({@link TestPostgres}) and save into one bucket and
+ * prefix ({@link TestS3}, {@code s3://ferry-test/lb}), fed by {@code nc -N},
+ * {@code ./client} and Python through the balancer.
  *
  * <p>One cluster serves every test (its start is the slow part); each test
  * tells its uploads apart by their content's SHA-256, which the receivers log
  * ({@code --checksum sha256}). The receivers' idle timeout is 2 s (instead of
  * 10 s) and their size limit 40 MiB, so that the failures the spec names happen
- * quickly and on purpose.
+ * quickly and on purpose; their parts are 5 MiB, so that the larger uploads
+ * are multipart uploads.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
@@ -57,6 +59,7 @@ class LoadBalancerIT {
     private static final Duration DEADLINE = Duration.ofSeconds(60);
     private static final Duration IDLE = Duration.ofSeconds(2);
     private static final long MAX_BYTES = 40L << 20;
+    private static final String PREFIX = "lb";
     private static final Pattern RECORD = Pattern.compile(
             " ferry: conn=(\\d+) peer=\\S+ bytes=(\\d+) ms=\\d+ outcome=(\\S+) file=(\\S+)(?:.* sha256=([0-9a-f]{64}))?");
     /** A sender in Python: the file's bytes, a half-close, then waiting for the receiver's close (a reset raises). */
@@ -73,6 +76,7 @@ class LoadBalancerIT {
 
     private Path tmp;
     private TestPostgres postgres;
+    private TestS3 s3;
     private final Map<String, Receiver> receivers = new TreeMap<>();
     private Balancer haproxy;
 
@@ -81,8 +85,9 @@ class LoadBalancerIT {
         assumeTrue(Ferry.has("haproxy"), "haproxy is not installed (bin/install-test-tools installs it)");
         tmp = Files.createTempDirectory("ferry-lb-");
         postgres = TestPostgres.start();
+        s3 = TestS3.start();
         for (String name : List.of("a", "b")) {
-            receivers.put(name, Receiver.start(name, Ferry.freePort(), tmp, env()));
+            receivers.put(name, Receiver.start(name, Ferry.freePort(), s3.url(PREFIX), tmp, env()));
         }
         haproxy = Balancer.start(CONFIG, tmp, Ferry.freePort(), receivers.get("a").port, receivers.get("b").port);
     }
@@ -96,6 +101,9 @@ class LoadBalancerIT {
         if (postgres != null) {
             postgres.close();
         }
+        if (s3 != null) {
+            s3.close();
+        }
         if (tmp != null) {
             try (Stream<Path> files = Files.walk(tmp)) {
                 files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
@@ -106,8 +114,9 @@ class LoadBalancerIT {
     }
 
     private Map<String, String> env() {
-        var env = new HashMap<String, String>();
+        var env = new HashMap<String, String>(s3.env());
         env.put("FERRY_COUNTER", postgres.url(null));
+        env.put("FERRY_S3_PART_MIB", "5");
         env.put("FERRY_CHECKSUM", "sha256");
         env.put("FERRY_IDLE_TIMEOUT_MS", Long.toString(IDLE.toMillis()));
         env.put("FERRY_MAX_BYTES", Long.toString(MAX_BYTES));
@@ -151,6 +160,9 @@ class LoadBalancerIT {
             pool.shutdownNow();
         }
         assertThat(records).hasSize(21);
+        var keys = new java.util.TreeSet<String>();
+        records.values().forEach(r -> keys.add(key(r)));
+        assertThat(s3.objects(PREFIX + "/").keySet()).as("the objects under the prefix: these 21, no other").isEqualTo(keys);
         var served = new HashMap<String, Integer>();
         records.values().forEach(r -> served.merge(r.receiver, 1, Integer::sum));
         assertThat(served).as("uploads per receiver").containsOnlyKeys("a", "b");
@@ -280,6 +292,7 @@ class LoadBalancerIT {
         for (Record record : failed) {
             assertThat(savedBytes(record)).asString(StandardCharsets.US_ASCII).isEqualTo("ERROR");
         }
+        assertThat(s3.pendingMultipartUploads(PREFIX + "/")).as("multipart uploads left pending").isEmpty();
         assertThat(balanced.exitCode()).as("./client through HAProxy (the limit); stderr: %s", balanced.stderr())
                 .isZero();
         assertThat(python.exitCode()).as("Python's sender through HAProxy (the limit); stderr: %s", python.stderr())
@@ -346,7 +359,7 @@ class LoadBalancerIT {
         }
         var before = new HashMap<Long, Record>();
         receivers.values().forEach(r -> r.records().forEach(x -> before.put(x.number, x)));
-        Receiver again = Receiver.start("a", a.port, tmp, env());
+        Receiver again = Receiver.start("a", a.port, s3.url(PREFIX), tmp, env());
         receivers.put("a", again);
         var afterRestart = new ArrayList<Record>();
         // Health checks every 2 s: HAProxy sends to it again once it is seen up.
@@ -401,15 +414,20 @@ class LoadBalancerIT {
 
     // --- what the receivers saved -------------------------------------------------------------
 
-    /** The bytes saved for {@code record}. */
-    private byte[] savedBytes(Record record) throws IOException {
-        return Files.readAllBytes(Path.of(record.file));
+    /** The object's key for {@code record} ({@code lb/N.file}), checked against its number. */
+    private String key(Record record) {
+        String bucket = s3.url("") + "/";
+        assertThat(record.file).isEqualTo(s3.url(PREFIX) + "/" + record.number + ".file");
+        return record.file.substring(bucket.length());
+    }
+
+    /** The bytes saved for {@code record} (small objects). */
+    private byte[] savedBytes(Record record) {
+        return s3.bytes(key(record));
     }
 
     private String savedSha256(Record record) throws Exception {
-        try (InputStream in = Files.newInputStream(Path.of(record.file))) {
-            return sha256(in);
-        }
+        return s3.sha256(key(record));
     }
 
     // --- records ------------------------------------------------------------------------------
@@ -494,29 +512,27 @@ class LoadBalancerIT {
         final String name;
         final int port;
         final Process process;
-        final Path dir;
         private final Path stdout;
 
-        private Receiver(String name, int port, Process process, Path dir, Path stdout) {
+        private Receiver(String name, int port, Process process, Path stdout) {
             this.name = name;
             this.port = port;
             this.process = process;
-            this.dir = dir;
             this.stdout = stdout;
         }
 
         /** Starts {@code ./server PORT FILE-DIR} with {@code env} and waits until it listens. */
-        static Receiver start(String name, int port, Path tmp, Map<String, String> env) throws IOException {
-            Path dir = tmp.resolve("files-" + name);
+        static Receiver start(String name, int port, String fileDir, Path tmp, Map<String, String> env)
+                throws IOException {
             Path logs = Files.createTempDirectory(tmp, "log-" + name + "-");
             var builder = new ProcessBuilder(Ferry.ROOT.resolve("server").toString(), Integer.toString(port),
-                    dir.toString())
+                    fileDir)
                     .directory(Ferry.ROOT.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(logs.resolve("stdout").toFile())
                     .redirectError(logs.resolve("stderr").toFile());
             builder.environment().putAll(env);
-            var receiver = new Receiver(name, port, builder.start(), dir, logs.resolve("stdout"));
+            var receiver = new Receiver(name, port, builder.start(), logs.resolve("stdout"));
             if (!Ferry.await(Ferry.START_DEADLINE, () -> receiver.stdout().contains("listening on port ")
                     || !receiver.process.isAlive()) || !receiver.process.isAlive()) {
                 String err = Ferry.readOrEmpty(logs.resolve("stderr"));
