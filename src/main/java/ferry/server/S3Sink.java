@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.core.sync.RequestBody;
@@ -40,6 +41,8 @@ final class S3Sink implements UploadSink {
 
     private final S3Storage storage;
     private final String key;
+    /** Marks the objects this upload writes, so that a retried request knows its own ({@link S3Storage#TOKEN}). */
+    private final String token = UUID.randomUUID().toString();
     private final PartMemory.Share share;
     private final int partSize;
 
@@ -92,7 +95,7 @@ final class S3Sink implements UploadSink {
                     + " MiB, the most one S3 object holds: a larger --s3-part-mib takes larger uploads");
         }
         if (uploadId == null) {
-            uploadId = storage.createMultipartUpload(key);
+            uploadId = storage.createMultipartUpload(key, token);
         }
         while (inFlight.size() >= S3Storage.PARTS_IN_FLIGHT) {
             awaitStored(inFlight.peekFirst());
@@ -134,7 +137,7 @@ final class S3Sink implements UploadSink {
             List<byte[]> body = filling;
             filling = new ArrayList<>();
             try {
-                storage.putObject(key, S3Storage.body(body, partBytes));
+                storage.putObject(key, S3Storage.body(body, partBytes), token);
             } finally {
                 storage.memory.release(body);
             }
@@ -147,7 +150,7 @@ final class S3Sink implements UploadSink {
             awaitStored(inFlight.peekFirst());
         }
         stored.sort(Comparator.comparing(CompletedPart::partNumber));
-        storage.completeMultipartUpload(key, uploadId, stored);
+        storage.completeMultipartUpload(key, uploadId, stored, token);
     }
 
     @Override
@@ -177,7 +180,7 @@ final class S3Sink implements UploadSink {
             }
         }
         try {
-            storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER));
+            storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER), token + "-error");
         } catch (IOException e) {
             if (failure != null) {
                 e.addSuppressed(failure);

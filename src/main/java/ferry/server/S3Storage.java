@@ -215,9 +215,18 @@ final class S3Storage implements SinkFactory, AutoCloseable {
 
     // ---- the requests a sink makes; each throws IOException with a plain reason ----
 
-    String createMultipartUpload(String key) throws IOException {
+    /**
+     * The user metadata that marks an object as written by one upload (a
+     * random token of the sink's): a request retried after its first attempt
+     * did succeed (the answer lost on a dropped keep-alive connection, say)
+     * finds the object there, and the token tells it that the object is its own.
+     */
+    static final String TOKEN = "ferry-upload";
+
+    String createMultipartUpload(String key, String token) throws IOException {
         return call("start a multipart upload of " + key, () -> client.createMultipartUpload(
-                b -> b.bucket(options.bucket()).key(key).contentType("application/octet-stream")).uploadId());
+                b -> b.bucket(options.bucket()).key(key).contentType("application/octet-stream")
+                        .metadata(Map.of(TOKEN, token))).uploadId());
     }
 
     String uploadPart(String key, String uploadId, int part, RequestBody body) throws IOException {
@@ -225,9 +234,18 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                 b -> b.bucket(options.bucket()).key(key).uploadId(uploadId).partNumber(part), body).eTag());
     }
 
-    void completeMultipartUpload(String key, String uploadId, List<CompletedPart> parts) throws IOException {
-        call("complete " + key, () -> client.completeMultipartUpload(b -> b.bucket(options.bucket()).key(key)
-                .uploadId(uploadId).multipartUpload(m -> m.parts(parts)).ifNoneMatch("*")));
+    /** Completes the multipart upload {@code token} began, unless an object of that name exists already. */
+    void completeMultipartUpload(String key, String uploadId, List<CompletedPart> parts, String token)
+            throws IOException {
+        try {
+            call("complete " + key, () -> client.completeMultipartUpload(b -> b.bucket(options.bucket()).key(key)
+                    .uploadId(uploadId).multipartUpload(m -> m.parts(parts)).ifNoneMatch("*")));
+        } catch (Conflict | NoSuchUpload e) {
+            // A retry after an attempt that completed it: the upload is gone, the object there is ours.
+            if (!ours(key, token)) {
+                throw e;
+            }
+        }
     }
 
     void abortMultipartUpload(String key, String uploadId) throws IOException {
@@ -235,10 +253,36 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                 b -> b.bucket(options.bucket()).key(key).uploadId(uploadId)));
     }
 
-    /** Creates {@code key} unless it exists ({@code If-None-Match: *}). */
-    void putObject(String key, RequestBody body) throws IOException {
-        call("store " + key, () -> client.putObject(b -> b.bucket(options.bucket()).key(key)
-                .contentType("application/octet-stream").ifNoneMatch("*"), body));
+    /** Creates {@code key} marked with {@code token}, unless an object of that name exists ({@code If-None-Match: *}). */
+    void putObject(String key, RequestBody body, String token) throws IOException {
+        try {
+            call("store " + key, () -> client.putObject(b -> b.bucket(options.bucket()).key(key)
+                    .contentType("application/octet-stream").metadata(Map.of(TOKEN, token)).ifNoneMatch("*"), body));
+        } catch (Conflict e) {
+            if (!ours(key, token)) {
+                throw e;
+            }
+        }
+    }
+
+    /** True when the object {@code key} was written by the request that carried {@code token}. */
+    private boolean ours(String key, String token) throws IOException {
+        var head = call("read the metadata of " + key, () -> client.headObject(b -> b.bucket(options.bucket()).key(key)));
+        return token.equals(head.metadata().get(TOKEN));
+    }
+
+    /** S3 answered 412: an object of that name exists (an earlier run's, or this upload's own first attempt). */
+    static final class Conflict extends IOException {
+        Conflict(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** S3 answered 404 NoSuchUpload: the multipart upload is gone (completed, or aborted). */
+    static final class NoSuchUpload extends IOException {
+        NoSuchUpload(String message, Throwable cause) {
+            super(message, cause);
+        }
     }
 
     /** A body that streams {@code length} bytes from {@code chunks}, as often as the SDK asks (signing, retries). */
@@ -257,8 +301,12 @@ final class S3Storage implements SinkFactory, AutoCloseable {
             return request.run();
         } catch (S3Exception e) {
             if (e.statusCode() == 412) {
-                throw new IOException("cannot " + what + ": s3://" + options.bucket()
-                        + "/... already has that object (an earlier run's?), which is never overwritten");
+                throw new Conflict("cannot " + what + ": s3://" + options.bucket()
+                        + "/... already has that object (an earlier run's?), which is never overwritten", e);
+            }
+            if (e.statusCode() == 404 && e.awsErrorDetails() != null
+                    && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())) {
+                throw new NoSuchUpload("cannot " + what + ": " + message(e), e);
             }
             throw new IOException("cannot " + what + ": " + message(e), e);
         } catch (SdkException e) {
