@@ -411,7 +411,7 @@ class LauncherIT {
     /** The -cp argument of the successful execve of java in {@code trace}. */
     private static String javaClassPath(Path trace) throws IOException {
         var execve = java.util.regex.Pattern.compile("execve\\(\"[^\"]*/bin/java\", \\[(.*?)\\], \\[.*\\) = 0$");
-        var arg = java.util.regex.Pattern.compile("\"((?:[^\"\\\\]|\\\\.)*)\"");
+        var arg = java.util.regex.Pattern.compile("\"((?:[^\"\\\\]++|\\\\.)*+)\"");
         for (String line : Files.readAllLines(trace)) {
             var call = execve.matcher(line);
             if (call.find()) {
