@@ -1,0 +1,113 @@
+package ferry.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The S3 sink's memory budget, measured: one real {@code ./server} writing to
+ * s3proxy ({@link TestS3}) with the default budget (256 MiB of part buffers)
+ * takes 50 uploads of 100 MiB at once from 50 Python senders (a seeded
+ * pattern generated while sent: nothing on disk), while the resident set of
+ * its JVM is sampled every 50 ms.
+ */
+class S3MemoryIT {
+    private static final int SENDERS = 50;
+    private static final long SIZE = 100L << 20;
+    /** The default budget of part buffers (--s3-memory-mib). */
+    private static final long BUDGET_MIB = 256;
+    /** The default budget of read buffers (FERRY_BUFFER_MIB). */
+    private static final long READ_BUFFERS_MIB = 64;
+    /**
+     * What the JVM may hold above its baseline besides the two budgets: heap
+     * growth from garbage between collections, the HTTP client's buffers, 50
+     * virtual threads' stacks. Measured: see the figures this test prints.
+     */
+    private static final long MARGIN_MIB = 128;
+    private static final String PREFIX = "mem";
+
+    /**
+     * <ol>
+     * <li>A receiver with the default budget takes one small upload (the S3
+     * client loaded): its resident set then is the baseline.</li>
+     * <li>50 senders start 100 MiB uploads at once; VmRSS is sampled every 50 ms.</li>
+     * <li>Every sender is confirmed (exit 0); every object holds exactly what its
+     * sender sent (SHA-256); no multipart upload is left pending.</li>
+     * <li>The peak (sampled, and the kernel's high-water mark) stays within the
+     * baseline + the part budget + the read buffers + a margin.</li>
+     * </ol>
+     */
+    @Test
+    void fiftyConcurrentUploadsOf100MibStayWithinTheDefaultMemoryBudget() throws Exception {
+        try (var s3 = TestS3.start(); var receiver = Receiver.start(List.of(), s3.url(PREFIX), s3.env())) {
+            var warmUp = Senders.python(receiver.port, "pattern", 1000, 0);
+            assertThat(warmUp.exitCode()).as("warm-up upload; stderr %s", warmUp.stderr()).isZero();
+            long pid = receiver.jvm().pid();
+            long baseline = RssSampler.field(pid, "VmRSS") >> 10;
+            long started = System.nanoTime();
+            var expected = new HashMap<String, Integer>();
+            try (var sampler = new RssSampler(pid, Duration.ofMillis(50))) {
+                var senders = new ArrayList<Senders.Interactive>();
+                try {
+                    for (int i = 1; i <= SENDERS; i++) {
+                        senders.add(Senders.Interactive.start(receiver.port, "pattern", SIZE, i));
+                    }
+                    for (var sender : senders) {
+                        var result = sender.awaitExit(Duration.ofMinutes(5));
+                        assertThat(result.exitCode()).as("sender; stdout %s stderr %s", result.stdout(), result.stderr())
+                                .isZero();
+                        expected.merge(Senders.sha256Of(result), 1, Integer::sum);
+                    }
+                } finally {
+                    senders.forEach(Senders.Interactive::close);
+                }
+                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+                long peak = sampler.peakMib();
+                long highWater = sampler.highWaterMib();
+                System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, peak VmRSS %d MiB (%d samples),"
+                                + " VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20, elapsedMs, baseline, peak,
+                        sampler.samples(), highWater, bound(baseline));
+                assertThat(peak).as("peak VmRSS (MiB) over baseline %d MiB", baseline).isLessThanOrEqualTo(bound(baseline));
+                assertThat(highWater).as("VmHWM (MiB) over baseline %d MiB", baseline)
+                        .isLessThanOrEqualTo(bound(baseline));
+            }
+            Map<String, Long> objects = s3.objects(PREFIX + "/");
+            assertThat(objects).hasSize(SENDERS + 1);
+            expected.merge(Senders.sha256Of(warmUp), 1, Integer::sum);
+            assertThat(digests(s3, objects.keySet())).isEqualTo(expected);
+            assertThat(s3.pendingMultipartUploads(PREFIX + "/")).isEmpty();
+            assertThat(receiver.stop()).isZero();
+            assertThat(receiver.stderr()).isEmpty();
+        }
+    }
+
+    private static long bound(long baselineMib) {
+        return baselineMib + BUDGET_MIB + READ_BUFFERS_MIB + MARGIN_MIB;
+    }
+
+    /** SHA-256 -> how many of the objects hold it, read two at a time. */
+    static Map<String, Integer> digests(TestS3 s3, java.util.Collection<String> keys) throws Exception {
+        var pool = Executors.newFixedThreadPool(2);
+        try {
+            var futures = new ArrayList<Future<String>>();
+            for (String key : keys) {
+                futures.add(pool.submit(() -> s3.sha256(key)));
+            }
+            var counts = new HashMap<String, Integer>();
+            for (var future : futures) {
+                counts.merge(future.get(5, TimeUnit.MINUTES), 1, Integer::sum);
+            }
+            return counts;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+}
