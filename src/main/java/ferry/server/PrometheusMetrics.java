@@ -230,8 +230,11 @@ final class PrometheusMetrics implements ServerEvents {
         return text.toString(StandardCharsets.UTF_8);
     }
 
-    /** The free bytes on FILE-DIR's file system, or -1 when they cannot be read. */
+    /** The free bytes on FILE-DIR's file system, or -1 when they cannot be read (or it is object storage). */
     private long freeBytes() {
+        if (directory == null) {
+            return -1;
+        }
         try {
             FileStore found = store;
             if (found == null) {

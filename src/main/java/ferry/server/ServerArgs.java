@@ -38,6 +38,9 @@ final class ServerArgs {
     static final String ON_UPLOAD_TIMEOUT = "FERRY_ON_UPLOAD_TIMEOUT_MS";
     static final String METRICS = "FERRY_METRICS";
     static final String COUNTER = "FERRY_COUNTER";
+    static final String S3_PART = "FERRY_S3_PART_MIB";
+    static final String S3_MEMORY = "FERRY_S3_MEMORY_MIB";
+    static final String S3_PATH_STYLE = "FERRY_S3_PATH_STYLE";
     /** A hook still running after this long is ended: 60 s. */
     static final Duration DEFAULT_HOOK_TIMEOUT = Duration.ofSeconds(60);
 
@@ -72,7 +75,13 @@ final class ServerArgs {
             new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics"),
             new Option("--counter", COUNTER, "URL", "local, from 1 per process",
                     "number connections from a PostgreSQL database shared by several receivers"
-                            + " (postgresql://USER:PASSWORD@HOST:PORT/DB)")));
+                            + " (postgresql://USER:PASSWORD@HOST:PORT/DB)"),
+            new Option("--s3-part-mib", S3_PART, "MIB", Integer.toString(ServiceOptions.S3Options.DEFAULT_PART_MIB),
+                    "with FILE-DIR s3://BUCKET/PREFIX: the size of each multipart part (5 or more)"),
+            new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(ServiceOptions.S3Options.DEFAULT_MEMORY_MIB),
+                    "with s3://: part buffers of all uploads together, at least two parts"),
+            new Option("--s3-path-style", S3_PATH_STYLE, null, "for IP and localhost endpoints",
+                    "with s3://: address the bucket in the URL's path, not its host name (FERRY_S3_PATH_STYLE=1)")));
 
     private ServerArgs() {
     }
@@ -89,7 +98,8 @@ final class ServerArgs {
             throw UserError.usage("expected 2 arguments, got " + args.size() + "\n" + USAGE);
         }
         int port = Arguments.port(args.get(0));
-        Path directory = directory(args.get(1));
+        ServiceOptions.S3Options s3 = s3(args.get(1), settings);
+        Path directory = s3 == null ? directory(args.get(1)) : null;
         var idle = Duration.ofMillis(settings.number(ServerConfig.IDLE_TIMEOUT_VARIABLE,
                 "a whole number of milliseconds", 999_999_999L, ServerConfig.DEFAULT_IDLE_TIMEOUT.toMillis()));
         int maxConnections = (int) settings.number(ServerConfig.MAX_CONNECTIONS_VARIABLE, "a whole number",
@@ -100,12 +110,61 @@ final class ServerArgs {
                 "a whole number of milliseconds", 999_999_999_999L, 0));
         long bufferMemory = settings.number(ServerConfig.BUFFER_MEMORY_VARIABLE, "a whole number of MiB",
                 1 << 20, ServerConfig.DEFAULT_BUFFER_MEMORY >> 20) << 20;
-        return new ServerConfig(port, directory, idle, maxConnections, maxBytes, maxDuration, bufferMemory,
-                service(settings));
+        var service = service(settings, s3);
+        if (s3 != null && service.minFree() != null) {
+            throw UserError.usage(settings.label(MIN_FREE) + " applies to a directory, not to " + s3);
+        }
+        if (s3 != null && service.fsync()) {
+            throw UserError.usage(settings.label(FSYNC) + " applies to a directory: an object in " + s3
+                    + " is stored durably before it is confirmed anyway");
+        }
+        return new ServerConfig(port, directory, idle, maxConnections, maxBytes, maxDuration, bufferMemory, service);
+    }
+
+    /**
+     * {@code s3://BUCKET[/PREFIX]} and the S3 options, or null when FILE-DIR is
+     * a directory (and then no S3 option may be set). Checked as text only:
+     * nothing of the S3 SDK is loaded here.
+     */
+    static ServiceOptions.S3Options s3(String text, Settings settings) throws UserError {
+        if (!text.regionMatches(true, 0, "s3://", 0, 5)) {
+            for (String variable : List.of(S3_PART, S3_MEMORY, S3_PATH_STYLE)) {
+                if (settings.get(variable) != null) {
+                    throw UserError.usage(settings.label(variable) + " applies to FILE-DIR s3://BUCKET/PREFIX only");
+                }
+            }
+            return null;
+        }
+        String rest = text.substring(5);
+        int slash = rest.indexOf('/');
+        String bucket = slash < 0 ? rest : rest.substring(0, slash);
+        String prefix = slash < 0 ? "" : rest.substring(slash + 1).replaceAll("/+$", "");
+        // S3's rules for a bucket's name: 3 to 63 lower-case letters, digits, dots and hyphens.
+        if (!bucket.matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")) {
+            throw UserError.usage("invalid FILE-DIR " + Arguments.quote(text)
+                    + ": the bucket must be 3-63 lower-case letters, digits, dots and hyphens (s3://BUCKET/PREFIX)");
+        }
+        if (prefix.startsWith("/") || prefix.contains("//") || !prefix.codePoints().allMatch(c -> c >= 0x20 && c != 0x7f)) {
+            throw UserError.usage("invalid FILE-DIR " + Arguments.quote(text)
+                    + ": the prefix must not begin with / nor have empty parts or control characters");
+        }
+        long partMib = settings.number(S3_PART, "a whole number of MiB", 5 * 1024, ServiceOptions.S3Options.DEFAULT_PART_MIB);
+        if (partMib < 5) {
+            throw UserError.usage("invalid " + settings.label(S3_PART) + " " + partMib
+                    + ": S3 takes parts of 5 MiB or more");
+        }
+        long memoryMib = settings.number(S3_MEMORY, "a whole number of MiB", 1 << 20,
+                Math.max(ServiceOptions.S3Options.DEFAULT_MEMORY_MIB, 2 * partMib));
+        if (memoryMib < 2 * partMib) {
+            throw UserError.usage("invalid " + settings.label(S3_MEMORY) + " " + memoryMib
+                    + ": must hold at least two parts of " + partMib + " MiB");
+        }
+        return new ServiceOptions.S3Options(bucket, prefix, (int) (partMib << 20), memoryMib << 20,
+                settings.on(S3_PATH_STYLE));
     }
 
     /** The operator's options, each checked in the order {@code --help} lists them; unset ones are the spec's. */
-    private static ServiceOptions service(Settings settings) throws UserError {
+    private static ServiceOptions service(Settings settings, ServiceOptions.S3Options s3) throws UserError {
         String listenText = settings.get(LISTEN);
         InetAddress listen = listenText == null ? null : address(settings.label(LISTEN), listenText);
         String allow = settings.get(ALLOW);
@@ -142,7 +201,7 @@ final class ServerArgs {
         InetSocketAddress metrics = metricsText == null ? null : endpoint(settings.label(METRICS), metricsText);
         String counterText = settings.get(COUNTER);
         ServiceOptions.CounterOptions counter = counterText == null ? null : counter(settings.label(COUNTER), counterText);
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter, s3);
     }
 
     /**

@@ -7,7 +7,7 @@ import java.time.Duration;
  * What the server needs to run.
  *
  * @param port           TCP port to listen on, all interfaces
- * @param directory      where N.file goes
+ * @param directory      where N.file goes; null when it goes to object storage ({@link ServiceOptions#s3()})
  * @param idleTimeout    a connection silent for longer is aborted; default 10 s
  * @param maxConnections uploads served at once; further connections wait in the
  *                       kernel's accept queue until one ends; default from the
@@ -59,6 +59,11 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
     /** The given port, directory and idle limit; no size or duration limit; 10,000 connections at once. */
     ServerConfig(int port, Path directory, Duration idleTimeout) {
         this(port, directory, idleTimeout, 10_000, 0, Duration.ZERO);
+    }
+
+    /** Where the uploads go, as the log shows it: the directory, or {@code s3://BUCKET/PREFIX}. */
+    String destination() {
+        return directory != null ? directory.toString() : service.s3().toString();
     }
 
     boolean limitsBytes() {

@@ -73,6 +73,7 @@ public final class ServerMain {
         FerryServer server;
         ServerConfig config;
         UploadDirectory directory;
+        SinkFactory sinks;
         ConnectionCounter counter;
         Log log;
         try {
@@ -91,8 +92,14 @@ public final class ServerMain {
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
                     : FerryServer.bind(config.port(), config.service().listen());
             try {
-                directory = UploadDirectory.open(config.directory());
-            } catch (UserError e) {
+                if (config.service().s3() == null) {
+                    directory = UploadDirectory.open(config.directory());
+                    sinks = FileSink.in(directory.path(), config.service().fsync());
+                } else {
+                    directory = null;
+                    sinks = objectStorage(config, env);
+                }
+            } catch (UserError | RuntimeException | LinkageError e) {
                 FerryServer.closeQuietly(channel);
                 throw e;
             }
@@ -101,16 +108,18 @@ public final class ServerMain {
             counter = null;
             try {
                 watchers(config, log, watchers);
-                counter = counter(config, log);
-                server = FerryServer.start(channel, config, counter,
-                        FileSink.in(directory.path(), config.service().fsync()), log, watchers);
+                counter = counter(config, log, sinks.numberedBefore());
+                server = FerryServer.start(channel, config, counter, sinks, log, watchers);
             } catch (UserError | RuntimeException | LinkageError e) {
                 FerryServer.closeQuietly(channel);
                 if (counter != null) {
                     counter.close();
                 }
                 new Journal(log, watchers).close(System.nanoTime());
-                directory.close();
+                sinks.close();
+                if (directory != null) {
+                    directory.close();
+                }
                 throw e;
             }
         } catch (UserError e) {
@@ -121,16 +130,20 @@ public final class ServerMain {
             err.println("ERROR: the server could not start: " + e);
             return ExitCode.FAILURE;
         }
-        if (directory.moved() > 0) {
+        if (directory != null && directory.moved() > 0) {
             log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
                     + " (N.file) aside to " + directory.earlier()
                     + (config.service().counter() == null ? "; numbering starts at 1" : ""));
+        }
+        if (sinks.numberedBefore() > 0 && config.service().counter() == null) {
+            log.line("numbering continues after " + sinks.numberedBefore() + ", the highest N.file already in "
+                    + config.destination() + " (objects are never overwritten)");
         }
         log.notice("listening", "listening on port " + server.port() + " ("
                 + (inheritedSocket ? "socket from systemd"
                         : config.service().listen() == null ? "all interfaces" : config.service().listen().getHostAddress())
                 + "), saving to "
-                + config.directory() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
+                + config.destination() + ", idle timeout " + Arguments.seconds(config.idleTimeout())
                 + ", up to " + config.maxConnections() + " uploads at once"
                 + (config.limitsBytes() ? ", at most " + config.maxBytes() + " bytes each" : "")
                 + (config.limitsDuration() ? ", at most " + Arguments.seconds(config.maxDuration()) + " each" : "")
@@ -150,7 +163,10 @@ public final class ServerMain {
         }
         server.awaitStopped();
         counter.close();
-        directory.close();
+        sinks.close();
+        if (directory != null) {
+            directory.close();
+        }
         if (server.failure() != null) {
             err.println("ERROR: the server stopped: " + server.failure());
             return ExitCode.FAILURE;
@@ -196,6 +212,10 @@ public final class ServerMain {
         if (service.counter() != null) {
             parts.add("numbers from " + service.counter().shown());
         }
+        if (service.s3() != null) {
+            parts.add("parts of " + (service.s3().partSize() >> 20) + " MiB, " + (service.s3().memory() >> 20)
+                    + " MiB of part buffers");
+        }
         return parts.isEmpty() ? "" : "; " + String.join(", ", parts);
     }
 
@@ -206,12 +226,22 @@ public final class ServerMain {
      * yet does not stop the start: new connections wait for their numbers
      * (the accept thread logs and retries) until it can.
      */
-    private static ConnectionCounter counter(ServerConfig config, Log log) {
+    private static ConnectionCounter counter(ServerConfig config, Log log, long numberedBefore) {
         if (config.service().counter() == null) {
-            return new LocalCounter();
+            return new LocalCounter(numberedBefore);
         }
         // The only reference to PostgresCounter: it, java.sql and the driver are loaded here or never.
         return PostgresCounter.start(config.service().counter(), log);
+    }
+
+    /**
+     * The object storage FILE-DIR names ({@code s3://BUCKET/PREFIX}), checked
+     * to answer. Without a shared counter, the objects an earlier run left are
+     * listed, so that numbering continues after them.
+     */
+    private static SinkFactory objectStorage(ServerConfig config, Map<String, String> env) throws UserError {
+        // The only reference to S3Storage: it and the AWS SDK are loaded here or never.
+        return S3Storage.open(config.service().s3(), env, config.service().counter() == null);
     }
 
     /**

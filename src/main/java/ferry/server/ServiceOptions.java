@@ -17,13 +17,14 @@ import java.time.Duration;
  * @param hook      the command run after each upload, or null
  * @param metrics   the address of the Prometheus endpoint, or null for none
  * @param counter   the shared counter's database, or null for the embedded local counter
+ * @param s3        the object storage FILE-DIR names ({@code s3://BUCKET/PREFIX}), or null for a directory
  */
 record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, boolean checksum, boolean fsync,
                       LogFormat logFormat, HookOptions hook, InetSocketAddress metrics,
-                      CounterOptions counter) {
+                      CounterOptions counter, S3Options s3) {
     /** The spec's behaviour: every interface, everyone, no checks beyond it, a text log. */
     static final ServiceOptions DEFAULTS =
-            new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null, null);
+            new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null, null, null);
 
     /** How the log is written. */
     enum LogFormat {
@@ -55,6 +56,35 @@ record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, b
         @Override
         public String toString() {
             return shown;
+        }
+    }
+
+    /**
+     * Object storage in place of FILE-DIR, parsed without loading anything of the S3 SDK.
+     * Endpoint, region and credentials come from the standard AWS variables and profiles.
+     *
+     * @param bucket    the bucket
+     * @param prefix    the key prefix, without a slash at either end; empty for the bucket's top
+     * @param partSize  bytes of one multipart part (whole MiB, at least 5 MiB)
+     * @param memory    bytes of part buffers for the whole server (at least two parts)
+     * @param pathStyle address the bucket in the path ({@code http://host/bucket/key}) whatever the endpoint;
+     *                  otherwise only for an endpoint that is an IP address or localhost
+     */
+    record S3Options(String bucket, String prefix, int partSize, long memory, boolean pathStyle) {
+        /** Parts of 8 MiB, as the AWS CLI's. */
+        static final int DEFAULT_PART_MIB = 8;
+        /** 256 MiB of part buffers: 32 parts of 8 MiB. */
+        static final int DEFAULT_MEMORY_MIB = 256;
+
+        /** The object of connection {@code number}: {@code PREFIX/N.file}. */
+        String key(long number) {
+            return prefix.isEmpty() ? number + ".file" : prefix + "/" + number + ".file";
+        }
+
+        /** {@code s3://BUCKET/PREFIX}, as the log shows it. */
+        @Override
+        public String toString() {
+            return "s3://" + bucket + (prefix.isEmpty() ? "" : "/" + prefix);
         }
     }
 }
