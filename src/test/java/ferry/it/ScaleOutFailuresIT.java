@@ -294,14 +294,24 @@ class ScaleOutFailuresIT {
         return receiver;
     }
 
+    /** Every receiver's log, for a failure's message. */
+    private String logs() {
+        var text = new StringBuilder("objects: ").append(s3.objects(PREFIX + "/")).append("\ns3proxy: ").append(s3.log());
+        for (var receiver : receivers) {
+            text.append("\nlog of receiver ").append(receiver.port).append(":\n").append(receiver.stdout());
+        }
+        return text.toString();
+    }
+
     private static String key(long n) {
         return PREFIX + "/" + n + ".file";
     }
 
     /** Sends {@code size} pattern bytes with Python; confirmed, its digest counted as intact. */
-    private static void send(Receiver receiver, long size, int seed, Map<String, Integer> intact) throws Exception {
+    private void send(Receiver receiver, long size, int seed, Map<String, Integer> intact) throws Exception {
         var result = Senders.python(receiver.port, "pattern", size, seed);
-        assertThat(result.exitCode()).as("stderr %s", result.stderr()).isZero();
+        assertThat(result.exitCode()).as("%d bytes to receiver %d: stderr %s; %s", size, receiver.port,
+                result.stderr(), logs()).isZero();
         intact.merge(Senders.sha256Of(result), 1, Integer::sum);
     }
 
