@@ -2,6 +2,7 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -10,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -27,11 +29,16 @@ class S3MemoryIT {
     /** The default budget of read buffers (FERRY_BUFFER_MIB). */
     private static final long READ_BUFFERS_MIB = 64;
     /**
-     * What the JVM may hold above its baseline besides the two budgets: heap
-     * growth from garbage between collections, the HTTP client's buffers, 50
-     * virtual threads' stacks. Measured: see the figures this test prints.
+     * What the JVM may hold above its baseline besides the two budgets and
+     * its young generation (garbage between two collections: the server's JVM
+     * has no -Xmn, so the young generation is a third of the initial heap,
+     * 1/64 of the machine's memory, and is measured, not assumed): code the
+     * JIT compiles under load, metaspace, the stacks and I/O buffers of 50
+     * uploads and their part threads. Measured on a 23 GiB machine: young
+     * generation 113 MiB; the peak stayed 30-40 MiB below a bound with this
+     * margin (see the figures this test prints).
      */
-    private static final long MARGIN_MIB = 128;
+    private static final long MARGIN_MIB = 64;
     private static final String PREFIX = "mem";
 
     /**
@@ -42,7 +49,8 @@ class S3MemoryIT {
      * <li>Every sender is confirmed (exit 0); every object holds exactly what its
      * sender sent (SHA-256); no multipart upload is left pending.</li>
      * <li>The peak (sampled, and the kernel's high-water mark) stays within the
-     * baseline + the part budget + the read buffers + a margin.</li>
+     * baseline + the part budget + the read buffers + the young generation
+     * (read with jcmd) + a margin.</li>
      * </ol>
      */
     @Test
@@ -52,6 +60,7 @@ class S3MemoryIT {
             assertThat(warmUp.exitCode()).as("warm-up upload; stderr %s", warmUp.stderr()).isZero();
             long pid = receiver.jvm().pid();
             long baseline = RssSampler.field(pid, "VmRSS") >> 10;
+            long young = youngGenerationMib(pid);
             long started = System.nanoTime();
             var expected = new HashMap<String, Integer>();
             try (var sampler = new RssSampler(pid, Duration.ofMillis(50))) {
@@ -72,12 +81,11 @@ class S3MemoryIT {
                 long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
                 long peak = sampler.peakMib();
                 long highWater = sampler.highWaterMib();
-                System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, peak VmRSS %d MiB (%d samples),"
-                                + " VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20, elapsedMs, baseline, peak,
-                        sampler.samples(), highWater, bound(baseline));
-                assertThat(peak).as("peak VmRSS (MiB) over baseline %d MiB", baseline).isLessThanOrEqualTo(bound(baseline));
-                assertThat(highWater).as("VmHWM (MiB) over baseline %d MiB", baseline)
-                        .isLessThanOrEqualTo(bound(baseline));
+                System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, young generation %d MiB,"
+                                + " peak VmRSS %d MiB (%d samples), VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20,
+                        elapsedMs, baseline, young, peak, sampler.samples(), highWater, bound(baseline, young));
+                assertThat(peak).as("peak VmRSS (MiB)").isLessThanOrEqualTo(bound(baseline, young));
+                assertThat(highWater).as("VmHWM (MiB)").isLessThanOrEqualTo(bound(baseline, young));
             }
             Map<String, Long> objects = s3.objects(PREFIX + "/");
             assertThat(objects).hasSize(SENDERS + 1);
@@ -89,8 +97,18 @@ class S3MemoryIT {
         }
     }
 
-    private static long bound(long baselineMib) {
-        return baselineMib + BUDGET_MIB + READ_BUFFERS_MIB + MARGIN_MIB;
+    private static long bound(long baselineMib, long youngMib) {
+        return baselineMib + BUDGET_MIB + READ_BUFFERS_MIB + youngMib + MARGIN_MIB;
+    }
+
+    /** The JVM's young generation (Serial GC's "DefNew total": eden and one survivor space), from jcmd, in MiB. */
+    private static long youngGenerationMib(long pid) throws Exception {
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        var result = Ferry.exec(List.of(jcmd.toString(), Long.toString(pid), "GC.heap_info"), Map.of(), null,
+                Duration.ofSeconds(30));
+        var m = Pattern.compile("(?:DefNew|def new generation)\\s+total (\\d+)K").matcher(result.stdout());
+        assertThat(m.find()).as("jcmd GC.heap_info: %s %s", result.stdout(), result.stderr()).isTrue();
+        return Long.parseLong(m.group(1)) >> 10;
     }
 
     /** SHA-256 -> how many of the objects hold it, read two at a time. */
