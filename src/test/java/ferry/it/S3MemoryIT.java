@@ -63,6 +63,10 @@ class S3MemoryIT {
             long young = youngGenerationMib(pid);
             long started = System.nanoTime();
             var expected = new HashMap<String, Integer>();
+            var results = new ArrayList<Ferry.Result>();
+            long peak;
+            long highWater;
+            int samples;
             try (var sampler = new RssSampler(pid, Duration.ofMillis(50))) {
                 var senders = new ArrayList<Senders.Interactive>();
                 try {
@@ -70,23 +74,27 @@ class S3MemoryIT {
                         senders.add(Senders.Interactive.start(receiver.port, "pattern", SIZE, i));
                     }
                     for (var sender : senders) {
-                        var result = sender.awaitExit(Duration.ofMinutes(5));
-                        assertThat(result.exitCode()).as("sender; stdout %s stderr %s", result.stdout(), result.stderr())
-                                .isZero();
-                        expected.merge(Senders.sha256Of(result), 1, Integer::sum);
+                        results.add(sender.awaitExit(Duration.ofMinutes(5)));
                     }
                 } finally {
                     senders.forEach(Senders.Interactive::close);
                 }
-                long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
-                long peak = sampler.peakMib();
-                long highWater = sampler.highWaterMib();
-                System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, young generation %d MiB,"
-                                + " peak VmRSS %d MiB (%d samples), VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20,
-                        elapsedMs, baseline, young, peak, sampler.samples(), highWater, bound(baseline, young));
-                assertThat(peak).as("peak VmRSS (MiB)").isLessThanOrEqualTo(bound(baseline, young));
-                assertThat(highWater).as("VmHWM (MiB)").isLessThanOrEqualTo(bound(baseline, young));
+                peak = sampler.peakMib();
+                highWater = sampler.highWaterMib();
+                samples = sampler.samples();
             }
+            long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+            System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, young generation %d MiB,"
+                            + " peak VmRSS %d MiB (%d samples), VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20,
+                    elapsedMs, baseline, young, peak, samples, highWater, bound(baseline, young));
+            for (var result : results) {
+                assertThat(result.exitCode()).as("sender; stdout %s stderr %s; the receiver's failures:%n%s",
+                        result.stdout(), result.stderr(), receiver.stdout().lines()
+                                .filter(l -> !l.contains("outcome=complete")).toList()).isZero();
+                expected.merge(Senders.sha256Of(result), 1, Integer::sum);
+            }
+            assertThat(peak).as("peak VmRSS (MiB)").isLessThanOrEqualTo(bound(baseline, young));
+            assertThat(highWater).as("VmHWM (MiB)").isLessThanOrEqualTo(bound(baseline, young));
             Map<String, Long> objects = s3.objects(PREFIX + "/");
             assertThat(objects).hasSize(SENDERS + 1);
             expected.merge(Senders.sha256Of(warmUp), 1, Integer::sum);
