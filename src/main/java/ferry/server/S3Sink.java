@@ -33,6 +33,8 @@ import software.amazon.awssdk.services.s3.model.CompletedPart;
  */
 final class S3Sink implements UploadSink {
     private static final byte[] ERROR_MARKER = FileSink.ERROR_MARKER;
+    /** The most parts one multipart upload may have (S3's limit). */
+    private static final int MAX_PARTS = 10_000;
     /** How long an abort waits for its parts in flight to give up, once interrupted. */
     private static final long PART_STOP_SECONDS = 10;
 
@@ -85,6 +87,10 @@ final class S3Sink implements UploadSink {
 
     /** Hands the full (or last) part to a thread of its own, once fewer than the maximum are in flight. */
     private void sendPart() throws IOException {
+        if (parts == MAX_PARTS) {
+            throw new IOException("more than " + MAX_PARTS + " parts of " + (partSize >> 20)
+                    + " MiB, the most one S3 object holds: a larger --s3-part-mib takes larger uploads");
+        }
         if (uploadId == null) {
             uploadId = storage.createMultipartUpload(key);
         }

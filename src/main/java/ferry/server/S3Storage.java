@@ -18,7 +18,7 @@ import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
@@ -30,8 +30,7 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 /**
  * {@code s3://BUCKET/PREFIX} as the place uploads go: connection N's bytes
  * become the object {@code PREFIX/N.file} ({@link S3Sink}), through the AWS
- * SDK for Java v2 and its leanest HTTP client, the JDK's own
- * {@code HttpURLConnection}. Endpoint, region and credentials come the
+ * SDK for Java v2 and its Apache HttpClient 5 transport. Endpoint, region and credentials come the
  * standard AWS way: {@code AWS_ENDPOINT_URL_S3} or {@code AWS_ENDPOINT_URL},
  * {@code AWS_REGION} or {@code AWS_DEFAULT_REGION}, {@code AWS_ACCESS_KEY_ID}
  * and {@code AWS_SECRET_ACCESS_KEY} (and {@code AWS_SESSION_TOKEN}), else the
@@ -43,8 +42,13 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 final class S3Storage implements SinkFactory, AutoCloseable {
     /** Parts one upload has in flight at most; more wait (the upload stops reading its socket meanwhile). */
     static final int PARTS_IN_FLIGHT = 4;
-    /** Keep-alive connections the JDK keeps per endpoint, unless set: enough for many uploads' parts. */
-    private static final String KEEP_ALIVE = "64";
+    /**
+     * Connections to the store at most: every part in flight and every small
+     * upload's PUT holds one while it runs; more wait for one (for at most
+     * {@link #CONNECTION_WAIT}), which holds their senders back.
+     */
+    private static final int CONNECTIONS = 256;
+    private static final Duration CONNECTION_WAIT = Duration.ofSeconds(60);
 
     final ServiceOptions.S3Options options;
     final PartMemory memory;
@@ -82,9 +86,6 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                         + e.getMessage());
             }
         }
-        if (System.getProperty("http.maxConnections") == null) {
-            System.setProperty("http.maxConnections", KEEP_ALIVE);
-        }
         if (System.getProperty("slf4j.provider") == null) {
             // The SDK logs through SLF4J: ferry reports what fails in its own log, so no provider, and
             // none of SLF4J's three lines of warning about the missing one on standard error.
@@ -92,9 +93,11 @@ final class S3Storage implements SinkFactory, AutoCloseable {
             System.setProperty("slf4j.internal.verbosity", "WARN");
         }
         var builder = S3Client.builder()
-                .httpClient(UrlConnectionHttpClient.builder()
+                .httpClient(Apache5HttpClient.builder()
                         .connectionTimeout(Duration.ofSeconds(5))
                         .socketTimeout(Duration.ofSeconds(60))
+                        .maxConnections(CONNECTIONS)
+                        .connectionAcquisitionTimeout(CONNECTION_WAIT)
                         .build())
                 // Checksums only where S3 requires them: ferry's own SHA-256 is --checksum's; a
                 // trailing CRC would need aws-chunked bodies, which not every S3 server takes.

@@ -318,6 +318,20 @@ final class Ferry {
          */
         static Server start(List<String> wrapper, List<String> options, Path dir, Map<String, String> env)
                 throws IOException {
+            return start(wrapper, options, dir.toString(), dir, env);
+        }
+
+        /**
+         * Starts {@code ./server OPTIONS... PORT destination}, where the
+         * destination is not a directory ({@code s3://BUCKET/PREFIX}): the
+         * server's {@link #dir} is null.
+         */
+        static Server start(List<String> options, String destination, Map<String, String> env) throws IOException {
+            return start(List.of(), options, destination, null, env);
+        }
+
+        private static Server start(List<String> wrapper, List<String> options, String destination, Path dir,
+                                    Map<String, String> env) throws IOException {
             int port = freePort();
             Path logs = Files.createTempDirectory("ferry-server-logs-");
             Path out = logs.resolve("stdout");
@@ -325,7 +339,7 @@ final class Ferry {
             var command = new ArrayList<>(wrapper);
             command.add(ROOT.resolve("server").toString());
             command.addAll(options);
-            command.addAll(List.of(Integer.toString(port), dir.toString()));
+            command.addAll(List.of(Integer.toString(port), destination));
             var builder = new ProcessBuilder(command)
                     .directory(ROOT.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
