@@ -22,6 +22,7 @@ import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.NoSuchBucketException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
@@ -104,6 +105,11 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .forcePathStyle(options.pathStyle() || (endpointUri != null && addressed(endpointUri.getHost())))
+                // A body of known length as it is, not aws-chunked: over http:// the SDK then signs the
+                // part's SHA-256 (ferry's parts are in memory, so reading them twice costs no I/O)
+                // instead of every 128 KiB chunk, and a server that answers before the last chunk
+                // (s3proxy does) cannot make a stored request look failed.
+                .serviceConfiguration(S3Configuration.builder().chunkedEncodingEnabled(false).build())
                 .credentialsProvider(credentials(env));
         if (endpointUri != null) {
             builder.endpointOverride(endpointUri);
