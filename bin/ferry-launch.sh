@@ -24,6 +24,44 @@
 FERRY_SERVER_JVM_OPTS=(-XX:+UseSerialGC -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError)
 FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:-UsePerfData)
 
+# ferry_server_classpath DIR [ARG...]: sets FERRY_SERVER_CLASSPATH to the
+# server's class path for these arguments: DIR/ferry.jar alone, or followed by
+# the run-time libraries DIR/libraries lists (one line, lib/NAME.jar joined by
+# colons, as the build wrote it) when an argument or variable switches on an
+# option that needs one: --metrics (the Prometheus client), --counter (the
+# PostgreSQL driver), FILE-DIR s3://... (the AWS SDK), or FERRY_METRICS or
+# FERRY_COUNTER set and not empty. The jar's manifest names no library: the JVM
+# opens every jar on its class path at start, needed or not, which is what the
+# client and a server without these options are spared. Any argument counts,
+# an option's value or one after the positional ones too: a library too many
+# costs only start-up time, one missing fails the option. Builtins only. Says
+# so and returns 1 when the list is missing.
+ferry_server_classpath() {
+    local dir=$1 libraries=""
+    shift
+    FERRY_SERVER_CLASSPATH=$dir/ferry.jar
+    _ferry_server_needs_libraries "$@" || return 0
+    if [ ! -r "$dir/libraries" ]; then
+        echo "ERROR: ferry's list of its libraries, $dir/libraries, is missing: the build is incomplete" >&2
+        return 1
+    fi
+    IFS= read -r libraries <"$dir/libraries"
+    [ -n "$libraries" ] && FERRY_SERVER_CLASSPATH+=":$dir/${libraries//:/":$dir/"}"
+    return 0
+}
+
+# True when the server's arguments or environment switch on an option whose library is not in ferry.jar.
+_ferry_server_needs_libraries() {
+    local arg
+    [ -n "${FERRY_METRICS:-}" ] || [ -n "${FERRY_COUNTER:-}" ] && return 0
+    for arg; do
+        case $arg in
+            --metrics* | --counter* | [sS]3://*) return 0 ;;
+        esac
+    done
+    return 1
+}
+
 # Call first, with the launcher's arguments. A shell started in the background
 # ignores SIGQUIT and cannot trap it: the launcher starts again with QUIT, TERM
 # and INT at their defaults (the server honours all three). Keeps the PID.

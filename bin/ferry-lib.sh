@@ -14,9 +14,12 @@
 
 FERRY_MIN_JAVA=21
 FERRY_BUILD_DIR="$FERRY_ROOT/target/launcher"
-# The product jar; its manifest's Class-Path names the run-time dependencies in lib/.
+# The product jar; its manifest names no library (see ferry_server_classpath).
 FERRY_JAR="$FERRY_BUILD_DIR/ferry.jar"
+# The run-time dependencies, of this build and maybe of earlier ones, and the
+# list of this build's (one line: lib/NAME.jar joined by colons).
 FERRY_LIB="$FERRY_BUILD_DIR/lib"
+FERRY_LIBRARIES="$FERRY_BUILD_DIR/libraries"
 # Maven's own output for the launchers, apart from target/ where mvn verify writes.
 FERRY_MAVEN_DIR="$FERRY_BUILD_DIR/maven"
 FERRY_JAVA_CACHE="$FERRY_BUILD_DIR/java-home"
@@ -130,7 +133,7 @@ ferry_find_java() {
 # added or removed). The jar's time is the start of the build that made it, so
 # a source saved during a build counts as changed.
 ferry_jar_stale() {
-    [ -f "$FERRY_JAR" ] || return 0
+    [ -f "$FERRY_JAR" ] && [ -f "$FERRY_LIBRARIES" ] || return 0
     local path
     for path in "$FERRY_ROOT/pom.xml" "$FERRY_ROOT/bin/ferry-lib.sh" "$FERRY_ROOT/bin/ferry-launch.sh" \
         "$FERRY_ROOT/src/main" "$FERRY_ROOT"/src/main/**; do
@@ -181,10 +184,11 @@ ferry_maven_env() {
 # Builds the jar with Maven into target/launcher/maven (never target/classes,
 # which mvn verify owns), then installs it: the run-time dependencies into
 # target/launcher/lib (each under its versioned name, replaced by a rename),
-# then the jar, by a rename, so a launcher starting meanwhile finds the old
-# jar or the new one, whole. Output goes to standard output (the build log).
+# then their list, then the jar, each by a rename, so a launcher starting
+# meanwhile finds the old file or the new one, whole, and every jar the list
+# names. Output goes to standard output (the build log).
 _ferry_maven_build() {
-    local work=$1 dep
+    local work=$1 dep libraries="" entry
     echo "building ferry with Maven and $FERRY_JAVA_HOME at $(date -u +%FT%TZ)"
     : >"$work/started"
     rm -rf "$FERRY_MAVEN_DIR"
@@ -198,6 +202,20 @@ _ferry_maven_build() {
         [ -f "$dep" ] || continue
         cp -p "$dep" "$FERRY_LIB/.${dep##*/}.$$" && mv -f "$FERRY_LIB/.${dep##*/}.$$" "$FERRY_LIB/${dep##*/}" || return 1
     done
+    if [ ! -f "$FERRY_MAVEN_DIR/libraries" ]; then
+        echo "the build wrote no list of libraries ($FERRY_MAVEN_DIR/libraries)"
+        return 1
+    fi
+    IFS= read -r libraries <"$FERRY_MAVEN_DIR/libraries"
+    local -a entries
+    IFS=: read -r -a entries <<<"$libraries"
+    for entry in "${entries[@]}"; do
+        [ -f "$FERRY_BUILD_DIR/$entry" ] || {
+            echo "the list of libraries names $entry, which the build did not copy to $FERRY_LIB"
+            return 1
+        }
+    done
+    printf '%s\n' "$libraries" >"$work/libraries" && mv -f "$work/libraries" "$FERRY_LIBRARIES" || return 1
     cp "$FERRY_MAVEN_DIR/ferry.jar" "$work/ferry.jar" && touch -r "$work/started" "$work/ferry.jar" &&
         mv -f "$work/ferry.jar" "$FERRY_JAR"
 }

@@ -28,8 +28,8 @@ import java.util.stream.Stream;
  * <ul>
  * <li>{@code Training server}: the server alone receives one upload from a raw
  * socket in this process, on loopback, and is stopped through its parent pipe;</li>
- * <li>{@code Training client}: the client alone sends one file to a raw
- * receiver in this process.</li>
+ * <li>{@code Training client}: the client alone sends a small file and a
+ * larger one (the two ways it sends) to a raw receiver in this process.</li>
  * </ul>
  * Run by {@code bin/ferry-lib.sh} under a time limit, not by users. Every
  * wait here has a deadline of its own too, and a failure is one line on
@@ -100,8 +100,18 @@ public final class Training {
         }
     }
 
-    /** The client alone: one file to a raw receiver that reads to end of file, then closes. */
+    /**
+     * The client alone: two files, one small (read and written) and one
+     * larger (sent with {@code transferTo}), each to a raw receiver that reads
+     * to end of file, then closes.
+     */
     private static void client() throws Exception {
+        for (int size : new int[] {1000, UPLOAD_BYTES * 2}) {
+            clientSends(size);
+        }
+    }
+
+    private static void clientSends(int size) throws Exception {
         Path dir = Files.createTempDirectory("ferry-training-");
         var errors = new ByteArrayOutputStream();
         try (var receiver = new ServerSocket()) {
@@ -116,14 +126,14 @@ public final class Training {
                     // Reported below as a failed upload.
                 }
             });
-            Path file = Files.write(dir.resolve("upload"), new byte[UPLOAD_BYTES]);
+            Path file = Files.write(dir.resolve("upload"), new byte[size]);
             ExitCode sent = ClientMain.run(new String[] {"127.0.0.1", Integer.toString(receiver.getLocalPort()), file.toString()},
                     Map.of("FERRY_CLIENT_TIMEOUT_MS", Integer.toString(WAIT_MS)), System.out, new PrintStream(errors, true, StandardCharsets.UTF_8),
                     false);
             reader.join(WAIT_MS);
-            if (sent != ExitCode.OK || received.get() != UPLOAD_BYTES) {
-                throw new IllegalStateException("the training upload failed: " + sent + ", " + received.get() + " bytes received; "
-                        + errors.toString(StandardCharsets.UTF_8).strip());
+            if (sent != ExitCode.OK || received.get() != size) {
+                throw new IllegalStateException("the training upload failed: " + sent + ", " + received.get() + " of "
+                        + size + " bytes received; " + errors.toString(StandardCharsets.UTF_8).strip());
             }
         } finally {
             delete(dir);

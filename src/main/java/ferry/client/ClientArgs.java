@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -20,6 +21,9 @@ final class ClientArgs {
 
     static final String QUIET = "FERRY_QUIET";
     static final String VERBOSE = "FERRY_VERBOSE";
+    static final String PARALLEL = "FERRY_PARALLEL";
+    /** Files sent at once at most, whatever --parallel asks. */
+    static final int MAX_PARALLEL = 256;
 
     /** Every option of the client, in the order {@code --help} lists them. */
     static final Options OPTIONS = new Options(List.of(
@@ -30,7 +34,9 @@ final class ClientArgs {
                     .withShortFlag("-v"),
             new Option("--timeout-ms", ClientConfig.TIMEOUT_VARIABLE, "MS",
                     Long.toString(ClientConfig.DEFAULT_TIMEOUT.toMillis()),
-                    "limit for connecting (lookup included), each stall while sending, and the confirmation")));
+                    "limit for connecting (lookup included), each stall while sending, and the confirmation"),
+            new Option("--parallel", PARALLEL, "N", "1",
+                    "with several files: send up to N at once (at most " + MAX_PARALLEL + "), still connecting in order")));
 
     private ClientArgs() {
     }
@@ -43,12 +49,23 @@ final class ClientArgs {
 
     /** The configuration of {@code <HOSTNAME-OR-IP> <PORT> <FILENAME>} and the options' values. */
     static ClientConfig config(List<String> args, Settings settings) throws UserError {
-        if (args.size() != 3) {
+        if (args.size() < 3) {
             throw UserError.usage("expected 3 arguments, got " + args.size() + "\n" + USAGE);
         }
         String host = host(args.get(0));
         int port = Arguments.port(args.get(1));
-        Path file = file(args.get(2));
+        var files = new ArrayList<Path>();
+        for (String name : args.subList(2, args.size())) {
+            Path file = file(name);
+            if (file == ClientConfig.STANDARD_INPUT && files.contains(ClientConfig.STANDARD_INPUT)) {
+                throw UserError.usage("standard input (-) can be sent only once");
+            }
+            files.add(file);
+        }
+        int parallel = (int) settings.number(PARALLEL, "a whole number from 1", MAX_PARALLEL, 1);
+        if (parallel < 1) {
+            throw UserError.usage("invalid " + settings.label(PARALLEL) + " " + parallel + ": must be 1 or more");
+        }
         var timeout = Duration.ofMillis(settings.number(ClientConfig.TIMEOUT_VARIABLE,
                 "a whole number of milliseconds", 999_999_999L, ClientConfig.DEFAULT_TIMEOUT.toMillis()));
         boolean quiet = settings.on(QUIET);
@@ -63,7 +80,7 @@ final class ClientArgs {
             quiet = settings.givenAsFlag(QUIET);
             verbose = !quiet;
         }
-        return new ClientConfig(host, port, file, timeout, quiet, verbose);
+        return new ClientConfig(host, port, files.get(0), timeout, quiet, verbose, List.copyOf(files), parallel);
     }
 
     /** Accepts a name or an address; strips the brackets of "[::1]". */

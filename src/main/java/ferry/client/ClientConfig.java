@@ -2,9 +2,10 @@ package ferry.client;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 
 /**
- * What the client needs to send one file.
+ * What the client needs to send its files (most often one).
  *
  * @param host    name or address literal (IPv6 without brackets)
  * @param port    the server's TCP port
@@ -13,8 +14,21 @@ import java.time.Duration;
  *                sending, and for the server's confirmation; default 10 s
  * @param quiet   no progress line (nothing on standard error but an ERROR: line)
  * @param verbose one summary line once the server confirmed
+ * @param files    every file to send, in order, each over a connection of its own; {@code file} is the first
+ * @param parallel files sent at once at most (1: one after another)
  */
-record ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose) {
+record ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose,
+                    List<Path> files, int parallel) {
+    /** One file. */
+    ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose) {
+        this(host, port, file, timeout, quiet, verbose, List.of(file), 1);
+    }
+
+    /** The same, to send {@code other} alone (one file of a batch). */
+    ClientConfig withFile(Path other) {
+        return new ClientConfig(host, port, other, timeout, quiet, verbose, List.of(other), 1);
+    }
+
     /** The spec's limit (C4). */
     static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(10);
     /** Environment variable (and {@code --timeout-ms}) that sets the limit, in milliseconds. */

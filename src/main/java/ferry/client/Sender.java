@@ -62,9 +62,33 @@ final class Sender {
     private volatile long size = -1;
     private volatile long sent;
 
+    /** Addresses looked up already (by a batch, once for all its files), or null to look the host up. */
+    private final InetAddress[] addresses;
+    /** Whose turn it is to connect, in a batch sending several files at once; null for one file. */
+    private final Turn turn;
+
     Sender(ClientConfig config) {
+        this(config, null, null);
+    }
+
+    Sender(ClientConfig config, InetAddress[] addresses, Turn turn) {
         this.config = config;
         this.timeoutNanos = config.timeout().toNanos();
+        this.addresses = addresses;
+        this.turn = turn;
+    }
+
+    /**
+     * The order in which a batch's senders connect, so that a server numbering
+     * connections in accept order numbers the files in the order given, even
+     * when several are sent at once.
+     */
+    interface Turn {
+        /** Waits until every file before this one has connected (or failed to). */
+        void await() throws InterruptedException;
+
+        /** This file has connected, or failed to: the next may connect. */
+        void done();
     }
 
     /** Sends the file; returns the number of bytes the server confirmed. */
@@ -76,8 +100,23 @@ final class Sender {
                 size = source.end() - source.start();
             }
             phase = CONNECTING;
-            InetAddress[] addresses = resolve(connectDeadline);
-            SocketChannel channel = connect(addresses, selector, connectDeadline);
+            InetAddress[] addresses = this.addresses != null ? this.addresses : resolve(connectDeadline);
+            SocketChannel channel;
+            if (turn == null) {
+                channel = connect(addresses, selector, connectDeadline);
+            } else {
+                try {
+                    turn.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw UserError.failure("interrupted before connecting");
+                }
+                try {
+                    channel = connect(addresses, selector, connectDeadline);
+                } finally {
+                    turn.done();
+                }
+            }
             boolean confirmed = false;
             try {
                 SelectionKey key = channel.keyFor(selector);
@@ -112,7 +151,7 @@ final class Sender {
     }
 
     /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
-    private InetAddress[] resolve(long deadline) throws UserError {
+    InetAddress[] resolve(long deadline) throws UserError {
         var lookup = new FutureTask<>(() -> InetAddress.getAllByName(config.host()));
         Thread.ofPlatform().name("ferry-lookup").daemon().start(lookup);
         try {
@@ -230,12 +269,79 @@ final class Sender {
      *
      * @return the number of bytes sent
      */
+    /**
+     * Files up to this size are read into one buffer and written, rather than
+     * sent with {@code transferTo}: for them the copy costs nothing, while
+     * {@code transferTo}'s first use costs the JVM a class generated at run
+     * time (a few milliseconds of a short run's start-up).
+     */
+    static final int SMALL_FILE = 64 * 1024;
+
+    /**
+     * Sends a small sized file: reads it whole (stopping early where a
+     * pseudo-file's reported size promises more than it has, as for cat;
+     * failing if the file shrank), then writes it, with the same stall limit
+     * as {@link #transfer}.
+     */
+    private long sendSmall(Source source, SocketChannel channel, SelectionKey key) throws UserError {
+        FileChannel file = source.channel();
+        long start = source.start();
+        long size = source.end() - start;
+        ByteBuffer buffer = ByteBuffer.allocate((int) size);
+        long position = start;
+        try {
+            while (buffer.hasRemaining()) {
+                int n = file.read(buffer, position);
+                if (n < 0) {
+                    if (file.size() <= position) {
+                        throw UserError.failure("file " + source.name() + " shrank while being sent ("
+                                + (position - start) + " of " + size + " bytes read)");
+                    }
+                    size = position - start; // a pseudo-file: its end is where reading ends
+                    this.size = size;
+                    break;
+                }
+                position += n;
+            }
+        } catch (IOException e) {
+            throw UserError.failure("cannot read " + source.name() + ": " + Arguments.describe(e));
+        }
+        buffer.flip();
+        long lastProgress = System.nanoTime();
+        try {
+            while (buffer.hasRemaining()) {
+                if (channel.write(buffer) > 0) {
+                    this.sent = buffer.position();
+                    lastProgress = System.nanoTime();
+                    continue;
+                }
+                long millis = millisUntil(lastProgress + timeoutNanos);
+                if (millis <= 0) {
+                    throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
+                            + " (" + buffer.position() + " of " + size + " bytes sent); giving up");
+                }
+                key.selector().select(Math.min(millis, RETRY_MILLIS));
+                key.selector().selectedKeys().clear();
+            }
+            if (start > 0) {
+                file.position(position); // standard input read in part before: leave it read, as cat would
+            }
+            return size;
+        } catch (IOException e) {
+            throw UserError.failure("sending to " + config.server() + " failed after " + buffer.position() + " of "
+                    + size + " bytes: " + networkReason(e));
+        }
+    }
+
     private long transfer(Source source, SocketChannel channel, SelectionKey key) throws UserError {
         FileChannel file = source.channel();
         long start = source.start();
         long end = source.end();
         long size = end - start;
         key.interestOps(SelectionKey.OP_WRITE);
+        if (size <= SMALL_FILE) {
+            return sendSmall(source, channel, key);
+        }
         long position = start;
         long lastProgress = System.nanoTime();
         ByteBuffer probe = ByteBuffer.allocate(1);
@@ -294,7 +400,6 @@ final class Sender {
         try (var reader = StreamReader.start(source.channel(), selector)) {
             ByteBuffer pending = null;
             long lastProgress = 0;
-            boolean watchPeer = true; // until the peer half-closes: after its end of stream it has no more to say
             while (true) {
                 long millis = 0; // select's 0: no limit, the reader wakes the selector
                 if (pending == null) {
@@ -327,13 +432,18 @@ final class Sender {
                     }
                     millis = Math.min(millis, RETRY_MILLIS);
                 }
-                key.interestOps((pending != null ? SelectionKey.OP_WRITE : 0)
-                        | (watchPeer ? SelectionKey.OP_READ : 0));
+                // Reading too: a reset, or an end of stream from the server before this side's own
+                // half-close (its confirmation can then never come: a balancer that turned the
+                // receiver's reset into a clean close, say), fails the upload at once.
+                key.interestOps((pending != null ? SelectionKey.OP_WRITE : 0) | SelectionKey.OP_READ);
                 boolean readable = selector.select(millis) > 0 && key.isReadable();
                 selector.selectedKeys().clear();
                 if (readable) {
                     discard.clear();
-                    watchPeer = channel.read(discard) >= 0; // a reset throws, and is reported below
+                    if (channel.read(discard) < 0) { // a reset throws, and is reported below
+                        throw UserError.failure("the server closed the connection to " + config.server() + " after "
+                                + sent + " bytes, before the upload ended");
+                    }
                 }
             }
         } catch (IOException e) {
@@ -350,6 +460,11 @@ final class Sender {
         long deadline = System.nanoTime() + timeoutNanos;
         ByteBuffer discard = ByteBuffer.allocate(512);
         try {
+            // The server's end of stream is its confirmation only when it follows this side's half-close.
+            if (channel.read(discard) < 0) {
+                throw UserError.failure("the server closed the connection to " + config.server() + " after "
+                        + size + " bytes, before the upload ended");
+            }
             channel.shutdownOutput();
             key.interestOps(SelectionKey.OP_READ);
             while (true) {

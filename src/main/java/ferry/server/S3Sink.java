@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import software.amazon.awssdk.core.sync.RequestBody;
@@ -33,11 +34,15 @@ import software.amazon.awssdk.services.s3.model.CompletedPart;
  */
 final class S3Sink implements UploadSink {
     private static final byte[] ERROR_MARKER = FileSink.ERROR_MARKER;
+    /** The most parts one multipart upload may have (S3's limit). */
+    private static final int MAX_PARTS = 10_000;
     /** How long an abort waits for its parts in flight to give up, once interrupted. */
     private static final long PART_STOP_SECONDS = 10;
 
     private final S3Storage storage;
     private final String key;
+    /** Marks the objects this upload writes, so that a retried request knows its own ({@link S3Storage#TOKEN}). */
+    private final String token = UUID.randomUUID().toString();
     private final PartMemory.Share share;
     private final int partSize;
 
@@ -85,8 +90,12 @@ final class S3Sink implements UploadSink {
 
     /** Hands the full (or last) part to a thread of its own, once fewer than the maximum are in flight. */
     private void sendPart() throws IOException {
+        if (parts == MAX_PARTS) {
+            throw new IOException("more than " + MAX_PARTS + " parts of " + (partSize >> 20)
+                    + " MiB, the most one S3 object holds: a larger --s3-part-mib takes larger uploads");
+        }
         if (uploadId == null) {
-            uploadId = storage.createMultipartUpload(key);
+            uploadId = storage.createMultipartUpload(key, token);
         }
         while (inFlight.size() >= S3Storage.PARTS_IN_FLIGHT) {
             awaitStored(inFlight.peekFirst());
@@ -128,7 +137,7 @@ final class S3Sink implements UploadSink {
             List<byte[]> body = filling;
             filling = new ArrayList<>();
             try {
-                storage.putObject(key, S3Storage.body(body, partBytes));
+                storage.putObject(key, S3Storage.body(body, partBytes), token);
             } finally {
                 storage.memory.release(body);
             }
@@ -141,7 +150,7 @@ final class S3Sink implements UploadSink {
             awaitStored(inFlight.peekFirst());
         }
         stored.sort(Comparator.comparing(CompletedPart::partNumber));
-        storage.completeMultipartUpload(key, uploadId, stored);
+        storage.completeMultipartUpload(key, uploadId, stored, token);
     }
 
     @Override
@@ -171,7 +180,7 @@ final class S3Sink implements UploadSink {
             }
         }
         try {
-            storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER));
+            storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER), token + "-error");
         } catch (IOException e) {
             if (failure != null) {
                 e.addSuppressed(failure);

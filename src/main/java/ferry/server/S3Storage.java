@@ -18,10 +18,11 @@ import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.core.sync.RequestBody;
-import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
+import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.NoSuchBucketException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
@@ -30,8 +31,7 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 /**
  * {@code s3://BUCKET/PREFIX} as the place uploads go: connection N's bytes
  * become the object {@code PREFIX/N.file} ({@link S3Sink}), through the AWS
- * SDK for Java v2 and its leanest HTTP client, the JDK's own
- * {@code HttpURLConnection}. Endpoint, region and credentials come the
+ * SDK for Java v2 and its Apache HttpClient 5 transport. Endpoint, region and credentials come the
  * standard AWS way: {@code AWS_ENDPOINT_URL_S3} or {@code AWS_ENDPOINT_URL},
  * {@code AWS_REGION} or {@code AWS_DEFAULT_REGION}, {@code AWS_ACCESS_KEY_ID}
  * and {@code AWS_SECRET_ACCESS_KEY} (and {@code AWS_SESSION_TOKEN}), else the
@@ -43,8 +43,13 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 final class S3Storage implements SinkFactory, AutoCloseable {
     /** Parts one upload has in flight at most; more wait (the upload stops reading its socket meanwhile). */
     static final int PARTS_IN_FLIGHT = 4;
-    /** Keep-alive connections the JDK keeps per endpoint, unless set: enough for many uploads' parts. */
-    private static final String KEEP_ALIVE = "64";
+    /**
+     * Connections to the store at most: every part in flight and every small
+     * upload's PUT holds one while it runs; more wait for one (for at most
+     * {@link #CONNECTION_WAIT}), which holds their senders back.
+     */
+    private static final int CONNECTIONS = 256;
+    private static final Duration CONNECTION_WAIT = Duration.ofSeconds(60);
 
     final ServiceOptions.S3Options options;
     final PartMemory memory;
@@ -82,9 +87,6 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                         + e.getMessage());
             }
         }
-        if (System.getProperty("http.maxConnections") == null) {
-            System.setProperty("http.maxConnections", KEEP_ALIVE);
-        }
         if (System.getProperty("slf4j.provider") == null) {
             // The SDK logs through SLF4J: ferry reports what fails in its own log, so no provider, and
             // none of SLF4J's three lines of warning about the missing one on standard error.
@@ -92,15 +94,22 @@ final class S3Storage implements SinkFactory, AutoCloseable {
             System.setProperty("slf4j.internal.verbosity", "WARN");
         }
         var builder = S3Client.builder()
-                .httpClient(UrlConnectionHttpClient.builder()
+                .httpClient(Apache5HttpClient.builder()
                         .connectionTimeout(Duration.ofSeconds(5))
                         .socketTimeout(Duration.ofSeconds(60))
+                        .maxConnections(CONNECTIONS)
+                        .connectionAcquisitionTimeout(CONNECTION_WAIT)
                         .build())
                 // Checksums only where S3 requires them: ferry's own SHA-256 is --checksum's; a
                 // trailing CRC would need aws-chunked bodies, which not every S3 server takes.
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .forcePathStyle(options.pathStyle() || (endpointUri != null && addressed(endpointUri.getHost())))
+                // A body of known length as it is, not aws-chunked: over http:// the SDK then signs the
+                // part's SHA-256 (ferry's parts are in memory, so reading them twice costs no I/O)
+                // instead of every 128 KiB chunk, and a server that answers before the last chunk
+                // (s3proxy does) cannot make a stored request look failed.
+                .serviceConfiguration(S3Configuration.builder().chunkedEncodingEnabled(false).build())
                 .credentialsProvider(credentials(env));
         if (endpointUri != null) {
             builder.endpointOverride(endpointUri);
@@ -212,9 +221,18 @@ final class S3Storage implements SinkFactory, AutoCloseable {
 
     // ---- the requests a sink makes; each throws IOException with a plain reason ----
 
-    String createMultipartUpload(String key) throws IOException {
+    /**
+     * The user metadata that marks an object as written by one upload (a
+     * random token of the sink's): a request retried after its first attempt
+     * did succeed (the answer lost on a dropped keep-alive connection, say)
+     * finds the object there, and the token tells it that the object is its own.
+     */
+    static final String TOKEN = "ferry-upload";
+
+    String createMultipartUpload(String key, String token) throws IOException {
         return call("start a multipart upload of " + key, () -> client.createMultipartUpload(
-                b -> b.bucket(options.bucket()).key(key).contentType("application/octet-stream")).uploadId());
+                b -> b.bucket(options.bucket()).key(key).contentType("application/octet-stream")
+                        .metadata(Map.of(TOKEN, token))).uploadId());
     }
 
     String uploadPart(String key, String uploadId, int part, RequestBody body) throws IOException {
@@ -222,9 +240,18 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                 b -> b.bucket(options.bucket()).key(key).uploadId(uploadId).partNumber(part), body).eTag());
     }
 
-    void completeMultipartUpload(String key, String uploadId, List<CompletedPart> parts) throws IOException {
-        call("complete " + key, () -> client.completeMultipartUpload(b -> b.bucket(options.bucket()).key(key)
-                .uploadId(uploadId).multipartUpload(m -> m.parts(parts)).ifNoneMatch("*")));
+    /** Completes the multipart upload {@code token} began, unless an object of that name exists already. */
+    void completeMultipartUpload(String key, String uploadId, List<CompletedPart> parts, String token)
+            throws IOException {
+        try {
+            call("complete " + key, () -> client.completeMultipartUpload(b -> b.bucket(options.bucket()).key(key)
+                    .uploadId(uploadId).multipartUpload(m -> m.parts(parts)).ifNoneMatch("*")));
+        } catch (Conflict | NoSuchUpload e) {
+            // A retry after an attempt that completed it: the upload is gone, the object there is ours.
+            if (!ours(key, token)) {
+                throw e;
+            }
+        }
     }
 
     void abortMultipartUpload(String key, String uploadId) throws IOException {
@@ -232,10 +259,36 @@ final class S3Storage implements SinkFactory, AutoCloseable {
                 b -> b.bucket(options.bucket()).key(key).uploadId(uploadId)));
     }
 
-    /** Creates {@code key} unless it exists ({@code If-None-Match: *}). */
-    void putObject(String key, RequestBody body) throws IOException {
-        call("store " + key, () -> client.putObject(b -> b.bucket(options.bucket()).key(key)
-                .contentType("application/octet-stream").ifNoneMatch("*"), body));
+    /** Creates {@code key} marked with {@code token}, unless an object of that name exists ({@code If-None-Match: *}). */
+    void putObject(String key, RequestBody body, String token) throws IOException {
+        try {
+            call("store " + key, () -> client.putObject(b -> b.bucket(options.bucket()).key(key)
+                    .contentType("application/octet-stream").metadata(Map.of(TOKEN, token)).ifNoneMatch("*"), body));
+        } catch (Conflict e) {
+            if (!ours(key, token)) {
+                throw e;
+            }
+        }
+    }
+
+    /** True when the object {@code key} was written by the request that carried {@code token}. */
+    private boolean ours(String key, String token) throws IOException {
+        var head = call("read the metadata of " + key, () -> client.headObject(b -> b.bucket(options.bucket()).key(key)));
+        return token.equals(head.metadata().get(TOKEN));
+    }
+
+    /** S3 answered 412: an object of that name exists (an earlier run's, or this upload's own first attempt). */
+    static final class Conflict extends IOException {
+        Conflict(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** S3 answered 404 NoSuchUpload: the multipart upload is gone (completed, or aborted). */
+    static final class NoSuchUpload extends IOException {
+        NoSuchUpload(String message, Throwable cause) {
+            super(message, cause);
+        }
     }
 
     /** A body that streams {@code length} bytes from {@code chunks}, as often as the SDK asks (signing, retries). */
@@ -254,8 +307,12 @@ final class S3Storage implements SinkFactory, AutoCloseable {
             return request.run();
         } catch (S3Exception e) {
             if (e.statusCode() == 412) {
-                throw new IOException("cannot " + what + ": s3://" + options.bucket()
-                        + "/... already has that object (an earlier run's?), which is never overwritten");
+                throw new Conflict("cannot " + what + ": s3://" + options.bucket()
+                        + "/... already has that object (an earlier run's?), which is never overwritten", e);
+            }
+            if (e.statusCode() == 404 && e.awsErrorDetails() != null
+                    && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())) {
+                throw new NoSuchUpload("cannot " + what + ": " + message(e), e);
             }
             throw new IOException("cannot " + what + ": " + message(e), e);
         } catch (SdkException e) {

@@ -221,9 +221,29 @@ class ClientArgsTest {
 
     @Test
     void optionsAfterThePositionalsArePositionals() throws Exception {
-        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 x -q"), Map.of()))
+        // A fourth argument is a second file to send: -q here is a file's name, not the option.
+        Path file = Files.writeString(tmp.resolve("x"), "x");
+        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 " + file + " -q"), Map.of()))
                 .isInstanceOf(UserError.class)
-                .hasMessage("expected 3 arguments, got 4\nusage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>");
+                .hasMessage("file \"-q\" does not exist");
+    }
+
+    @Test
+    void severalFilesAreABatchSentInOrderAndParallelIsAnOption() throws Exception {
+        Path a = Files.writeString(tmp.resolve("a"), "a");
+        Path b = Files.writeString(tmp.resolve("b"), "b");
+        ClientConfig config = ClientArgs.parse(args("--parallel 4 h 9000 " + a + " " + b + " " + a), Map.of());
+        assertThat(config.files()).containsExactly(a, b, a);
+        assertThat(config.file()).isEqualTo(a);
+        assertThat(config.parallel()).isEqualTo(4);
+        assertThat(ClientArgs.parse(args("h 9000 " + a), Map.of("FERRY_PARALLEL", "3")).parallel()).isEqualTo(3);
+        assertThat(ClientArgs.parse(args("h 9000 " + a), Map.of()).parallel()).isEqualTo(1);
+        assertThatThrownBy(() -> ClientArgs.parse(args("h 9000 - " + a + " -"), Map.of()))
+                .isInstanceOf(UserError.class).hasMessage("standard input (-) can be sent only once");
+        assertThatThrownBy(() -> ClientArgs.parse(args("--parallel 0 h 9000 " + a), Map.of()))
+                .isInstanceOf(UserError.class).hasMessageContaining("--parallel");
+        assertThatThrownBy(() -> ClientArgs.parse(args("--parallel 257 h 9000 " + a), Map.of()))
+                .isInstanceOf(UserError.class).hasMessageContaining("--parallel");
     }
 
     @Test

@@ -94,6 +94,13 @@ class LauncherIT {
         return launcherDir().resolve("ferry.jar");
     }
 
+    /** The build's list of its run-time libraries: target/launcher/libraries, one line of lib/NAME.jar joined by colons. */
+    private List<String> libraries() throws IOException {
+        List<String> lines = Files.readAllLines(launcherDir().resolve("libraries"));
+        assertThat(lines).as("target/launcher/libraries").hasSize(1);
+        return List.of(lines.get(0).split(":"));
+    }
+
     private static String buildingLine(String kind) {
         return "building ferry \\(" + kind + "[^)]*\\) \\.\\.\\.\n";
     }
@@ -130,6 +137,10 @@ class LauncherIT {
             assertThat(Files.readSymbolicLink(fd0)).isEqualTo(stdin);
             String maps = Files.readString(Path.of("/proc", Long.toString(jvm.pid()), "maps"));
             assertThat(maps).contains(launcherDir().resolve("server.cache").toString()).doesNotContain("client.cache");
+            // Without an option that needs a library, the class path is the jar alone.
+            List<String> jvmArgs = List.of(Files.readString(Path.of("/proc", Long.toString(jvm.pid()), "cmdline")).split("\0"));
+            assertThat(jvmArgs.get(jvmArgs.indexOf("-cp") + 1)).as("the plain server's class path").endsWith("/ferry.jar")
+                    .doesNotContain(":");
             Ferry.signal(server.pid(), "TERM");
             assertThat(server.waitFor(10, TimeUnit.SECONDS)).isTrue();
             assertThat(server.exitValue()).isZero();
@@ -140,11 +151,16 @@ class LauncherIT {
         }
         assertThat(jar()).exists();
         try (var jar = new JarFile(jar().toFile())) {
-            // lib/ holds exactly the run-time dependencies (the metrics library), each named on the Class-Path.
-            List<String> classPath = List.of(jar.getManifest().getMainAttributes().getValue("Class-Path").split(" "));
-            try (var lib = Files.list(launcherDir().resolve("lib"))) {
-                assertThat(lib.map(file -> "lib/" + file.getFileName())).containsExactlyInAnyOrderElementsOf(classPath);
-            }
+            // The jar names no library: the JVM would open each one it names at every start.
+            assertThat(jar.getManifest().getMainAttributes().getValue("Class-Path")).as("the jar's Class-Path").isNull();
+        }
+        // lib/ holds exactly the run-time dependencies (the metrics, PostgreSQL and S3 libraries), and
+        // `libraries` lists each, in one line (lib/NAME.jar joined by colons).
+        List<String> listed = libraries();
+        assertThat(listed).anyMatch(name -> name.startsWith("lib/prometheus-metrics-core-"))
+                .anyMatch(name -> name.startsWith("lib/postgresql-")).anyMatch(name -> name.startsWith("lib/s3-"));
+        try (var lib = Files.list(launcherDir().resolve("lib"))) {
+            assertThat(lib.map(file -> "lib/" + file.getFileName())).containsExactlyInAnyOrderElementsOf(listed);
         }
         assertThat(launcherDir().resolve("build.log")).content().startsWith("building ferry with Maven and ");
 
@@ -227,8 +243,10 @@ class LauncherIT {
      * <li>A changed source is rebuilt on the next run, with one building line.</li>
      * <li>A changed pom.xml is rebuilt too: here it adds a run-time dependency (one
      * the test run already holds in the local Maven repository), which lands in
-     * target/launcher/lib and on the jar's manifest Class-Path, so the class path
-     * the launchers pass (-cp ferry.jar) loads its classes.</li>
+     * target/launcher/lib and in the build's list of libraries (target/launcher/libraries),
+     * not in the jar's manifest; so the class path the server's launcher builds for
+     * --metrics (or FILE-DIR s3://) loads its classes, and the one for a plain server
+     * does not.</li>
      * </ol>
      */
     @Test
@@ -251,16 +269,223 @@ class LauncherIT {
         assertThat(badPort(Map.of())).matches(buildingLine("the sources changed") + "ERROR: invalid port .*\n");
         String libJar = "apiguardian-api-" + version + ".jar";
         assertThat(launcherDir().resolve("lib").resolve(libJar)).isNotEmptyFile();
+        assertThat(libraries()).contains("lib/" + libJar);
         try (var jar = new JarFile(jar().toFile())) {
-            assertThat(jar.getManifest().getMainAttributes().getValue("Class-Path").split(" ")).contains("lib/" + libJar);
+            assertThat(jar.getManifest().getMainAttributes().getValue("Class-Path")).as("the jar's Class-Path").isNull();
         }
         Path probe = Files.writeString(copy.resolve("Probe.java"),
-                "class Probe { public static void main(String[] a) throws Exception {"
-                        + " System.out.print(Class.forName(\"org.apiguardian.api.API\").getName()); } }");
-        String java = Files.readAllLines(launcherDir().resolve("java-home")).get(1) + "/bin/java";
-        var loaded = Ferry.exec(List.of(java, "-cp", jar().toString(), probe.toString()), Map.of(), null, Duration.ofSeconds(60));
-        assertThat(loaded.stdout()).as(loaded.stderr()).isEqualTo("org.apiguardian.api.API");
+                "class Probe { public static void main(String[] a) {"
+                        + " try { System.out.print(Class.forName(\"org.apiguardian.api.API\").getName()); }"
+                        + " catch (ClassNotFoundException e) { System.out.print(\"not found\"); } } }");
+        assertThat(probeWithServerClassPath(probe, "--metrics", "127.0.0.1:9100", "9000", "/tmp")).isEqualTo("org.apiguardian.api.API");
+        assertThat(probeWithServerClassPath(probe, "9000", "S3://bucket/prefix")).isEqualTo("org.apiguardian.api.API");
+        assertThat(probeWithServerClassPath(probe, "9000", "/tmp")).isEqualTo("not found");
         assertThat(launcherDir().resolve("client.cache")).isNotEmptyFile();
+    }
+
+    /**
+     * Runs {@code probe} (a Java source file) on the class path the server's
+     * launcher builds for these server arguments (ferry_server_classpath in the
+     * copy's bin/ferry-launch.sh) and returns its output.
+     */
+    private String probeWithServerClassPath(Path probe, String... serverArgs) throws Exception {
+        String java = Files.readAllLines(launcherDir().resolve("java-home")).get(1) + "/bin/java";
+        var command = new ArrayList<>(List.of("env", "-u", "FERRY_METRICS", "-u", "FERRY_COUNTER", "bash", "-c",
+                ". \"$1/bin/ferry-launch.sh\" && ferry_server_classpath \"$1/target/launcher\" \"${@:4}\""
+                + " && exec \"$2\" -cp \"$FERRY_SERVER_CLASSPATH\" \"$3\"", "probe", copy.toString(), java, probe.toString()));
+        command.addAll(List.of(serverArgs));
+        var result = Ferry.exec(command, Map.of(), null, Duration.ofSeconds(60));
+        assertThat(result.exitCode()).as("the probe; stderr: %s", result.stderr()).isZero();
+        return result.stdout();
+    }
+
+    /**
+     * The server's class path (ferry_server_classpath in bin/ferry-launch.sh,
+     * on a stand-in build directory): the jar alone, or followed by every
+     * library the list names, exactly when an argument or variable switches on
+     * --metrics, --counter or FILE-DIR s3:// (either case). An empty list adds
+     * nothing; a missing one is an ERROR line and status 1 when a library is needed.
+     */
+    @Test
+    void theServersClassPathHasTheLibrariesExactlyWhenAnOptionNeedsThem() throws Exception {
+        Path dir = Files.createDirectories(copy.resolve("built & listed"));
+        Files.writeString(dir.resolve("libraries"), "lib/one-1.0.jar:lib/two-2.0.jar\n");
+        String jar = dir + "/ferry.jar";
+        String all = jar + ":" + dir + "/lib/one-1.0.jar:" + dir + "/lib/two-2.0.jar";
+        String db = "postgresql://ferry@127.0.0.1:5432/ferry";
+        record Case(Map<String, String> env, List<String> args, String classPath) {
+        }
+        var cases = List.of(
+                new Case(Map.of(), List.of("9000", "/srv/files"), jar),
+                new Case(Map.of(), List.of("--listen", "127.0.0.1", "--checksum", "sha256", "9000", "/srv/files"), jar),
+                new Case(Map.of(), List.of("9000", "./s3://bucket"), jar),
+                new Case(Map.of(), List.of("--help"), jar),
+                new Case(Map.of("FERRY_METRICS", "", "FERRY_COUNTER", ""), List.of("9000", "/srv/files"), jar),
+                new Case(Map.of(), List.of("--metrics", "9100", "9000", "/srv/files"), all),
+                new Case(Map.of(), List.of("--metrics=127.0.0.1:9100", "9000", "/srv/files"), all),
+                new Case(Map.of(), List.of("--counter", db, "9000", "/srv/files"), all),
+                new Case(Map.of(), List.of("--counter=" + db, "9000", "/srv/files"), all),
+                new Case(Map.of(), List.of("9000", "s3://bucket/prefix"), all),
+                new Case(Map.of(), List.of("9000", "S3://bucket"), all),
+                new Case(Map.of(), List.of("--s3-part-mib", "16", "--", "9000", "s3://bucket"), all),
+                new Case(Map.of("FERRY_METRICS", "9100"), List.of("9000", "/srv/files"), all),
+                new Case(Map.of("FERRY_COUNTER", db), List.of("9000", "/srv/files"), all));
+        for (Case c : cases) {
+            var result = serverClassPath(dir, c.env(), c.args());
+            assertThat(result.stdout()).as("class path for %s %s; stderr: %s", c.env(), c.args(), result.stderr())
+                    .isEqualTo(c.classPath() + "\n");
+        }
+        Files.writeString(dir.resolve("libraries"), "\n");
+        assertThat(serverClassPath(dir, Map.of(), List.of("--metrics", "9100", "9000", "/srv/files")).stdout())
+                .as("an empty list").isEqualTo(jar + "\n");
+        Files.delete(dir.resolve("libraries"));
+        assertThat(serverClassPath(dir, Map.of(), List.of("9000", "/srv/files")).stdout()).as("no list, no library needed")
+                .isEqualTo(jar + "\n");
+        var missing = serverClassPath(dir, Map.of(), List.of("9000", "s3://bucket"));
+        assertThat(missing.exitCode()).isEqualTo(1);
+        assertThat(missing.stderr()).isEqualTo("ERROR: ferry's list of its libraries, " + dir
+                + "/libraries, is missing: the build is incomplete\n");
+    }
+
+    /** ferry_server_classpath DIR ARGS... with only {@code env} of FERRY_METRICS and FERRY_COUNTER: its class path on stdout. */
+    private Ferry.Result serverClassPath(Path dir, Map<String, String> env, List<String> args) throws Exception {
+        var command = new ArrayList<>(List.of("env", "-u", "FERRY_METRICS", "-u", "FERRY_COUNTER"));
+        env.forEach((name, value) -> command.add(name + "=" + value));
+        command.addAll(List.of("bash", "-c", ". \"$1/bin/ferry-launch.sh\" && ferry_server_classpath \"$2\" \"${@:3}\""
+                + " && printf '%s\\n' \"$FERRY_SERVER_CLASSPATH\"", "rule", copy.toString(), dir.toString()));
+        command.addAll(args);
+        return Ferry.exec(command, Map.of(), null, Duration.ofSeconds(30));
+    }
+
+    /**
+     * Over a real upload, neither the client's JVM nor that of a server
+     * without an option that needs a library has a jar of lib/ on its class
+     * path (the -cp of its execve) or opens one (open, openat, openat2; strace
+     * of the launcher and everything it starts), while a server with --metrics
+     * has them and opens the metrics library's (so the trace would see them).
+     * On the repository's own launchers, built outside strace first
+     * (./run-tests has built them already), to spare a build of a copy.
+     */
+    @Test
+    void theClientAndAPlainServerOpenNoJarOfLibButAServerWithMetricsDoes() throws Exception {
+        Assumptions.assumeTrue(Ferry.has("strace"), "strace is not installed: the jars the JVMs open are not checked");
+        var built = Ferry.exec(List.of(Ferry.ROOT.resolve("client").toString(), "127.0.0.1", "0", "x"), Map.of(), null, BUILD);
+        assertThat(built.exitCode()).as(built.stderr()).isEqualTo(2);
+        Path lib = Ferry.ROOT.resolve("target/launcher/lib");
+        Path upload = Ferry.randomFile(copy, "upload", 200_000, 5);
+        Path files = copy.resolve("files");
+        Path clientTrace = copy.resolve("client.strace");
+        Path serverTrace = copy.resolve("server.strace");
+        try (var server = TracedServer.start(serverTrace, List.of(), files)) {
+            var sent = Ferry.exec(traced(clientTrace, Ferry.ROOT.resolve("client").toString(), "127.0.0.1",
+                    Integer.toString(server.port), upload.toString()), Map.of(), null, Duration.ofSeconds(60));
+            assertThat(sent.exitCode()).as("./client under strace; stderr: %s", sent.stderr()).isZero();
+            Ferry.awaitContent(files.resolve("1.file"), Files.readAllBytes(upload), Duration.ofSeconds(30));
+            server.stop();
+        }
+        String jar = Ferry.ROOT.resolve("target/launcher/ferry.jar").toString();
+        assertThat(Path.of(javaClassPath(clientTrace)).normalize()).as("the client's class path").isEqualTo(Path.of(jar));
+        assertThat(Path.of(javaClassPath(serverTrace)).normalize()).as("a plain server's class path").isEqualTo(Path.of(jar));
+        assertThat(jarsOpened(clientTrace, lib)).as("jars of lib/ the client's JVM opened").isEmpty();
+        assertThat(jarsOpened(serverTrace, lib)).as("jars of lib/ a plain server's JVM opened").isEmpty();
+
+        Path metricsTrace = copy.resolve("metrics.strace");
+        try (var server = TracedServer.start(metricsTrace, List.of("--metrics", "127.0.0.1:" + Ferry.freePort()),
+                copy.resolve("metrics-files"))) {
+            server.stop();
+        }
+        assertThat(javaClassPath(metricsTrace)).as("the class path with --metrics").contains(":")
+                .contains("/lib/prometheus-metrics-core-");
+        assertThat(jarsOpened(metricsTrace, lib)).as("jars of lib/ a server with --metrics opened")
+                .anyMatch(name -> name.startsWith("prometheus-metrics-core-"));
+    }
+
+    /** {@code command} under strace -f, its execve calls (in full) and open calls written to {@code trace}. */
+    private static List<String> traced(Path trace, String... command) {
+        var all = new ArrayList<>(List.of("strace", "-f", "-qq", "-v", "-s", "100000", "-o", trace.toString(),
+                "-e", "trace=execve,open,openat,openat2"));
+        all.addAll(List.of(command));
+        return all;
+    }
+
+    /** The -cp argument of the successful execve of java in {@code trace}. */
+    private static String javaClassPath(Path trace) throws IOException {
+        var execve = java.util.regex.Pattern.compile("execve\\(\"[^\"]*/bin/java\", \\[(.*?)\\], \\[.*\\) = 0$");
+        var arg = java.util.regex.Pattern.compile("\"((?:[^\"\\\\]++|\\\\.)*+)\"");
+        for (String line : Files.readAllLines(trace)) {
+            var call = execve.matcher(line);
+            if (call.find()) {
+                var args = new ArrayList<String>();
+                var each = arg.matcher(call.group(1));
+                while (each.find()) {
+                    args.add(each.group(1));
+                }
+                assertThat(args).as("java's arguments").contains("-cp");
+                return args.get(args.indexOf("-cp") + 1);
+            }
+        }
+        throw new AssertionError("no execve of java in " + trace);
+    }
+
+    /** The names of the jars in {@code lib} that a successful open call in {@code trace} opened. */
+    private static List<String> jarsOpened(Path trace, Path lib) throws IOException {
+        var opened = new ArrayList<String>();
+        var path = java.util.regex.Pattern.compile("\"([^\"]*\\.jar)\"");
+        for (String line : Files.readAllLines(trace)) {
+            var match = path.matcher(line);
+            if (match.find() && !line.matches(".*= -1 E[A-Z]+ .*")) {
+                Path file = Path.of(match.group(1)).toAbsolutePath().normalize();
+                if (file.getParent() != null && file.getParent().equals(lib)) {
+                    opened.add(file.getFileName().toString());
+                }
+            }
+        }
+        return opened;
+    }
+
+    /** The repository's ./server OPTIONS... PORT DIR under strace, listening on a free port. */
+    private static final class TracedServer implements AutoCloseable {
+        final Process strace;
+        final int port;
+
+        private TracedServer(Process strace, int port) {
+            this.strace = strace;
+            this.port = port;
+        }
+
+        static TracedServer start(Path trace, List<String> options, Path dir) throws IOException {
+            int port = Ferry.freePort();
+            var args = new ArrayList<String>();
+            args.add(Ferry.ROOT.resolve("server").toString());
+            args.addAll(options);
+            args.addAll(List.of(Integer.toString(port), dir.toString()));
+            Path out = trace.resolveSibling(trace.getFileName() + ".out");
+            var process = new ProcessBuilder(traced(trace, args.toArray(String[]::new)))
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectOutput(out.toFile()).redirectErrorStream(true).start();
+            var server = new TracedServer(process, port);
+            if (!Ferry.await(Ferry.START_DEADLINE, () -> Ferry.readOrEmpty(out).contains("listening on port ") || !process.isAlive())
+                    || !process.isAlive()) {
+                server.close();
+                throw new AssertionError("./server under strace did not listen within " + Ferry.START_DEADLINE + ": "
+                        + Ferry.readOrEmpty(out));
+            }
+            return server;
+        }
+
+        /** SIGTERM to the launcher (strace's child): it stops its JVM and exits 0, and strace with it. */
+        void stop() throws InterruptedException {
+            ProcessHandle launcher = strace.children().findFirst().orElseThrow();
+            Ferry.signal(launcher.pid(), "TERM");
+            assertThat(strace.waitFor(30, TimeUnit.SECONDS)).as("./server under strace exits after SIGTERM").isTrue();
+            assertThat(strace.exitValue()).as("./server's exit code").isZero();
+        }
+
+        @Override
+        public void close() {
+            strace.descendants().forEach(ProcessHandle::destroyForcibly);
+            Ferry.kill(strace);
+        }
     }
 
     /** Gives {@code file} a time after the jar's (the jar's is its build's start), so it counts as changed. */

@@ -163,7 +163,8 @@ class PackageIT {
      * running the bundled runtime.</li>
      * <li>The installed ferry-client sends 3 MiB: exit 0, 1.file holds the same bytes.</li>
      * <li>The metrics endpoint (--metrics: the Prometheus library on the bundled runtime's modules)
-     * counts it, in each format Prometheus asks for.</li>
+     * counts it, in each format Prometheus asks for; with --metrics, the JVM's class path holds the
+     * libraries /usr/lib/ferry/libraries lists, which are the jars of /usr/lib/ferry/lib.</li>
      * <li>SIGTERM ends the server with exit 0.</li>
      * </ol>
      */
@@ -178,6 +179,13 @@ class PackageIT {
                 Integer.toString(port), dir.toString()), work, port)) {
             assertThat(server.process.descendants().map(p -> p.info().command().orElse("")))
                     .contains(HOME.resolve("runtime/bin/java").toString());
+            List<String> listed = Files.readAllLines(HOME.resolve("libraries"));
+            assertThat(listed).as("/usr/lib/ferry/libraries").hasSize(1);
+            try (var lib = Files.list(HOME.resolve("lib"))) {
+                assertThat(lib.map(jar -> "lib/" + jar.getFileName())).containsExactlyInAnyOrder(listed.get(0).split(":"));
+            }
+            assertThat(jvmClassPath(server.process)).as("the class path with --metrics").contains(":")
+                    .contains("/lib/ferry/lib/prometheus-metrics-core-");
             var sent = Ferry.exec(List.of(CLIENT.toString(), "127.0.0.1", Integer.toString(port), upload.toString()),
                     bare(), null, Duration.ofSeconds(60));
             assertThat(sent.exitCode()).as("ferry-client; stderr: %s", sent.stderr()).isZero();
@@ -206,7 +214,8 @@ class PackageIT {
     /**
      * <ol>
      * <li>systemd-socket-activate listens and, on nc's connection, executes the installed ferry-server.</li>
-     * <li>The server serves on that socket: 1.file holds nc's bytes.</li>
+     * <li>The server serves on that socket: 1.file holds nc's bytes; without an option that needs a
+     * library, its JVM's class path is ferry.jar alone.</li>
      * <li>SIGTERM ends it with exit 0.</li>
      * </ol>
      */
@@ -227,6 +236,8 @@ class PackageIT {
             assertThat(nc.exitCode()).isZero();
             Ferry.awaitContent(dir.resolve("1.file"), Files.readAllBytes(upload), Duration.ofSeconds(30));
             assertThat(server.stdout()).contains("listening on port " + port + " (socket from systemd)");
+            assertThat(jvmClassPath(server.process)).as("the class path without options").endsWith("/lib/ferry/ferry.jar")
+                    .doesNotContain(":");
             Ferry.signal(server.process.pid(), "TERM");
             var result = server.awaitExit(Duration.ofSeconds(10));
             assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
@@ -319,6 +330,15 @@ class PackageIT {
     }
 
     /** A process started from the installed commands, its output in files. */
+    /** The -cp argument of the java process below {@code launcher}, from /proc. */
+    private static String jvmClassPath(Process launcher) throws IOException {
+        ProcessHandle jvm = launcher.descendants().filter(p -> p.info().command().orElse("").endsWith("/bin/java"))
+                .findFirst().orElseThrow();
+        List<String> args = List.of(Files.readString(Path.of("/proc", Long.toString(jvm.pid()), "cmdline")).split("\0"));
+        assertThat(args).contains("-cp");
+        return args.get(args.indexOf("-cp") + 1);
+    }
+
     private record Installed(Process process, Path stdoutFile, Path stderrFile, long startedAt)
             implements AutoCloseable {
         static Installed launch(List<String> command, Path logs) throws IOException {

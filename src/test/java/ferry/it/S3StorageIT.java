@@ -213,6 +213,27 @@ class S3StorageIT {
         }
     }
 
+    /**
+     * The store's answer to the PUT that creates a small upload's object is
+     * lost (the relay closes the connection after the store has acted on it):
+     * the SDK retries, the retry's {@code If-None-Match: *} meets the object
+     * the first attempt created, and the upload recognises it as its own (its
+     * token in the object's metadata): complete, not {@code write-failed}.
+     */
+    @Test
+    void aRequestRetriedAfterItsAnswerWasLostRecognisesItsOwnObject() throws Exception {
+        try (var link = new AnswerLosingLink(s3.port)) {
+            var server = start(SMALL_PARTS, "lost", Map.of("AWS_ENDPOINT_URL", "http://127.0.0.1:" + link.port()));
+            link.loseNextAnswer("PUT", "if-none-match");
+            Path small = Ferry.randomFile(tmp, "small", 1000, 21);
+            Ferry.assertSucceeded(Ferry.client("127.0.0.1", server.port, small, Map.of()));
+            assertThat(link.lost()).isEqualTo(1);
+            assertThat(s3.sha256("lost/1.file")).isEqualTo(sha256(small));
+            assertThat(server.awaitLogLine(1, DEADLINE)).contains("outcome=complete");
+            Ferry.stop(server);
+        }
+    }
+
     /** A bucket that is missing or a store that cannot be reached: one ERROR line, exit 1, at start. */
     @Test
     void aMissingBucketOrAnUnreachableStoreIsOneErrorLineAtStart() throws Exception {
