@@ -270,6 +270,21 @@ final class Sender {
      * @return the number of bytes sent
      */
     /**
+     * Waits (at most {@link #RETRY_MILLIS}) for the socket to take data again;
+     * fails when it has taken none for the time limit since {@code lastProgress}.
+     */
+    private void awaitWritable(SelectionKey key, long lastProgress, long sent, long size)
+            throws UserError, IOException {
+        long millis = millisUntil(lastProgress + timeoutNanos);
+        if (millis <= 0) {
+            throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
+                    + " (" + sent + " of " + size + " bytes sent); giving up");
+        }
+        key.selector().select(Math.min(millis, RETRY_MILLIS));
+        key.selector().selectedKeys().clear();
+    }
+
+    /**
      * Files up to this size are read into one buffer and written, rather than
      * sent with {@code transferTo}: for them the copy costs nothing, while
      * {@code transferTo}'s first use costs the JVM a class generated at run
@@ -315,13 +330,7 @@ final class Sender {
                     lastProgress = System.nanoTime();
                     continue;
                 }
-                long millis = millisUntil(lastProgress + timeoutNanos);
-                if (millis <= 0) {
-                    throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
-                            + " (" + buffer.position() + " of " + size + " bytes sent); giving up");
-                }
-                key.selector().select(Math.min(millis, RETRY_MILLIS));
-                key.selector().selectedKeys().clear();
+                awaitWritable(key, lastProgress, buffer.position(), size);
             }
             if (start > 0) {
                 file.position(position); // standard input read in part before: leave it read, as cat would
@@ -365,13 +374,7 @@ final class Sender {
                     this.size = size;
                     break;
                 }
-                long millis = millisUntil(lastProgress + timeoutNanos);
-                if (millis <= 0) {
-                    throw UserError.failure("the server took no data for " + Arguments.seconds(config.timeout())
-                            + " (" + (position - start) + " of " + size + " bytes sent); giving up");
-                }
-                key.selector().select(Math.min(millis, RETRY_MILLIS));
-                key.selector().selectedKeys().clear();
+                awaitWritable(key, lastProgress, position - start, size);
             }
             if (start > 0) {
                 file.position(position); // standard input read in part before: leave it read, as cat would

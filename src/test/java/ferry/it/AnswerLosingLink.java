@@ -3,15 +3,12 @@ package ferry.it;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A TCP relay on 127.0.0.1 to an HTTP server on another local port that,
@@ -21,23 +18,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * keep-alive connection dropped at the wrong moment does. The client then
  * cannot know that its request succeeded.
  */
-final class AnswerLosingLink implements AutoCloseable {
-    private final ServerSocket listener;
-    private final int target;
+final class AnswerLosingLink extends Relay {
     /** The start of the request whose answer to lose (method, and a text its head holds), or null. */
-    private final java.util.concurrent.atomic.AtomicReference<String[]> armed =
-            new java.util.concurrent.atomic.AtomicReference<>();
+    private final AtomicReference<String[]> armed = new AtomicReference<>();
     private final AtomicInteger lost = new AtomicInteger();
-    private final List<Socket> sockets = new ArrayList<>();
 
     AnswerLosingLink(int target) throws IOException {
-        this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        this.target = target;
-        Thread.ofPlatform().daemon().name("answer-losing-link").start(this::accept);
-    }
-
-    int port() {
-        return listener.getLocalPort();
+        super(target, "answer-losing-link");
     }
 
     /**
@@ -45,7 +32,7 @@ final class AnswerLosingLink implements AutoCloseable {
      * head holds {@code text} (case aside) is lost.
      */
     void loseNextAnswer(String method, String text) {
-        armed.set(new String[] {method + " ", text.toLowerCase(java.util.Locale.ROOT)});
+        armed.set(new String[] {method + " ", text.toLowerCase(Locale.ROOT)});
     }
 
     /** Answers lost so far. */
@@ -53,26 +40,14 @@ final class AnswerLosingLink implements AutoCloseable {
         return lost.get();
     }
 
-    private void accept() {
-        while (!listener.isClosed()) {
-            try {
-                Socket client = listener.accept();
-                Socket server = new Socket();
-                server.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), target), 5_000);
-                synchronized (sockets) {
-                    sockets.add(client);
-                    sockets.add(server);
-                }
-                var losing = new AtomicBoolean();
-                Thread.ofVirtual().start(() -> requests(client, server, losing));
-                Thread.ofVirtual().start(() -> answers(server, client, losing));
-            } catch (IOException e) {
-                // Closed.
-            }
-        }
+    @Override
+    void connected(Socket client, Socket server) {
+        var losing = new AtomicBoolean();
+        Thread.ofVirtual().start(() -> requests(client, server, losing));
+        Thread.ofVirtual().start(() -> answers(server, client, losing));
     }
 
-    /** Client to server: marks the connection whose request is the armed PUT. */
+    /** Client to server: marks the connection whose request is the armed one. */
     private void requests(Socket client, Socket server, AtomicBoolean losing) {
         byte[] buffer = new byte[64 * 1024];
         try {
@@ -83,8 +58,8 @@ final class AnswerLosingLink implements AutoCloseable {
                 if (wanted != null) {
                     String head = new String(buffer, 0, n, StandardCharsets.ISO_8859_1);
                     int end = head.indexOf("\r\n\r\n");
-                    head = (end < 0 ? head : head.substring(0, end)).toLowerCase(java.util.Locale.ROOT);
-                    if (head.startsWith(wanted[0].toLowerCase(java.util.Locale.ROOT)) && head.contains(wanted[1])
+                    head = (end < 0 ? head : head.substring(0, end)).toLowerCase(Locale.ROOT);
+                    if (head.startsWith(wanted[0].toLowerCase(Locale.ROOT)) && head.contains(wanted[1])
                             && armed.compareAndSet(wanted, null)) {
                         losing.set(true);
                     }
@@ -113,22 +88,6 @@ final class AnswerLosingLink implements AutoCloseable {
             }
         } catch (IOException e) {
             closeQuietly(client);
-        }
-    }
-
-    private static void closeQuietly(Socket socket) {
-        try {
-            socket.close();
-        } catch (IOException ignored) {
-            // Already closed.
-        }
-    }
-
-    @Override
-    public void close() throws IOException {
-        listener.close();
-        synchronized (sockets) {
-            sockets.forEach(AnswerLosingLink::closeQuietly);
         }
     }
 }

@@ -279,14 +279,7 @@ class S3StorageIT {
 
     /** Sends {@code bytes} and then resets the connection (SO_LINGER 0). */
     private static void resetAfter(int port, long bytes) throws IOException {
-        var socket = new Socket();
-        socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
-        OutputStream out = socket.getOutputStream();
-        byte[] chunk = new byte[64 * 1024];
-        for (long left = bytes; left > 0; left -= chunk.length) {
-            out.write(chunk, 0, (int) Math.min(chunk.length, left));
-        }
-        out.flush();
+        Socket socket = sendWithoutEnd(port, bytes);
         socket.setSoLinger(true, 0);
         socket.close();
     }

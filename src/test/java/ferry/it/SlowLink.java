@@ -3,38 +3,24 @@ package ferry.it;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A TCP relay on 127.0.0.1 to another local port that passes bytes towards
  * it at a fixed rate (a slow link to a store, without a network namespace):
  * the upstream direction of all connections together is paced to
- * {@code bytesPerSecond}, the answers flow back unpaced. {@link #close()} ends every connection.
+ * {@code bytesPerSecond}, the answers flow back unpaced.
  */
-final class SlowLink implements AutoCloseable {
-    private final ServerSocket listener;
-    private final int target;
+final class SlowLink extends Relay {
     private final long bytesPerSecond;
-    private final List<Socket> sockets = new ArrayList<>();
     private final AtomicLong relayed = new AtomicLong();
     /** When the bytes passed so far are due to have left, at the link's rate; never in the past when idle. */
     private long dueNanos = System.nanoTime();
 
     SlowLink(int target, long bytesPerSecond) throws IOException {
-        this.listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        this.target = target;
+        super(target, "slow-link");
         this.bytesPerSecond = bytesPerSecond;
-        Thread.ofPlatform().daemon().name("slow-link-accept").start(this::accept);
-    }
-
-    int port() {
-        return listener.getLocalPort();
     }
 
     /** Bytes passed towards the target so far. */
@@ -42,22 +28,10 @@ final class SlowLink implements AutoCloseable {
         return relayed.get();
     }
 
-    private void accept() {
-        while (!listener.isClosed()) {
-            try {
-                Socket client = listener.accept();
-                Socket upstream = new Socket();
-                upstream.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), target), 5_000);
-                synchronized (sockets) {
-                    sockets.add(client);
-                    sockets.add(upstream);
-                }
-                Thread.ofVirtual().start(() -> pump(client, upstream, true));
-                Thread.ofVirtual().start(() -> pump(upstream, client, false));
-            } catch (IOException e) {
-                // Closed, or the target refused: the client's connection ends with it.
-            }
-        }
+    @Override
+    void connected(Socket client, Socket server) {
+        Thread.ofVirtual().start(() -> pump(client, server, true));
+        Thread.ofVirtual().start(() -> pump(server, client, false));
     }
 
     private void pump(Socket from, Socket to, boolean paced) {
@@ -87,21 +61,5 @@ final class SlowLink implements AutoCloseable {
     private synchronized long due(int bytes) {
         dueNanos = Math.max(dueNanos, System.nanoTime()) + bytes * 1_000_000_000L / bytesPerSecond;
         return dueNanos;
-    }
-
-    private static void closeQuietly(Socket socket) {
-        try {
-            socket.close();
-        } catch (IOException ignored) {
-            // Already closed.
-        }
-    }
-
-    @Override
-    public void close() throws IOException {
-        listener.close();
-        synchronized (sockets) {
-            sockets.forEach(SlowLink::closeQuietly);
-        }
     }
 }
