@@ -35,10 +35,9 @@ final class PartMemory {
     static final int CHUNK = 1 << 20;
 
     private final int partChunks;
-    private final int chunks;
     private final Semaphore permits;
     private final Semaphore starters;
-    /** Chunks allocated and not in use; never more than {@link #chunks} in all are allocated. */
+    /** Chunks allocated and not in use; never more in all than the budget holds. */
     private final Queue<byte[]> free = new ConcurrentLinkedQueue<>();
 
     /**
@@ -50,7 +49,7 @@ final class PartMemory {
             throw new IllegalArgumentException("the budget must hold two parts of whole MiB");
         }
         this.partChunks = partSize / CHUNK;
-        this.chunks = (int) Math.min(Integer.MAX_VALUE, budget / CHUNK);
+        int chunks = (int) Math.min(Integer.MAX_VALUE, budget / CHUNK);
         this.permits = new Semaphore(chunks, true);
         this.starters = new Semaphore(chunks - partChunks, true);
     }

@@ -174,11 +174,6 @@ final class S3Storage implements SinkFactory, AutoCloseable {
         return null;
     }
 
-    /** Where the server saves, for its start line. */
-    String shown() {
-        return options + " (endpoint " + shownEndpoint + ")";
-    }
-
     /**
      * The highest N of the objects {@code PREFIX/N.file} an earlier run left,
      * or 0 (or not listed): a server with the local counter numbers on from

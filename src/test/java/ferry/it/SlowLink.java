@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A TCP relay on 127.0.0.1 to another local port that passes bytes towards
@@ -14,18 +13,12 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class SlowLink extends Relay {
     private final long bytesPerSecond;
-    private final AtomicLong relayed = new AtomicLong();
     /** When the bytes passed so far are due to have left, at the link's rate; never in the past when idle. */
     private long dueNanos = System.nanoTime();
 
     SlowLink(int target, long bytesPerSecond) throws IOException {
         super(target, "slow-link");
         this.bytesPerSecond = bytesPerSecond;
-    }
-
-    /** Bytes passed towards the target so far. */
-    long relayed() {
-        return relayed.get();
     }
 
     @Override
@@ -43,7 +36,6 @@ final class SlowLink extends Relay {
             for (int n; (n = in.read(buffer)) > 0; ) {
                 out.write(buffer, 0, n);
                 if (paced) {
-                    relayed.addAndGet(n);
                     long wait = due(n) - System.nanoTime();
                     if (wait > 0) {
                         Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
