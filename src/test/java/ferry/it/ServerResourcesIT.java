@@ -100,6 +100,10 @@ class ServerResourcesIT {
      * accepting is over before idle CPU is measured; fails if that does not
      * happen within {@link #SETTLE_DEADLINE}.
      */
+    private static long outcomes(String log) {
+        return log.lines().filter(line -> line.contains(" outcome=")).count();
+    }
+
     private static void awaitSettled(Ferry.Server server, String when) {
         var previous = new AtomicReference<Duration>();
         var lastStep = new AtomicReference<Duration>();
@@ -167,9 +171,15 @@ class ServerResourcesIT {
             } finally {
                 closeAll(sockets);
             }
+            // The closed connections drain first, in back-off rounds of up to a second each (about 2 s here
+            // when the machine is quiet, far more under load): the upload below waits for them only once they
+            // are all recorded, so that the client's 10 s rule measures the server serving again, not the
+            // drain. A server that never served again would never record them all.
+            assertThat(Ferry.await(Duration.ofSeconds(90), Duration.ofMillis(100), () -> outcomes(server.stdout()) >= 300))
+                    .as("all 300 connections recorded once their descriptors are free:%n%s", server.stdout())
+                    .isTrue();
             byte[] data = Ferry.randomBytes(123_457, 7);
             Path source = Files.write(tmp.resolve("after.bin"), data);
-            // The closed connections drain first; the upload may need a few back-off rounds.
             var result = Ferry.client("127.0.0.1", server.port, source, Map.of());
             assertThat(result.exitCode()).as(result.stderr()).isZero();
             var line = Pattern.compile("conn=(\\d+) \\S+ bytes=123457 \\S+ outcome=complete").matcher(server.stdout());
