@@ -11,17 +11,21 @@ Python peers, in one run, alternating (A B C A B C ...), reporting medians.
 Scenarios (see bench/README.md):
   a  client, 100 MiB to a discarding sink: ./client vs nc -N vs Python sendfile
   b  client, 500 B end to end: the same three senders
-  c  server, one 100 MiB upload from nc -N until the file is complete on disk:
-     ./server vs socat vs a thread-per-connection Python receiver
+  c  server, one 100 MiB upload from nc -N into a running receiver until the file
+     is complete on disk: ./server vs socat -b 256 KiB and 1 MiB vs a thread-per-connection
+     Python receiver, and the floor (nc -N into a receiver that only discards)
+  i  server cold: the same upload, the first after the receiver started (one fresh receiver per round)
   d  server, 32 concurrent uploads of 8 MiB: ./server vs the Python receiver
   e  server, 5,000 idle connections: resident memory and idle CPU of the whole
      process tree, ./server vs the Python receiver
   f  server, 100 MiB with --checksum sha256 and --fsync against the default
   g  server to S3, one 1 GiB upload from nc -N into s3proxy (started here):
      ./server PORT s3://... vs nc -l | rclone rcat vs nc -l | aws s3 cp -
+  h  many files: 1,000 files of 4 KiB into one running ./server, from one ./client (sequential,
+     then --parallel 8) vs a shell loop of nc -N
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
-receiver, "ferry@NAME", in c, d and e, started as ./server is.
+receiver, "ferry@NAME", in c, i, d and e, started as ./server is.
 
 Exit code: 0 when everything ran (whether or not a target was met), 1 when a
 run failed (a peer exited non-zero, a file arrived incomplete, a deadline
@@ -46,6 +50,7 @@ import tempfile
 import threading
 import time
 
+import pyrecv
 import s3store
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -66,6 +71,10 @@ AWS = "/usr/bin/aws"  # Debian's awscli 2: a version manager's `aws` earlier on 
 S3_RCLONE = ["--s3-chunk-size", "32M"]  # rclone rcat flags
 S3_AWS = {}  # the s3 section of aws's config file (its defaults were fastest); keys with -- are flags of aws s3 cp
 S3_NC = ""  # flags of the peers' nc -l
+PY_READ = pyrecv.READ_SIZE  # the Python receiver's recv_into size, the fastest measured (bench/README.md)
+SOCAT_BUFFERS = (262144, 1048576)  # socat -b in c and i: both rows are measured, the faster one counts
+PARALLEL = 8  # ./client --parallel in h
+GiB = 1 << 30
 
 
 class RunFailure(Exception):
@@ -344,6 +353,31 @@ class Server:
             self.proc.wait()
 
 
+class SinkServer(Server):
+    """The floor of c: bench/sink.py in splice mode, which discards every byte (socket -> pipe -> /dev/null,
+    never in user space) and prints each connection's byte count once it has closed the connection."""
+
+    FLOOR = "floor: nc -N into a discarding sink"
+
+    def start(self):
+        with open(self.log_path, "ab") as err:
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                         cwd=ROOT, start_new_session=True)
+        self.reader = LineReader(self.proc.stdout)
+        if not poll_until(lambda: listening(self.port) or self.proc.poll() is not None, START_DEADLINE, 0.02) \
+                or self.proc.poll() is not None:
+            self.stop()
+            raise RunFailure(f"{self.name}: {' '.join(self.cmd)} did not listen on {self.port}: {self.tail()}")
+
+
+FLOOR = SinkServer.FLOOR
+
+
+def py_name(read):
+    """The Python receiver's row: its read size in the name."""
+    return f"python threads, {label(read)} reads"
+
+
 def uploads_in(directory):
     """The received files of a receiver's directory: not ferry's lock file (.ferry.lock) or other dot files."""
     return [e for e in os.scandir(directory) if not e.name.startswith(".")]
@@ -423,6 +457,8 @@ def fmt(value, unit):
         return f"{value / MiB:.1f} MiB"
     if unit == "cpu-ms":
         return f"{value * 1000:.0f} ms"
+    if unit == "cpu-s/GiB":
+        return f"{value:.3f} s/GiB"
     return f"{value:g} {unit}"
 
 
@@ -489,11 +525,16 @@ class Bench:
         return [(self.result(key, scenario, f"ferry@{name}", "ms"), self.ferry_server(f"ferry@{name}", env, root))
                 for name, root in self.args.compare]
 
-    def python_server(self, name):
+    def python_server(self, name, read=PY_READ):
         port = free_port()
         directory = os.path.join(self.work, f"pyrecv-{port}")
-        return Server(name, [self.python, os.path.join(BENCH, "pyrecv.py"), str(port), directory], port, directory,
-                      self.logs)
+        return Server(name, [self.python, os.path.join(BENCH, "pyrecv.py"), str(port), directory, str(read)], port,
+                      directory, self.logs)
+
+    def python_rows(self, key, scenario):
+        """(result, server) for each --py-read size: the Python receiver's rows of c and d."""
+        return [(self.result(key, scenario, py_name(read), "ms"), self.python_server(py_name(read), read))
+                for read in self.args.py_read]
 
     # -- a, b: client to a discarding sink
 
@@ -546,13 +587,72 @@ class Bench:
     # -- c: one large upload from nc -N
 
     def server_single(self, key, name, size):
-        self.nc_rounds(key, name, size, [
+        """c: one upload into a running receiver (warm), against socat at both buffer sizes, the Python
+        receiver at each read size, and the floor: nc -N into a receiver that only discards."""
+        cpu_rows = self.nc_rounds(key, name, size, [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
             *self.compared(key, name),
-            (self.result(key, name, "socat", "ms"), self.socat_server("socat")),
-            (self.result(key, name, "socat -b 262144", "ms"), self.socat_server("socat -b 262144", 262144)),
-            (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
+            *((self.result(key, name, f"socat -b {b}", "ms"), self.socat_server(f"socat -b {b}", b))
+              for b in SOCAT_BUFFERS),
+            *self.python_rows(key, name),
+            (self.result(key, name, FLOOR, "ms"), self.sink_server(FLOOR)),
         ])
+        self.per_gib(key, name, size, cpu_rows)
+
+    def per_gib(self, key, name, size, cpu_rows):
+        """Rows of CPU seconds per GiB received, from the server-CPU rows of ferry and socat (each sample scaled)."""
+        for row in (cpu_rows or {}).values():
+            if row.ferry or row.peer.startswith("socat"):
+                per = self.result(key, f"{name}, server CPU per GiB", row.peer, "cpu-s/GiB", ferry=row.ferry)
+                per.samples = [cpu * GiB / size for cpu in row.samples]
+                per.skipped, per.errors = row.skipped, list(row.errors)
+
+    def sink_server(self, name):
+        port = free_port()
+        return SinkServer(name, [self.python, os.path.join(BENCH, "sink.py"), str(port), "splice"], port, None,
+                          self.logs)
+
+    # -- i: the first upload after the receiver starts
+
+    def server_cold(self, key, name, size):
+        """i: each round starts every receiver afresh (waiting until it listens, not timed), times one upload from
+        nc -N until the file is complete, and stops it."""
+        source = self.source(size)
+        makers = [
+            (self.result(key, name, "ferry ./server", "ms", ferry=True), lambda: self.ferry_server("ferry ./server")),
+            *((self.result(key, name, f"ferry@{n}", "ms"), lambda n=n, r=r: self.ferry_server(f"ferry@{n}", None, r))
+              for n, r in self.args.compare),
+            *((self.result(key, name, f"socat -b {b}", "ms"), lambda b=b: self.socat_server(f"socat -b {b}", b))
+              for b in SOCAT_BUFFERS),
+            *((self.result(key, name, py_name(r), "ms"), lambda r=r: self.python_server(py_name(r), r))
+              for r in self.args.py_read),
+        ]
+        if not shutil.which("nc"):
+            for result, _ in makers:
+                result.skipped = "nc (the sender) not found"
+            log(f"  {name}: skipped: nc (the sender) not found")
+            return
+        cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry) for r, _ in makers}
+
+        def run_one(make):
+            server = make()
+            try:
+                self.start(server)
+            except Skip as e:
+                raise RunFailure(f"{server.name} cannot run here: {e}")
+            try:
+                return self.nc_upload(server, source, size)
+            finally:
+                server.stop()
+                self.servers.remove(server)
+                shutil.rmtree(server.dir, ignore_errors=True)
+
+        for result, make in makers:  # a missing tool skips its peer before the rounds
+            if result.peer.startswith("socat") and not shutil.which("socat"):
+                result.skipped = "socat not found"
+                log(f"  {name}: skipping {result.peer}: {result.skipped}")
+        rounds(makers, run_one, self.args.runs, self.args.warmup, name, cpu_rows)
+        self.per_gib(key, name, size, cpu_rows)
 
     def socat_server(self, name, buffer=None):
         """socat saving each connection over one file, with its default buffer or -b buffer."""
@@ -576,6 +676,7 @@ class Bench:
         peers = self.start_servers(name, candidates)
         rounds(peers, lambda server: self.nc_upload(server, source, size), self.args.runs, self.args.warmup, name,
                cpu_rows)
+        return cpu_rows
 
     def nc_upload(self, server, source, size):
         """One upload of source from nc -N to server, until its file is complete: (seconds, CPU seconds)."""
@@ -590,6 +691,15 @@ class Bench:
         if rc != 0:
             raise RunFailure(f"nc -N to {server.name} exited {rc}: {proc.stderr.read().decode().strip()}")
         proc.stderr.close()
+        if isinstance(server, SinkServer):
+            # The floor: nothing is saved; the sink reports the bytes of the connection once it closed it.
+            got = server.reader.readline(RUN_DEADLINE)
+            elapsed = time.perf_counter() - start
+            if got is None or int(got) != size:
+                raise RunFailure(f"{server.name}: the sink received {got} of {size} bytes")
+            cpu = (tree_cpu_ticks(pids) - ticks) / CLK_TCK
+            time.sleep(0.05)
+            return elapsed, cpu
         # nc -N exits when the receiver closes the connection; the file must also be complete.
         complete = lambda: [s for _, s in file_list(server.dir)] == [size]
         if not poll_until(complete, RUN_DEADLINE):
@@ -643,7 +753,7 @@ class Bench:
         candidates = [
             (self.result(key, name, "ferry ./server", "ms", ferry=True), self.ferry_server("ferry ./server")),
             *self.compared(key, name),
-            (self.result(key, name, "python threads", "ms"), self.python_server("python threads")),
+            *self.python_rows(key, name),
         ]
         cpu_rows = {r: self.result(key, f"{name}, server CPU", r.peer, "cpu-ms", ferry=r.ferry)
                     for r, _ in candidates}
@@ -963,6 +1073,56 @@ class Bench:
         time.sleep(0.2)
         return {"time": elapsed, "cpu": cpu, "rss": rss, "store_cpu": store_cpu}
 
+    # -- h: many small files into one running server
+
+    def many_files(self, key, name, count, size):
+        """h: count files of size bytes (distinct contents) sent into one running ./server, each sender timed from
+        its start to its exit; then exactly count new files must be there, holding those contents (not timed)."""
+        folder = os.path.join(self.work, "many")
+        os.makedirs(folder, exist_ok=True)
+        sources, digests = [], []
+        for n in range(count):
+            path = os.path.join(folder, f"f{n + 1:04d}")
+            data = os.urandom(size)
+            with open(path, "wb") as f:
+                f.write(data)
+            sources.append(path)
+            digests.append(hashlib.sha256(data).hexdigest())
+        expected = sorted(digests)
+        server = self.ferry_server("ferry ./server")
+        host = "127.0.0.1"
+        loop = 'for f in "$@"; do nc -N ' + f"{host} {server.port}" + ' < "$f" || exit 1; done'
+        client = os.path.join(ROOT, "client")
+        peers = [
+            (self.result(key, name, "ferry ./client", "ms", ferry=True), [client, host, str(server.port), *sources]),
+            (self.result(key, name, f"ferry ./client --parallel {PARALLEL}", "ms", ferry=True),
+             [client, "--parallel", str(PARALLEL), host, str(server.port), *sources]),
+            (self.result(key, name, "sh loop of nc -N", "ms"), ["sh", "-c", loop, "sh", *sources]),
+        ]
+        if not shutil.which("nc"):
+            peers[2][0].skipped = "nc not found"
+            log(f"  {name}: skipping {peers[2][0].peer}: nc not found")
+        self.start(server)
+
+        def run_one(cmd):
+            server.check_alive()
+            elapsed, _ = timed_process(cmd, deadline=max(RUN_DEADLINE, count * 0.5))
+            # ferry closes each connection once its file is saved: every file is complete when the sender exits.
+            got = uploads_in(server.dir)
+            if len(got) != count:
+                raise RunFailure(f"{cmd[0]}: {len(got)} files arrived, not {count}")
+            if self.args.verify:
+                received = []
+                for entry in got:
+                    with open(entry.path, "rb") as f:
+                        received.append(hashlib.sha256(f.read()).hexdigest())
+                if sorted(received) != expected:
+                    raise RunFailure(f"{cmd[0]}: the {count} files arrived, but not with the contents sent")
+            clear_dir(server.dir)
+            return elapsed
+
+        rounds(peers, run_one, self.args.runs, self.args.warmup, name)
+
     # -- the whole run
 
     def run(self):
@@ -972,11 +1132,13 @@ class Bench:
             ("a", lambda: self.client_scenario("a", f"client {label(a.large)}", a.large)),
             ("b", lambda: self.client_scenario("b", f"client {label(a.small)}", a.small)),
             ("c", lambda: self.server_single("c", f"server {label(a.large)}", a.large)),
+            ("i", lambda: self.server_cold("i", f"server cold {label(a.large)}", a.large)),
             ("d", lambda: self.server_concurrent("d", f"server {a.concurrent}x{label(a.concurrent_size)}",
                                                  a.concurrent, a.concurrent_size)),
             ("e", lambda: self.server_idle("e", a.idle_conns, a.settle, a.idle_seconds)),
             ("f", lambda: self.server_options("f", f"server {label(a.large)}, options", a.large)),
             ("g", lambda: self.server_s3("g", f"S3 {label(a.s3_size)}", a.s3_size)),
+            ("h", lambda: self.many_files("h", f"{a.many} files of {label(a.many_size)}", a.many, a.many_size)),
         ]
         prebuild()
         for _, root in a.compare:
@@ -1156,42 +1318,68 @@ def machine(python, compare=()):
     }
 
 
-# (key, scenario prefix, ferry peer, reference peer, target ratio, text)
+# Issue 11's targets: (scenario key, unit of its rows, ferry's rows, the peers' rows, limit, text). Rows are chosen
+# by the start of their peer name; where several match (socat at two buffer sizes, the Python receiver at several
+# read sizes, ./client sequential and --parallel), the one with the lowest median counts.
 TARGETS = [
-    ("a", "client", "ferry ./client", "nc -N", 1.0, "client large <= 1.0x nc"),
-    ("c", "server", "ferry ./server", "socat", 1.0, "server large <= 1.0x socat"),
-    ("d", "server", "ferry ./server", "python threads", 0.8, "server concurrent <= 0.8x Python receiver"),
-    ("b", "client", "ferry ./client", "python sendfile", 2.0, "client 500 B <= 2.0x Python sender"),
-    ("e", "idle RSS", "ferry ./server", "python threads", 2.0, "idle RSS <= 2.0x Python receiver"),
+    ("a", "ms", "ferry ./client", "nc -N", 1.15, "client 100 MiB <= 1.15x nc -N"),
+    ("b", "ms", "ferry ./client", "python sendfile", 1.4, "client 500 B <= 1.4x the Python sender"),
+    ("c", "ms", "ferry ./server", "socat", 1.0, "server 100 MiB (warm) <= 1.0x the faster socat"),
+    ("c", "cpu-s/GiB", "ferry ./server", "socat", 1.0, "server CPU per GiB (warm) <= the lower socat's"),
+    ("d", "ms", "ferry ./server", "python", 0.8, "server 32x8 MiB <= 0.8x the Python receiver"),
+    ("e", "MiB", "ferry ./server", "python", 1.5, "idle RSS <= 1.5x the Python receiver"),
+    ("h", "ms", "ferry ./client", "sh loop", 0.2, "many files: the faster ./client <= 0.2x the nc -N loop"),
+]
+# Printed beside the targets, not targets: the cold server against the faster socat, in time and CPU per GiB.
+INFO = [
+    ("i", "ms", "ferry ./server", "socat", "server cold (first upload after start) against the faster socat"),
+    ("i", "cpu-s/GiB", "ferry ./server", "socat", "server CPU per GiB (cold) against the lower socat's"),
 ]
 IDLE_CPU_LIMIT = 0.01  # "near zero": at most 1% of one core
 
 
+def fastest(results, key, unit, prefix):
+    rows = [r for r in results if r.key == key and r.unit == unit and r.peer.startswith(prefix)
+            and r.median() is not None]
+    return min(rows, key=Result.median, default=None)
+
+
+def ratio_of(a, b):
+    """a's median over b's; a zero b (CPU below one clock tick in a tiny run) gives 1 for a zero a, else inf."""
+    if b.median() == 0:
+        return 1.0 if a.median() == 0 else float("inf")
+    return a.median() / b.median()
+
+
 def summary(results, args):
-    lines, ratios = [], []
-    for key, prefix, ours, theirs, target, text in TARGETS:
-        rows = [r for r in results if r.key == key and r.scenario.startswith(prefix) and r.unit != "cpu-ms"]
-        a = next((r for r in rows if r.peer == ours), None)
-        b = next((r for r in rows if r.peer == theirs), None)
-        if not a or not b or a.median() is None or b.median() is None:
+    """The target line ("ferry/peer: ...") and the line of figures that are not targets; the ratios for the JSON."""
+    lines, info, ratios = [], [], []
+    for key, unit, ours, theirs, target, text in TARGETS:
+        if key not in args.only:
+            continue
+        a, b = fastest(results, key, unit, ours), fastest(results, key, unit, prefix=theirs)
+        if not a or not b:
             ratios.append({"target": text, "ratio": None, "met": None})
             lines.append(f"{text}: n/a")
             continue
-        ratio = a.median() / b.median()
+        ratio = ratio_of(a, b)
         met = ratio <= target
         ratios.append({"target": text, "ratio": round(ratio, 3), "limit": target, "met": met,
-                       "scenario": a.scenario})
-        lines.append(f"{a.scenario} {ratio:.2f}x {theirs} (<= {target:.1f}x {'met' if met else 'MISSED'})")
-    cpu = next((r for r in results if r.key == "e" and r.scenario.startswith("idle CPU") and r.ferry), None)
-    if cpu and cpu.median() is not None:
-        share = cpu.median() / args.idle_seconds
-        met = share <= IDLE_CPU_LIMIT
-        ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "share_of_core": round(share, 5),
-                       "met": met})
-        lines.append(f"idle CPU {share * 100:.2f}% of a core (near zero, <= 1%: {'met' if met else 'MISSED'})")
-    else:
-        ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "met": None})
-        lines.append("idle CPU: n/a")
+                       "scenario": a.scenario, "ferry": a.peer, "peer": b.peer})
+        lines.append(f"{a.scenario}: {a.peer if a.peer != ours else 'ferry'} {ratio:.2f}x {b.peer} "
+                     f"(<= {target:g}x {'met' if met else 'MISSED'})")
+    if "e" in args.only:
+        cpu = next((r for r in results if r.key == "e" and r.scenario.startswith("idle CPU") and r.ferry), None)
+        if cpu and cpu.median() is not None:
+            share = cpu.median() / args.idle_seconds
+            met = share <= IDLE_CPU_LIMIT
+            ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "share_of_core": round(share, 5),
+                           "met": met})
+            lines.append(f"idle CPU {share * 100:.2f}% of a core (median; near zero, <= 1%: "
+                         f"{'met' if met else 'MISSED'})")
+        else:
+            ratios.append({"target": "idle CPU near zero (<= 1% of a core)", "met": None})
+            lines.append("idle CPU: n/a")
     if "g" in args.only:
         # Scenario g's target: ferry's time at most that of the faster peer (rclone or aws, in whichever settings).
         text = "S3 upload <= 1.0x the faster of rclone and aws"
@@ -1206,7 +1394,27 @@ def summary(results, args):
         else:
             ratios.append({"target": text, "ratio": None, "met": None})
             lines.append(f"{text}: n/a")
-    return "ferry/peer: " + "; ".join(lines), ratios
+    for key in ("c", "i"):  # CPU seconds per GiB received, every row (the target line has only the ratio)
+        rows = [r for r in results if r.key == key and r.unit == "cpu-s/GiB" and r.median() is not None]
+        if rows:
+            info.append(f"{rows[0].scenario}: " + ", ".join(f"{r.peer} {fmt(r.median(), r.unit)}" for r in rows))
+    for key, unit, ours, theirs, text in INFO:
+        a, b = fastest(results, key, unit, ours), fastest(results, key, unit, theirs)
+        if a and b:
+            ratio = ratio_of(a, b)
+            ratios.append({"info": text, "ratio": round(ratio, 3), "scenario": a.scenario, "peer": b.peer})
+            info.append(f"{a.scenario}: ferry {ratio:.2f}x {b.peer}")
+    floor = next((r for r in results if r.key == "c" and r.peer == FLOOR and r.median() is not None), None)
+    ferry = fastest(results, "c", "ms", "ferry ./server")
+    if floor:
+        ratios.append({"info": "floor of c", "median": floor.median(),
+                       "ferry_over_floor": round(ratio_of(ferry, floor), 3) if ferry else None})
+        info.append(f"floor of c (nc -N into a discarding sink) {fmt(floor.median(), 'ms')}"
+                    + (f", ferry {ratio_of(ferry, floor):.2f}x it" if ferry else ""))
+    text = "ferry/peer: the targets of issue 11, medians of this run\n  " + "\n  ".join(lines)
+    if info:
+        text += "\nnot targets:\n  " + "\n  ".join(info)
+    return text, ratios
 
 
 def table(results):
@@ -1330,7 +1538,7 @@ def launcher_profile(args):
 # ---------------------------------------------------------------- main
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
-             "e": "server-idle", "f": "server-options", "g": "server-s3"}
+             "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold"}
 
 
 def parse_args(argv):
@@ -1341,7 +1549,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-g or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-i or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -1351,16 +1559,21 @@ def parse_args(argv):
     p.add_argument("--python", help="the python3 interpreter of the Python peers (default: fastest found)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip comparing received files with the source (done after timing)")
-    p.add_argument("--large", type=int, help="bytes for scenarios a and c (default 100 MiB)")
+    p.add_argument("--py-read", type=int, action="append", metavar="BYTES",
+                   help="the Python receiver's read size in c, i and d; repeatable, one row each (default: "
+                        f"{PY_READ}, the fastest measured here; see README)")
+    p.add_argument("--large", type=int, help="bytes for scenarios a, c and i (default 100 MiB)")
     p.add_argument("--small", type=int, help="bytes for scenario b (default 500)")
     p.add_argument("--concurrent", type=int, help="uploads at once in scenario d (default 32)")
     p.add_argument("--concurrent-size", type=int, help="bytes per upload in scenario d (default 8 MiB)")
     p.add_argument("--idle-conns", type=int, help="connections in scenario e (default 5000)")
     p.add_argument("--idle-seconds", type=float, help="CPU measuring window in scenario e (default 5)")
     p.add_argument("--settle", type=float, help="pause before measuring in scenario e (default 1 s)")
+    p.add_argument("--many", type=int, help="files in scenario h (default 1000; 20 with --quick)")
+    p.add_argument("--many-size", type=int, help="bytes per file in scenario h (default 4096)")
     p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
-                        " as the receiver ferry@NAME in scenarios c, d and e (NAME: DIR's last component by"
+                        " as the receiver ferry@NAME in scenarios c, i, d and e (NAME: DIR's last component by"
                         " default); repeatable")
     p.add_argument("--s3-size", type=int, help="bytes of scenario g's upload (default 1 GiB; 16 MiB with --quick)")
     p.add_argument("--s3-ferry", action="append", metavar="VAR=VALUE,...",
@@ -1385,13 +1598,18 @@ def parse_args(argv):
         "large": MiB if quick else 100 * MiB, "small": 500, "concurrent": 32,
         "concurrent_size": 64 * 1024 if quick else 8 * MiB, "idle_conns": 200 if quick else 5000,
         "idle_seconds": 1.0 if quick else 5.0, "settle": 0.3 if quick else 1.0,
-        "s3_size": 16 * MiB if quick else 1024 * MiB,
+        "s3_size": 16 * MiB if quick else 1024 * MiB, "many": 20 if quick else 1000, "many_size": 4096,
+        "py_read": [PY_READ],
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     if args.runs < 1 or args.warmup < 0:
         p.error("--runs must be >= 1 and --warmup >= 0")
+    if any(r < 1 for r in args.py_read) or len(set(args.py_read)) != len(args.py_read):
+        p.error("--py-read: sizes of 1 byte or more, each once")
+    if args.many < 1 or args.many_size < 1:
+        p.error("--many and --many-size must be >= 1")
     only = set()
     names = {v: k for k, v in SCENARIOS.items()}
     for item in ",".join(args.only).split(",") if args.only else SCENARIOS:
@@ -1401,7 +1619,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-g or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-i or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:

@@ -27,7 +27,7 @@ class BenchmarkSmokeIT {
 
     /** A table row of the ferry peer of one scenario: "a client 1 MiB  ferry ./client  12.3 ms ..." */
     private static final Pattern FERRY_ROW = Pattern.compile(
-            "^([a-eg]) .*\\bferry \\./(client|server)\\s+(\\d+(\\.\\d+)?) (ms|s|MiB)\\s.*?\\s(\\d+)\\s*$");
+            "^([a-i]) .*\\bferry \\./(client|server)\\s+(\\d+(\\.\\d+)?) (ms|s|MiB)\\s.*?\\s(\\d+)\\s*$");
 
     @TempDir
     Path dir;
@@ -54,10 +54,13 @@ class BenchmarkSmokeIT {
                 ferryRows.add(row.group(1));
             }
         }
-        // a, b: the client (time, CPU); c, d: the server (time, CPU); e: idle RSS, idle CPU, accept time;
-        // g: 16 MiB to s3proxy (time, the server's CPU and peak RSS, s3proxy's CPU).
-        assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout)
-                .containsExactly("a", "a", "b", "b", "c", "c", "d", "d", "e", "e", "e", "g", "g", "g", "g");
+        // a, b: the client (time, CPU); c, i (warm, cold), d: the server (time, CPU; CPU per GiB is in s/GiB, not
+        // matched); e: idle RSS, idle CPU, accept time; g: 16 MiB to s3proxy (time, the server's CPU and peak RSS,
+        // s3proxy's CPU); h: 20 files from ./client (its --parallel row is not matched).
+        assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout).containsExactly(
+                "a", "a", "b", "b", "c", "c", "i", "i", "d", "d", "e", "e", "e", "g", "g", "g", "g", "h");
+        assertThat(run.stdout).contains("ferry ./client --parallel 8").contains("socat -b 1048576")
+                .contains("floor: nc -N into a discarding sink").contains("server CPU per GiB");
         assertThat(run.stdout).contains("machine: nproc").contains("ferry/peer: ").doesNotContain("FAILED");
         String report = Files.readString(json);
         assertThat(report).contains("\"failures\": []").contains("\"nproc\"");
