@@ -1366,7 +1366,7 @@ def summary(results, args):
         met = ratio <= target
         ratios.append({"target": text, "ratio": round(ratio, 3), "limit": target, "met": met,
                        "scenario": a.scenario, "ferry": a.peer, "peer": b.peer})
-        lines.append(f"{a.scenario}: {a.peer if a.peer != ours else 'ferry'} {ratio:.2f}x {b.peer} "
+        lines.append(f"{a.scenario}: {a.peer if a.peer != ours else 'ferry'} {ratio:.3f}x {b.peer} "
                      f"(<= {target:g}x {'met' if met else 'MISSED'})")
     if "e" in args.only:
         cpu = next((r for r in results if r.key == "e" and r.scenario.startswith("idle CPU") and r.ferry), None)
