@@ -10,8 +10,9 @@ marking: it does less than ./server, which is what makes it a fair floor.
 
 The buffer is an anonymous mmap rather than a bytearray: a bytearray is
 zero-filled, so every idle connection would hold the whole buffer resident
-(1.25 GiB for 5,000 at 256 KiB), while mmap pages become resident only when data arrives. That
-makes this peer as lean as a thread-per-connection receiver can be.
+(1.25 GiB for 5,000 at 256 KiB), while mmap pages become resident only when
+data arrives. That makes this peer as lean as a thread-per-connection
+receiver can be.
 """
 import mmap
 import os
