@@ -600,9 +600,10 @@ class Bench:
         self.per_gib(key, name, size, cpu_rows)
 
     def per_gib(self, key, name, size, cpu_rows):
-        """Rows of CPU seconds per GiB received, from the server-CPU rows of ferry and socat (each sample scaled)."""
+        """Rows of CPU seconds per GiB received, from the server-CPU rows of ferry (and --compare builds) and socat
+        (each sample scaled)."""
         for row in (cpu_rows or {}).values():
-            if row.ferry or row.peer.startswith("socat"):
+            if row.ferry or row.peer.startswith(("socat", "ferry@")):
                 per = self.result(key, f"{name}, server CPU per GiB", row.peer, "cpu-s/GiB", ferry=row.ferry)
                 per.samples = [cpu * GiB / size for cpu in row.samples]
                 per.skipped, per.errors = row.skipped, list(row.errors)
