@@ -10,6 +10,8 @@ import java.util.ArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * {@code ./client HOST PORT FILE FILE...}: each file over a connection of its
@@ -30,6 +32,15 @@ final class Batch {
     private final ClientConfig config;
     private final PrintStream err;
     private final State[] states;
+    /** Guards {@link #turn}. */
+    private final ReentrantLock turns = new ReentrantLock();
+    /**
+     * Where file i waits for its turn: {@code waiting[i % threads]}. The pool
+     * runs files in order, so those waiting at once are consecutive, fewer
+     * than its threads, and each has a condition of its own: passing the turn
+     * wakes only the file whose turn it is, not every thread of the pool.
+     */
+    private Condition[] waiting;
     /** The index of the file whose turn it is to connect. */
     private int turn;
     private UserError failure;
@@ -57,6 +68,10 @@ final class Batch {
             return e.exitCode();
         }
         int threads = Math.min(config.parallel(), states.length);
+        waiting = new Condition[threads];
+        for (int i = 0; i < threads; i++) {
+            waiting[i] = turns.newCondition();
+        }
         ExecutorService pool = Executors.newFixedThreadPool(threads, Thread.ofPlatform().daemon().factory());
         for (int i = 0; i < states.length; i++) {
             int index = i;
@@ -133,21 +148,28 @@ final class Batch {
         }
     }
 
-    private synchronized void awaitTurn(int index) {
-        while (turn < index) {
-            try {
-                wait();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
+    private void awaitTurn(int index) {
+        turns.lock();
+        try {
+            while (turn < index) {
+                waiting[index % waiting.length].await();
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            turns.unlock();
         }
     }
 
-    private synchronized void passTurn(int index) {
-        if (turn == index) {
-            turn = index + 1;
-            notifyAll();
+    private void passTurn(int index) {
+        turns.lock();
+        try {
+            if (turn == index) {
+                turn = index + 1;
+                waiting[turn % waiting.length].signal();
+            }
+        } finally {
+            turns.unlock();
         }
     }
 
