@@ -474,6 +474,8 @@ class Bench:
         self.servers = []
         self.stores = []
         self.python = args.python or pick_python()
+        # Directories outside self.work that the bench made, deleted with it.
+        self.scratch = []
         self.files = {}
 
     # -- helpers
@@ -513,10 +515,11 @@ class Bench:
         self.results.append(r)
         return r
 
-    def ferry_server(self, name, env=None, root=ROOT, url=None):
-        """./server on a free port, saving into a directory of the bench's own, or to url (s3://...)."""
+    def ferry_server(self, name, env=None, root=ROOT, url=None, under=None):
+        """./server on a free port, saving into a directory of the bench's own (in under, if given, instead of the
+        bench's temporary directory), or to url (s3://...)."""
         port = free_port()
-        directory = os.path.join(self.work, f"ferry-{port}")
+        directory = os.path.join(under or self.work, f"ferry-{port}")
         return Server(name, [os.path.join(root, "server"), str(port), url or directory], port, directory, self.logs,
                       env)
 
@@ -1090,7 +1093,17 @@ class Bench:
             sources.append(path)
             digests.append(hashlib.sha256(data).hexdigest())
         expected = sorted(digests)
-        server = self.ferry_server("ferry ./server")
+        # The senders are measured, so the receiver should cost as little as it can (as the discarding sink of a
+        # and b does): on a disk file system, creating 1,000 files right after the bench deleted thousands is
+        # slowed by the file system itself (ext4 passes over inodes freed in the last minutes, reading each), a
+        # cost that is the same per file whichever sender, and that dwarfs the senders' differences. A tmpfs
+        # (/dev/shm) has no such cost; --many-on-disk keeps the files in the bench's directory instead.
+        under = None if self.args.many_on_disk else tmpfs_dir()
+        if under:
+            under = tempfile.mkdtemp(prefix="ferry-bench-many-", dir=under)
+            self.scratch.append(under)
+        log(f"  {name}: the server saves to {'a tmpfs, ' + under if under else 'the bench directory, ' + self.work}")
+        server = self.ferry_server("ferry ./server", under=under)
         host = "127.0.0.1"
         loop = 'for f in "$@"; do nc -N ' + f"{host} {server.port}" + ' < "$f" || exit 1; done'
         client = os.path.join(ROOT, "client")
@@ -1100,6 +1113,8 @@ class Bench:
              [client, "--parallel", str(PARALLEL), host, str(server.port), *sources]),
             (self.result(key, name, "sh loop of nc -N", "ms"), ["sh", "-c", loop, "sh", *sources]),
         ]
+        for result, _ in peers:
+            result.extra["server_saves_to"] = f"tmpfs {under}" if under else f"disk {self.work}"
         if not shutil.which("nc"):
             peers[2][0].skipped = "nc not found"
             log(f"  {name}: skipping {peers[2][0].peer}: nc not found")
@@ -1160,6 +1175,8 @@ class Bench:
 
     def cleanup(self):
         self.stop_all()
+        for directory in self.scratch:
+            shutil.rmtree(directory, ignore_errors=True)
         if self.args.keep:
             log(f"kept {self.work}")
         else:
@@ -1207,6 +1224,16 @@ def label(size):
     if size >= 1024 and size % 1024 == 0:
         return f"{size // 1024} KiB"
     return f"{size} B"
+
+
+def tmpfs_dir():
+    """/dev/shm when it is a writable tmpfs, else None."""
+    try:
+        with open("/proc/mounts") as f:
+            mounted = any(line.split()[1:3] == ["/dev/shm", "tmpfs"] for line in f)
+    except OSError:
+        return None
+    return "/dev/shm" if mounted and os.access("/dev/shm", os.W_OK) else None
 
 
 def raise_nofile(need):
@@ -1572,6 +1599,8 @@ def parse_args(argv):
     p.add_argument("--settle", type=float, help="pause before measuring in scenario e (default 1 s)")
     p.add_argument("--many", type=int, help="files in scenario h (default 1000; 20 with --quick)")
     p.add_argument("--many-size", type=int, help="bytes per file in scenario h (default 4096)")
+    p.add_argument("--many-on-disk", action="store_true",
+                   help="scenario h: the server saves into the bench's directory, not a tmpfs (/dev/shm)")
     p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
                         " as the receiver ferry@NAME in scenarios c, i, d and e (NAME: DIR's last component by"
