@@ -316,15 +316,23 @@ class Server:
         self.replace_env = False  # True: env is the whole environment, not additions to the bench's
         self.proc = None
 
+    # True: the receiver's standard output is a pipe to the bench (read through self.reader), not its log.
+    reports = False
+
     def start(self):
         for tool in self.wants_tools:
             if not shutil.which(tool):
                 raise Skip(f"{tool} not found")
-        os.makedirs(self.dir, exist_ok=True)
+        if self.dir:
+            os.makedirs(self.dir, exist_ok=True)
         env = dict(self.env) if self.replace_env else dict(os.environ, **(self.env or {}))
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE if self.reports else out,
+                                         stderr=out if self.reports else subprocess.STDOUT,
                                          cwd=ROOT, env=env, start_new_session=True)
+        if self.reports:
+            self.reader = LineReader(self.proc.stdout)
         if not poll_until(lambda: listening(self.port) or self.proc.poll() is not None, START_DEADLINE, 0.02):
             self.stop()
             raise RunFailure(f"{self.name} did not listen on {self.port} within {START_DEADLINE:.0f} s")
@@ -358,16 +366,7 @@ class SinkServer(Server):
     never in user space) and prints each connection's byte count once it has closed the connection."""
 
     FLOOR = "floor: nc -N into a discarding sink"
-
-    def start(self):
-        with open(self.log_path, "ab") as err:
-            self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                         cwd=ROOT, start_new_session=True)
-        self.reader = LineReader(self.proc.stdout)
-        if not poll_until(lambda: listening(self.port) or self.proc.poll() is not None, START_DEADLINE, 0.02) \
-                or self.proc.poll() is not None:
-            self.stop()
-            raise RunFailure(f"{self.name}: {' '.join(self.cmd)} did not listen on {self.port}: {self.tail()}")
+    reports = True
 
 
 FLOOR = SinkServer.FLOOR
@@ -1098,9 +1097,9 @@ class Bench:
         # slowed by the file system itself (ext4 passes over inodes freed in the last minutes, reading each), a
         # cost that is the same per file whichever sender, and that dwarfs the senders' differences. A tmpfs
         # (/dev/shm) has no such cost; --many-on-disk keeps the files in the bench's directory instead.
-        under = None if self.args.many_on_disk else tmpfs_dir()
+        tmpfs = None if self.args.many_on_disk else tmpfs_dir()
+        under = tempfile.mkdtemp(prefix="ferry-bench-many-", dir=tmpfs) if tmpfs else None
         if under:
-            under = tempfile.mkdtemp(prefix="ferry-bench-many-", dir=under)
             self.scratch.append(under)
         log(f"  {name}: the server saves to {'a tmpfs, ' + under if under else 'the bench directory, ' + self.work}")
         server = self.ferry_server("ferry ./server", under=under)
