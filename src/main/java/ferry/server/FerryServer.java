@@ -43,6 +43,8 @@ final class FerryServer {
     private volatile String failure;
 
     private final Journal journal;
+    /** The uploads waiting for a descriptor, and the descriptors kept for them. */
+    private final OpenBackoff backoff = new OpenBackoff();
 
     private FerryServer(ServerSocketChannel channel, ServerConfig config, ConnectionCounter counter,
                         SinkFactory sinks, Log log, List<ServerEvents> watchers) throws IOException {
@@ -61,7 +63,7 @@ final class FerryServer {
         }
         this.loops = List.copyOf(loops);
         this.loopThreads = List.copyOf(loopThreads);
-        var shared = new UploadContext(sinks, buffers, journal, new OpenBackoff(), config.maxBytes(),
+        var shared = new UploadContext(sinks, buffers, journal, backoff, config.maxBytes(),
                 config.service().checksum());
         var admission = new Admission(config.service().access(), config.service().minFree(), config.directory(),
                 journal);
@@ -165,6 +167,7 @@ final class FerryServer {
         loops.forEach(loop -> loop.stop(deadline));
         // The loops end at the deadline on their own; the extra half second covers their last records.
         loopThreads.forEach(thread -> join(thread, deadline + 500_000_000L));
+        backoff.close();
         // Hooks of the last uploads run on within the same grace, then are ended.
         journal.close(deadline);
         stopped.countDown();

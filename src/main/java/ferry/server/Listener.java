@@ -2,7 +2,10 @@ package ferry.server;
 
 import java.io.IOException;
 import java.net.StandardSocketOptions;
+import java.io.UncheckedIOException;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.List;
@@ -16,6 +19,10 @@ import java.util.concurrent.Semaphore;
  * kernel's accept queue instead of failing. Opening a connection's sink is
  * not its job (the upload's worker does that), so a slow sink never holds up
  * the accepting of others.
+ *
+ * <p>The listening socket is non-blocking and awaited with a selector of
+ * its own, so that each accept is made under {@link OpenBackoff}'s lock: it
+ * never takes a descriptor that a waiting upload was just given.
  *
  * <p>Nothing that goes wrong here ends the loop: a failed accept, a counter
  * that fails or even a bug is logged, backed off from (10 ms doubling to
@@ -55,28 +62,38 @@ final class Listener implements Runnable {
 
     @Override
     public void run() {
-        while (server.isOpen()) {
-            try {
-                if (!serveOne()) {
-                    return;
-                }
-            } catch (RuntimeException e) {
-                if (!backOff("unexpected failure in the accept loop (" + e + ")")) {
-                    return;
+        // Closing the selector at the end also releases the listening socket closed by a stop.
+        try (Selector selector = Selector.open()) {
+            server.configureBlocking(false);
+            server.register(selector, SelectionKey.OP_ACCEPT);
+            while (server.isOpen()) {
+                try {
+                    if (!serveOne(selector)) {
+                        return;
+                    }
+                } catch (RuntimeException e) {
+                    if (!backOff("unexpected failure in the accept loop (" + e + ")")) {
+                        return;
+                    }
                 }
             }
+        } catch (ClosedChannelException e) {
+            // Stopped before it began.
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot wait for connections", e);
         }
     }
 
-    /** Accepts, numbers and hands over one connection; false when the server is stopping. */
-    private boolean serveOne() {
-        if (shared.backoff().shortage()) {
-            while (shared.backoff().shortage()) {
+    /** Accepts, numbers and hands over one connection, or waits for one; false when the server is stopping. */
+    private boolean serveOne(Selector selector) {
+        OpenBackoff backoff = shared.backoff();
+        if (!backoff.ready()) {
+            do {
                 // Accepting now would spend a descriptor the uploads waiting for their files need.
                 if (!backOff("out of file descriptors: new connections wait in the accept queue")) {
                     return false;
                 }
-            }
+            } while (!backoff.ready());
             backoffMillis = 0;
         }
         if (!takeSlot()) {
@@ -84,7 +101,11 @@ final class Listener implements Runnable {
         }
         SocketChannel channel;
         try {
-            channel = server.accept();
+            channel = backoff.acceptUnlessShort(server);
+            if (channel == null) {
+                slots.release();
+                return backoff.shortage() || awaitConnection(selector);
+            }
         } catch (ClosedChannelException e) {
             slots.release();
             return false; // stopped
@@ -162,6 +183,17 @@ final class Listener implements Runnable {
                 }
             }
         }
+    }
+
+    /** Waits until a connection is pending (or a stop interrupts); false when the server is stopping. */
+    private boolean awaitConnection(Selector selector) {
+        try {
+            selector.select();
+            selector.selectedKeys().clear();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot wait for connections", e);
+        }
+        return server.isOpen() && !Thread.currentThread().isInterrupted();
     }
 
     private EventLoop leastLoaded() {
