@@ -10,11 +10,7 @@ import java.net.ServerSocket;
 import java.net.SocketAddress;
 import java.net.SocketOption;
 import java.nio.channels.Channel;
-import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
-import java.nio.channels.ClosedSelectorException;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.util.Set;
@@ -35,26 +31,31 @@ import java.util.Set;
  * <p>The JDK's inherited channel, when closed, also points descriptors 0, 1
  * and 2 at /dev/null (it assumes inetd's way, the socket on all three), which
  * would silence the log from the first step of a stop on. So the server gets
- * this channel instead: it accepts from the inherited socket in non-blocking
- * mode, waiting on a selector of its own, and closing it closes only that
- * selector, which stops the accepting at once. The inherited socket itself
- * is never closed: the process's exit closes it, after the last log line.
- * Meanwhile connections wait in the kernel's queue; under systemd, which
- * keeps the socket, they are the next start's.
+ * this channel instead: non-blocking only, like the server's own listening
+ * socket, it accepts from the inherited socket, and the accept loop waits for
+ * connections on {@link #listening() the inherited socket itself} (a JDK
+ * selector takes only the JDK's channels). Closing this channel stops the
+ * accepting; the inherited socket itself is never closed: the process's exit
+ * closes it, after the last log line. Meanwhile connections wait in the
+ * kernel's queue; under systemd, which keeps the socket, they are the next
+ * start's.
  */
 final class InheritedSocket extends ServerSocketChannel {
     /** The system property the launcher sets when standard input is the socket from systemd. */
     static final String PROPERTY = "ferry.inheritedSocket";
 
     private final ServerSocketChannel socket;
-    private final Selector ready;
 
     private InheritedSocket(ServerSocketChannel socket) throws IOException {
         super(socket.provider());
         this.socket = socket;
         socket.configureBlocking(false);
-        this.ready = Selector.open();
-        socket.register(ready, SelectionKey.OP_ACCEPT);
+        configureBlocking(false);
+    }
+
+    /** The listening socket from systemd, for a selector to wait on; never to be closed (see the class comment). */
+    ServerSocketChannel listening() {
+        return socket;
     }
 
     /**
@@ -96,48 +97,29 @@ final class InheritedSocket extends ServerSocketChannel {
         }
     }
 
-    /**
-     * Waits for a connection and accepts it, as a blocking channel does;
-     * {@link ClosedChannelException} once this channel is closed, and, as for
-     * a blocking channel, an interrupt closes it.
-     */
+    /** A pending connection, or null if there is none (non-blocking, as the server's own socket is). */
     @Override
     public SocketChannel accept() throws IOException {
-        while (true) {
-            if (!isOpen()) {
-                throw new ClosedChannelException();
-            }
-            if (Thread.interrupted()) {
-                close();
-                throw new ClosedByInterruptException();
-            }
-            SocketChannel accepted;
-            try {
-                accepted = socket.accept();
-            } catch (ClosedChannelException e) {
-                throw new IOException("the socket from systemd was closed");
-            }
-            if (accepted != null) {
-                return accepted;
-            }
-            try {
-                ready.select();
-                ready.selectedKeys().clear();
-            } catch (ClosedChannelException | ClosedSelectorException e) {
-                throw new ClosedChannelException();
-            }
+        if (!isOpen()) {
+            throw new ClosedChannelException();
+        }
+        try {
+            return socket.accept();
+        } catch (ClosedChannelException e) {
+            throw new IOException("the socket from systemd was closed");
         }
     }
 
     @Override
-    protected void implCloseSelectableChannel() throws IOException {
-        // Wakes an accept that waits in select; the inherited socket stays open (see the class comment).
-        ready.close();
+    protected void implCloseSelectableChannel() {
+        // The inherited socket stays open (see the class comment); the accept loop sees this channel closed.
     }
 
     @Override
     protected void implConfigureBlocking(boolean block) {
-        throw new UnsupportedOperationException("the socket from systemd is served in blocking mode only");
+        if (block) {
+            throw new UnsupportedOperationException("the socket from systemd is served in non-blocking mode only");
+        }
     }
 
     @Override

@@ -65,7 +65,9 @@ final class Listener implements Runnable {
         // Closing the selector at the end also releases the listening socket closed by a stop.
         try (Selector selector = Selector.open()) {
             server.configureBlocking(false);
-            server.register(selector, SelectionKey.OP_ACCEPT);
+            // The socket from systemd is waited on as itself: a JDK selector takes only the JDK's channels.
+            (server instanceof InheritedSocket inherited ? inherited.listening() : server)
+                    .register(selector, SelectionKey.OP_ACCEPT);
             while (server.isOpen()) {
                 try {
                     if (!serveOne(selector)) {
