@@ -41,6 +41,8 @@ class DescriptorReserveIT {
      * <li>While they are all held, uploads still get their files (from the reserve).</li>
      * <li>Once the senders close, all 300 are recorded complete, none given up for want of a
      * descriptor.</li>
+     * <li>The same burst again: the reserve given up in the first was taken back, so it serves
+     * the second as well.</li>
      * </ol>
      */
     @Test
@@ -68,30 +70,46 @@ class DescriptorReserveIT {
             }
             port.complete(-1);
         });
-        var sockets = new ArrayList<Socket>();
         try {
             int serverPort = port.get(60, TimeUnit.SECONDS);
             assertThat(serverPort).as("the child server started: %s", log).isPositive();
-            for (int i = 0; i < CONNECTIONS; i++) {
-                sockets.add(new Socket("127.0.0.1", serverPort));
-            }
-            assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> log.indexOf("cannot create the file") >= 0))
-                    .as("the uploads wait for descriptors:%n%s", log).isTrue();
-            assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> files(dir) > 0))
-                    .as("with every connection held, some upload gets its file:%n%s", log).isTrue();
-            closeAll(sockets);
-            assertThat(InProcessServer.await(Duration.ofSeconds(90), () -> outcomes(log.toString()) >= CONNECTIONS))
-                    .as("all %d connections recorded:%n%s", CONNECTIONS, log).isTrue();
-            assertThat(log.toString().lines().filter(line -> line.contains("outcome=complete")).count())
-                    .as("every upload complete:%n%s", log).isEqualTo(CONNECTIONS);
-            assertThat(files(dir)).isEqualTo(CONNECTIONS);
+            burst(serverPort, dir, log, 1);
+            var commands = child.getOutputStream();
+            commands.write("arm\n".getBytes(StandardCharsets.UTF_8));
+            commands.flush();
+            assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> log.indexOf("armed") >= 0))
+                    .as("the child held its opens back again:%n%s", log).isTrue();
+            burst(serverPort, dir, log, 2);
         } finally {
-            closeAll(sockets);
             child.destroy();
             if (!child.waitFor(10, TimeUnit.SECONDS)) {
                 child.destroyForcibly().waitFor();
             }
         }
+    }
+
+    /** Burst {@code round}: 300 connections held until the server is out of descriptors, then closed. */
+    private static void burst(int port, Path dir, StringBuffer log, int round) throws Exception {
+        int from = log.length();
+        long before = files(dir);
+        var sockets = new ArrayList<Socket>();
+        try {
+            for (int i = 0; i < CONNECTIONS; i++) {
+                sockets.add(new Socket("127.0.0.1", port));
+            }
+            assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> log.indexOf("cannot create the file", from) >= 0))
+                    .as("burst %d: the uploads wait for descriptors:%n%s", round, log).isTrue();
+            assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> files(dir) > before))
+                    .as("burst %d: with every connection held, some upload gets its file:%n%s", round, log).isTrue();
+        } finally {
+            closeAll(sockets);
+        }
+        long total = (long) round * CONNECTIONS;
+        assertThat(InProcessServer.await(Duration.ofSeconds(90), () -> outcomes(log.toString()) >= total))
+                .as("burst %d: all %d connections recorded:%n%s", round, total, log).isTrue();
+        assertThat(log.toString().lines().filter(line -> line.contains("outcome=complete")).count())
+                .as("burst %d: every upload complete:%n%s", round, log).isEqualTo(total);
+        assertThat(files(dir)).isEqualTo(total);
     }
 
     private static long outcomes(String log) {

@@ -1,6 +1,8 @@
 package ferry.server;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -14,14 +16,19 @@ import java.util.concurrent.CountDownLatch;
  * thread has run out of descriptors. So every descriptor the connections can
  * have is a socket before any upload holds a file: the burst that livelocks
  * a server without a reserve, made certain instead of rare. Prints
- * {@code port N}, then the server's log.
+ * {@code port N}, then the server's log. Each line {@code arm} on its
+ * standard input holds the opens back again until the next time the accept
+ * thread runs out (a second burst, after the first has ended), and is
+ * answered with {@code armed}.
  */
 final class StarvedServer {
     private StarvedServer() {
     }
 
+    /** Opened when the accept thread has run out of descriptors; replaced by each {@code arm}. */
+    private static volatile CountDownLatch outOfDescriptors = new CountDownLatch(1);
+
     public static void main(String[] args) throws Exception {
-        var outOfDescriptors = new CountDownLatch(1);
         var log = new PrintStream(new OutputStream() {
             private final StringBuilder line = new StringBuilder();
 
@@ -60,6 +67,15 @@ final class StarvedServer {
         var server = FerryServer.start(config, new LocalCounter(), held, log);
         System.out.println("port " + server.port());
         System.out.flush();
+        try (var commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+            String command;
+            while ((command = commands.readLine()) != null) {
+                if (command.equals("arm")) {
+                    outOfDescriptors = new CountDownLatch(1);
+                    log.println("armed");
+                }
+            }
+        }
         server.awaitStopped();
     }
 }
