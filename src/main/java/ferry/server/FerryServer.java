@@ -160,7 +160,7 @@ final class FerryServer {
             return false;
         }
         closeQuietly(channel);
-        // Wakes the acceptor if it waits for a slot or backs off; accept itself ends with the close.
+        // Wakes the acceptor wherever it waits: for a slot, in a back-off, or in its selector for a connection.
         acceptor.interrupt();
         long deadline = System.nanoTime() + STOP_GRACE_NANOS;
         join(acceptor, deadline);

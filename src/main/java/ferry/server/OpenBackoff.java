@@ -96,13 +96,15 @@ final class OpenBackoff implements AutoCloseable {
 
     /**
      * Accepts a pending connection from the non-blocking {@code server}, unless
-     * some upload waits for a descriptor (which the new socket would take);
-     * null when one waits or no connection is pending.
+     * some upload waits for a descriptor (which the new socket would take) or
+     * the reserve cannot be made whole first (it was given up and taken back
+     * since {@link #ready()}, say, while the accept thread waited for a slot);
+     * null then, or when no connection is pending.
      */
     SocketChannel acceptUnlessShort(ServerSocketChannel server) throws IOException {
         lock.lock();
         try {
-            return waiting > 0 ? null : server.accept();
+            return waiting > 0 || reserving && !refill() ? null : server.accept();
         } finally {
             lock.unlock();
         }
