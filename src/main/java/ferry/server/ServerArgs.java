@@ -5,8 +5,12 @@ import ferry.common.Options.Option;
 import ferry.common.Options.Settings;
 import ferry.common.Options;
 import ferry.common.UserError;
-import ferry.server.ServiceOptions.HookOptions;
-import ferry.server.ServiceOptions.LogFormat;
+import ferry.server.net.AccessRules;
+import ferry.server.net.MinFree;
+import ferry.server.numbering.CounterOptions;
+import ferry.server.report.HookOptions;
+import ferry.server.report.LogFormat;
+import ferry.server.store.S3Options;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -76,9 +80,9 @@ final class ServerArgs {
             new Option("--counter", COUNTER, "URL", "local, from 1 per process",
                     "number connections from a PostgreSQL database shared by several receivers"
                             + " (postgresql://USER:PASSWORD@HOST:PORT/DB)"),
-            new Option("--s3-part-mib", S3_PART, "MIB", Integer.toString(ServiceOptions.S3Options.DEFAULT_PART_MIB),
+            new Option("--s3-part-mib", S3_PART, "MIB", Integer.toString(S3Options.DEFAULT_PART_MIB),
                     "with FILE-DIR s3://BUCKET/PREFIX: the size of each multipart part (5 or more)"),
-            new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(ServiceOptions.S3Options.DEFAULT_MEMORY_MIB),
+            new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(S3Options.DEFAULT_MEMORY_MIB),
                     "with s3://: part buffers of all uploads together, at least two parts"),
             new Option("--s3-path-style", S3_PATH_STYLE, null, "for IP and localhost endpoints",
                     "with s3://: address the bucket in the URL's path, not its host name (FERRY_S3_PATH_STYLE=1)")));
@@ -98,7 +102,7 @@ final class ServerArgs {
             throw UserError.usage("expected 2 arguments, got " + args.size() + "\n" + USAGE);
         }
         int port = Arguments.port(args.get(0));
-        ServiceOptions.S3Options s3 = s3(args.get(1), settings);
+        S3Options s3 = s3(args.get(1), settings);
         Path directory = s3 == null ? directory(args.get(1)) : null;
         var idle = Duration.ofMillis(settings.number(ServerConfig.IDLE_TIMEOUT_VARIABLE,
                 "a whole number of milliseconds", 999_999_999L, ServerConfig.DEFAULT_IDLE_TIMEOUT.toMillis()));
@@ -126,7 +130,7 @@ final class ServerArgs {
      * a directory (and then no S3 option may be set). Checked as text only:
      * nothing of the S3 SDK is loaded here.
      */
-    static ServiceOptions.S3Options s3(String text, Settings settings) throws UserError {
+    static S3Options s3(String text, Settings settings) throws UserError {
         if (!text.regionMatches(true, 0, "s3://", 0, 5)) {
             for (String variable : List.of(S3_PART, S3_MEMORY, S3_PATH_STYLE)) {
                 if (settings.get(variable) != null) {
@@ -148,23 +152,23 @@ final class ServerArgs {
             throw UserError.usage("invalid FILE-DIR " + Arguments.quote(text)
                     + ": the prefix must not begin with / nor have empty parts or control characters");
         }
-        long partMib = settings.number(S3_PART, "a whole number of MiB", 5 * 1024, ServiceOptions.S3Options.DEFAULT_PART_MIB);
+        long partMib = settings.number(S3_PART, "a whole number of MiB", 5 * 1024, S3Options.DEFAULT_PART_MIB);
         if (partMib < 5) {
             throw UserError.usage("invalid " + settings.label(S3_PART) + " " + partMib
                     + ": S3 takes parts of 5 MiB or more");
         }
         long memoryMib = settings.number(S3_MEMORY, "a whole number of MiB", 1 << 20,
-                Math.max(ServiceOptions.S3Options.DEFAULT_MEMORY_MIB, 2 * partMib));
+                Math.max(S3Options.DEFAULT_MEMORY_MIB, 2 * partMib));
         if (memoryMib < 2 * partMib) {
             throw UserError.usage("invalid " + settings.label(S3_MEMORY) + " " + memoryMib
                     + ": must hold at least two parts of " + partMib + " MiB");
         }
-        return new ServiceOptions.S3Options(bucket, prefix, (int) (partMib << 20), memoryMib << 20,
+        return new S3Options(bucket, prefix, (int) (partMib << 20), memoryMib << 20,
                 settings.on(S3_PATH_STYLE));
     }
 
     /** The operator's options, each checked in the order {@code --help} lists them; unset ones are the spec's. */
-    private static ServiceOptions service(Settings settings, ServiceOptions.S3Options s3) throws UserError {
+    private static ServiceOptions service(Settings settings, S3Options s3) throws UserError {
         String listenText = settings.get(LISTEN);
         InetAddress listen = listenText == null ? null : address(settings.label(LISTEN), listenText);
         String allow = settings.get(ALLOW);
@@ -200,65 +204,8 @@ final class ServerArgs {
         String metricsText = settings.get(METRICS);
         InetSocketAddress metrics = metricsText == null ? null : endpoint(settings.label(METRICS), metricsText);
         String counterText = settings.get(COUNTER);
-        ServiceOptions.CounterOptions counter = counterText == null ? null : counter(settings.label(COUNTER), counterText);
+        CounterOptions counter = counterText == null ? null : CounterOptions.parse(settings.label(COUNTER), counterText);
         return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter, s3);
-    }
-
-    /**
-     * A PostgreSQL URL, libpq's {@code postgresql://[USER[:PASSWORD]@]HOST[:PORT][/DB][?PARAMS]}
-     * ({@code postgres://} too) or the driver's {@code jdbc:postgresql://...}; user and password
-     * percent-encoded, as libpq wants them. Checked as text only: nothing of JDBC is loaded here.
-     */
-    static ServiceOptions.CounterOptions counter(String label, String text) throws UserError {
-        String rest = text.startsWith("jdbc:") ? text.substring("jdbc:".length()) : text;
-        String problem = null;
-        java.net.URI uri = null;
-        try {
-            uri = new java.net.URI(rest);
-        } catch (java.net.URISyntaxException e) {
-            problem = e.getReason();
-        }
-        if (uri != null) {
-            String scheme = uri.getScheme();
-            if (scheme == null || !(scheme.equalsIgnoreCase("postgresql") || scheme.equalsIgnoreCase("postgres"))) {
-                problem = "not a postgresql:// URL";
-            } else if (uri.getHost() == null || uri.getHost().isEmpty()) {
-                problem = "no host (or not a valid one)";
-            } else if (uri.getRawFragment() != null) {
-                problem = "a URL with a #fragment";
-            } else if (uri.getRawPath() != null && uri.getRawPath().length() > 1
-                    && uri.getRawPath().indexOf('/', 1) >= 0) {
-                problem = "the database name has a /";
-            }
-        }
-        if (problem != null) {
-            throw UserError.usage("invalid " + label + " " + Arguments.quote(masked(text))
-                    + ": " + problem + "; must be postgresql://USER:PASSWORD@HOST:PORT/DB");
-        }
-        String user = null;
-        String password = null;
-        String userInfo = uri.getRawUserInfo();
-        if (userInfo != null) {
-            int colon = userInfo.indexOf(':');
-            user = decode(colon < 0 ? userInfo : userInfo.substring(0, colon));
-            password = colon < 0 ? null : decode(userInfo.substring(colon + 1));
-        }
-        int port = uri.getPort() < 0 ? 5432 : uri.getPort();
-        String path = uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath();
-        String query = uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery();
-        String jdbc = "jdbc:postgresql://" + uri.getHost() + ":" + port + path + query;
-        String shown = uri.getScheme() + "://" + (user == null ? "" : user + (password == null ? "" : ":***") + "@")
-                + uri.getHost() + ":" + port + path + masked(query);
-        return new ServiceOptions.CounterOptions(jdbc, user, password, shown);
-    }
-
-    /** {@code text} with the password of a URL's user part, and any {@code password=} parameter, as {@code ***}. */
-    static String masked(String text) {
-        return text.replaceAll("(://[^:/@?#]*:)[^@/?#]*@", "$1***@").replaceAll("(?i)(password=)[^&]*", "$1***");
-    }
-
-    private static String decode(String text) {
-        return java.net.URLDecoder.decode(text.replace("+", "%2B"), java.nio.charset.StandardCharsets.UTF_8);
     }
 
     /** An address literal or a name of this host, e.g. {@code 127.0.0.1}, {@code ::1}, {@code localhost}. */

@@ -1,5 +1,6 @@
 package ferry.server;
 
+import ferry.server.net.NetConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -16,7 +17,7 @@ import java.time.Duration;
  * @param maxDuration    an upload that lasts longer is aborted; zero for no limit (the default)
  * @param bufferMemory   bytes of read buffers for the whole server, shared by all uploads
  *                       ({@link #DEFAULT_BUFFER_MEMORY} by default); an upload holds one
- *                       {@link BufferPool#CHUNK_SIZE} buffer only while its worker reads and saves
+ *                       1 MiB buffer only while its worker reads and saves
  * @param service        the operator's options (address, access rules, checksums, hooks, metrics ...);
  *                       {@link ServiceOptions#DEFAULTS} is the spec's behaviour
  */
@@ -64,6 +65,12 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
     /** Where the uploads go, as the log shows it: the directory, or {@code s3://BUCKET/PREFIX}. */
     String destination() {
         return directory != null ? directory.toString() : service.s3().toString();
+    }
+
+    /** What the I/O core needs of this configuration. */
+    NetConfig net() {
+        return new NetConfig(idleTimeout, maxConnections, maxBytes, maxDuration, bufferMemory, service.checksum(),
+                service.access(), service.minFree(), directory);
     }
 
     boolean limitsBytes() {

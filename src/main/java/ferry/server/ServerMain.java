@@ -4,6 +4,20 @@ import ferry.common.Arguments;
 import ferry.common.ExitCode;
 import ferry.common.UserError;
 import ferry.common.Version;
+import ferry.server.net.FerryServer;
+import ferry.server.net.InheritedSocket;
+import ferry.server.numbering.ConnectionCounter;
+import ferry.server.numbering.LocalCounter;
+import ferry.server.numbering.PostgresCounter;
+import ferry.server.report.HookRunner;
+import ferry.server.report.Journal;
+import ferry.server.report.Log;
+import ferry.server.report.PrometheusMetrics;
+import ferry.server.report.ServerEvents;
+import ferry.server.store.FileSink;
+import ferry.server.store.S3Storage;
+import ferry.server.store.SinkFactory;
+import ferry.server.store.UploadDirectory;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.IOException;
@@ -109,7 +123,7 @@ public final class ServerMain {
             try {
                 watchers(config, log, watchers);
                 counter = counter(config, log, sinks.numberedBefore());
-                server = FerryServer.start(channel, config, counter, sinks, log, watchers);
+                server = FerryServer.start(channel, config.net(), counter, sinks, log, watchers);
             } catch (UserError | RuntimeException | LinkageError e) {
                 FerryServer.closeQuietly(channel);
                 if (counter != null) {

@@ -1,8 +1,13 @@
 package ferry.server;
 
+import ferry.server.net.AccessRules;
+import ferry.server.net.MinFree;
+import ferry.server.numbering.CounterOptions;
+import ferry.server.report.HookOptions;
+import ferry.server.report.LogFormat;
+import ferry.server.store.S3Options;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.time.Duration;
 
 /**
  * What an operator may switch on beyond the spec; each is off (or the spec's
@@ -25,66 +30,4 @@ record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, b
     /** The spec's behaviour: every interface, everyone, no checks beyond it, a text log. */
     static final ServiceOptions DEFAULTS =
             new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null, null, null);
-
-    /** How the log is written. */
-    enum LogFormat {
-        /** {@code <time> ferry: key=value ...}, one line per event. */
-        TEXT,
-        /** One JSON object per line. */
-        JSON
-    }
-
-    /**
-     * The upload hook.
-     *
-     * @param command a shell command line; the file's path is appended as its last argument
-     * @param jobs    hooks running at once, at most; more wait their turn
-     * @param timeout a hook still running after this is ended (SIGTERM, then SIGKILL)
-     */
-    record HookOptions(String command, int jobs, Duration timeout) {
-    }
-
-    /**
-     * The shared counter's database ({@code --counter}), parsed without loading anything of JDBC.
-     *
-     * @param jdbcUrl  {@code jdbc:postgresql://HOST:PORT/DB[?PARAMS]}, with no user or password in it
-     * @param user     the user name, or null for the driver's default (or one in PARAMS)
-     * @param password the password, or null
-     * @param shown    the URL as the log shows it: the password masked
-     */
-    record CounterOptions(String jdbcUrl, String user, String password, String shown) {
-        @Override
-        public String toString() {
-            return shown;
-        }
-    }
-
-    /**
-     * Object storage in place of FILE-DIR, parsed without loading anything of the S3 SDK.
-     * Endpoint, region and credentials come from the standard AWS variables and profiles.
-     *
-     * @param bucket    the bucket
-     * @param prefix    the key prefix, without a slash at either end; empty for the bucket's top
-     * @param partSize  bytes of one multipart part (whole MiB, at least 5 MiB)
-     * @param memory    bytes of part buffers for the whole server (at least two parts)
-     * @param pathStyle address the bucket in the path ({@code http://host/bucket/key}) whatever the endpoint;
-     *                  otherwise only for an endpoint that is an IP address or localhost
-     */
-    record S3Options(String bucket, String prefix, int partSize, long memory, boolean pathStyle) {
-        /** Parts of 8 MiB, as the AWS CLI's. */
-        static final int DEFAULT_PART_MIB = 8;
-        /** 256 MiB of part buffers: 32 parts of 8 MiB. */
-        static final int DEFAULT_MEMORY_MIB = 256;
-
-        /** The object of connection {@code number}: {@code PREFIX/N.file}. */
-        String key(long number) {
-            return prefix.isEmpty() ? number + ".file" : prefix + "/" + number + ".file";
-        }
-
-        /** {@code s3://BUCKET/PREFIX}, as the log shows it. */
-        @Override
-        public String toString() {
-            return "s3://" + bucket + (prefix.isEmpty() ? "" : "/" + prefix);
-        }
-    }
 }

@@ -391,9 +391,9 @@ class MetricsIT {
         List<String> off = loadedClasses(List.of(), "off");
         assertThat(off).as("the log lists the classes loaded").anyMatch(line -> line.contains("ferry.server.ServerMain "));
         assertThat(off).as("classes loaded without --metrics")
-                .noneMatch(line -> line.contains("io.prometheus") || line.contains("ferry.server.PrometheusMetrics"));
+                .noneMatch(line -> line.contains("io.prometheus") || line.contains("ferry.server.report.PrometheusMetrics"));
         List<String> on = loadedClasses(withMetrics(freeLoopbackPort()), "on");
-        assertThat(on).anyMatch(line -> line.contains("ferry.server.PrometheusMetrics "));
+        assertThat(on).anyMatch(line -> line.contains("ferry.server.report.PrometheusMetrics "));
         assertThat(on).anyMatch(line -> line.contains("io.prometheus.metrics.exporter.httpserver.HTTPServer "));
     }
 

@@ -219,10 +219,10 @@ class PostgresCounterIT {
         List<String> off = loadedClasses(List.of(), "off");
         assertThat(off).anyMatch(line -> line.contains("ferry.server.ServerMain "));
         assertThat(off).noneMatch(line -> line.contains("java.sql.") || line.contains("org.postgresql")
-                || line.contains("ferry.server.PostgresCounter") || line.contains("ferry.server.BlockCounter"));
+                || line.contains("ferry.server.numbering.PostgresCounter") || line.contains("ferry.server.numbering.BlockCounter"));
         List<String> on = loadedClasses(List.of("--counter", postgres.url(null)), "on");
         assertThat(on).anyMatch(line -> line.contains("org.postgresql.Driver "));
-        assertThat(on).anyMatch(line -> line.contains("ferry.server.PostgresCounter "));
+        assertThat(on).anyMatch(line -> line.contains("ferry.server.numbering.PostgresCounter "));
     }
 
     /** A URL that is not PostgreSQL's: one ERROR line naming the option, exit 2, the password masked, nothing created. */

@@ -259,10 +259,10 @@ class S3StorageIT {
         List<String> off = loadedClasses(tmp.resolve("dir").toString(), "off");
         assertThat(off).anyMatch(line -> line.contains("ferry.server.ServerMain "));
         assertThat(off).noneMatch(line -> line.contains("software.amazon") || line.contains("org.slf4j")
-                || line.contains("ferry.server.S3") || line.contains("ferry.server.PartMemory"));
+                || line.contains("ferry.server.store.S3") || line.contains("ferry.server.store.PartMemory"));
         List<String> on = loadedClasses(s3.url("p"), "on");
         assertThat(on).anyMatch(line -> line.contains("software.amazon.awssdk.services.s3.S3Client "));
-        assertThat(on).anyMatch(line -> line.contains("ferry.server.S3Sink "));
+        assertThat(on).anyMatch(line -> line.contains("ferry.server.store.S3Sink "));
     }
 
     private List<String> loadedClasses(String destination, String name) throws Exception {

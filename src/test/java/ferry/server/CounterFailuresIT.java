@@ -2,6 +2,9 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.server.numbering.ConnectionCounter;
+import ferry.server.numbering.LocalCounter;
+import ferry.server.store.FileSink;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;

@@ -2,6 +2,7 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.server.net.FerryServer;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;

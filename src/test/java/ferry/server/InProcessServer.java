@@ -1,9 +1,17 @@
 package ferry.server;
 
+import ferry.common.UserError;
+import ferry.server.net.FerryServer;
+import ferry.server.numbering.ConnectionCounter;
+import ferry.server.numbering.LocalCounter;
+import ferry.server.store.FileSink;
+import ferry.server.report.Log;
+import ferry.server.store.SinkFactory;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.function.BooleanSupplier;
 
 /** A {@link FerryServer} in the test's JVM on a free loopback port, with its log kept in memory. */
@@ -19,7 +27,14 @@ final class InProcessServer implements AutoCloseable {
     /** Starts a server with {@code config} (port 0), numbering with {@code counter} and saving through {@code sinks}. */
     InProcessServer(ServerConfig config, ConnectionCounter counter, SinkFactory sinks) throws Exception {
         var log = new PrintStream(logBytes, true, StandardCharsets.UTF_8);
-        server = FerryServer.start(config, counter, sinks, log);
+        server = start(config, counter, sinks, log);
+    }
+
+    /** Binds {@code config}'s port (and address) and serves on it, as {@link ServerMain} does without its options. */
+    static FerryServer start(ServerConfig config, ConnectionCounter counter, SinkFactory sinks, PrintStream out)
+            throws UserError {
+        return FerryServer.start(FerryServer.bind(config.port(), config.service().listen()), config.net(), counter,
+                sinks, new Log(out, config.service().logFormat()), List.of());
     }
 
     int port() {

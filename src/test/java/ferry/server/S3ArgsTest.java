@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ferry.common.ExitCode;
 import ferry.common.UserError;
+import ferry.server.store.S3Storage;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -98,14 +99,5 @@ class S3ArgsTest {
                     assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
                     assertThat(e.getMessage()).contains(option.split("=")[0]).contains("s3://BUCKET/PREFIX only");
                 });
-    }
-
-    @Test
-    void anIpOrLocalhostEndpointIsAddressedInThePath() {
-        assertThat(S3Storage.addressed("127.0.0.1")).isTrue();
-        assertThat(S3Storage.addressed("[::1]")).isTrue();
-        assertThat(S3Storage.addressed("localhost")).isTrue();
-        assertThat(S3Storage.addressed("s3.eu-west-1.amazonaws.com")).isFalse();
-        assertThat(S3Storage.addressed("minio.internal")).isFalse();
     }
 }

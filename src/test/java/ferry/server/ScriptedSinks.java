@@ -1,5 +1,7 @@
 package ferry.server;
 
+import ferry.server.store.SinkFactory;
+import ferry.server.store.UploadSink;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Map;

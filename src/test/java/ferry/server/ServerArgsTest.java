@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ferry.common.ExitCode;
 import ferry.common.UserError;
+import ferry.server.report.HookOptions;
+import ferry.server.report.LogFormat;
 import java.io.File;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -146,8 +148,8 @@ class ServerArgsTest {
         assertThat(service.minFree().percent()).isEqualTo(5.0);
         assertThat(service.checksum()).isTrue();
         assertThat(service.fsync()).isTrue();
-        assertThat(service.logFormat()).isEqualTo(ServiceOptions.LogFormat.JSON);
-        assertThat(service.hook()).isEqualTo(new ServiceOptions.HookOptions("true", 3, Duration.ofMillis(500)));
+        assertThat(service.logFormat()).isEqualTo(LogFormat.JSON);
+        assertThat(service.hook()).isEqualTo(new HookOptions("true", 3, Duration.ofMillis(500)));
         assertThat(service.metrics()).isEqualTo(new java.net.InetSocketAddress("127.0.0.1", 9100));
         assertThat(config.maxBytes()).isEqualTo(7);
 

@@ -2,6 +2,8 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.server.numbering.LocalCounter;
+import ferry.server.store.FileSink;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.ByteBuffer;

@@ -1,5 +1,9 @@
 package ferry.server;
 
+import ferry.server.numbering.LocalCounter;
+import ferry.server.store.FileSink;
+import ferry.server.store.SinkFactory;
+import ferry.server.store.UploadSink;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -64,7 +68,7 @@ final class StarvedServer {
             }
         };
         var config = new ServerConfig(0, Path.of(args[0]), Duration.ofSeconds(60), 1000, 0, Duration.ZERO);
-        var server = FerryServer.start(config, new LocalCounter(), held, log);
+        var server = InProcessServer.start(config, new LocalCounter(), held, log);
         System.out.println("port " + server.port());
         System.out.flush();
         try (var commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {

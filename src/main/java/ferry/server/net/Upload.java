@@ -1,0 +1,415 @@
+package ferry.server.net;
+
+import ferry.common.Arguments;
+import ferry.server.report.Journal;
+import ferry.server.report.Log;
+import ferry.server.report.Outcome;
+import ferry.server.report.UploadRecord;
+import ferry.server.store.SinkFactory;
+import ferry.server.store.UploadSink;
+import java.io.IOException;
+import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.SocketChannel;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Instant;
+import java.util.HexFormat;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * One accepted connection and its upload.
+ *
+ * <p>Two threads share it, and at any time exactly one of them owns the
+ * socket's reading. The event loop that holds it ({@link Loop}) waits, with every
+ * other idle connection, for the socket to become readable, and keeps the
+ * idle clock. Then it hands the upload to its <em>worker</em>, a virtual
+ * thread that exists only while there is work: the worker reads what the
+ * socket has and saves it through the {@link UploadSink}, chunk by chunk, in
+ * one buffer from the {@link BufferPool}, until the socket is empty, and
+ * gives the upload back. A sink that blocks therefore holds up this upload
+ * alone: while its worker waits, nobody reads its socket, and TCP flow
+ * control slows its sender down. The worker also makes every other sink call
+ * (open, complete, abort) and writes the upload's record; the loop is the
+ * only one to close the socket.
+ */
+final class Upload {
+    /**
+     * The event loop that holds an upload, as the upload's worker sees it. Each call only queues an event and
+     * wakes the loop, which then runs it on its own thread; none blocks.
+     */
+    interface Loop {
+        /** The sink is open: wait for data. */
+        void opened(Upload upload);
+
+        /** The worker emptied the socket: wait for more data, with a fresh idle clock. */
+        void yielded(Upload upload);
+
+        /** The sink is done and the record written: close the socket (with a reset if asked) and free the slot. */
+        void concluded(Upload upload, boolean reset);
+
+        /** A log line that is not one upload's record. */
+        void note(String text);
+    }
+
+    /** Where an upload is in its life; changed by the loop only. */
+    enum State {
+        /** Accepted; its worker is opening the sink. */
+        OPENING,
+        /** The loop waits for data (and keeps the idle clock). */
+        WAITING,
+        /** The worker reads and saves. */
+        WORKING,
+        /** The outcome is decided; the worker completes or aborts the sink and writes the record. */
+        ENDING,
+        /** The socket is closed and the slot free. */
+        DONE
+    }
+
+    /** Why the loop wants an upload ended while its worker holds it. */
+    record EndRequest(Outcome outcome, String reason) {
+    }
+
+    /** Chunks a worker saves before letting other workers run on its carrier thread. */
+    private static final int CHUNKS_BEFORE_YIELD = 4;
+    /**
+     * Chunks a burst saves before it gives its buffer back when other uploads
+     * wait for one: a sender that never lets its socket empty must not keep a
+     * buffer from the others for the whole upload.
+     */
+    private static final int CHUNKS_BEFORE_SHARING = 16;
+
+    final long number;
+    final SocketChannel channel;
+    final String peer;
+    final long startNanos;
+    /** When it was accepted, in milliseconds since the epoch (the record's start). */
+    private final long startMillis;
+    private final Loop loop;
+    private final SinkFactory sinks;
+    private final BufferPool buffers;
+    private final Journal journal;
+    private final OpenBackoff backoff;
+    private final long maxBytes;
+    /** The SHA-256 of the bytes so far, with {@code --checksum sha256}; null otherwise. */
+    private final MessageDigest digest;
+
+    // loop
+    SelectionKey key;
+    State state = State.OPENING;
+    /** When the sender last sent a byte, or the server last stopped holding it back. */
+    long lastActivityNanos;
+
+    /** Set by the loop to end an upload its worker holds; the worker checks it between chunks. */
+    volatile EndRequest endRequest;
+
+    // worker (read by the loop only when a stop's grace runs out)
+    private volatile long bytes;
+    private Outcome outcome;
+    private String reason;
+    private String markerFailure;
+    private UploadSink sink;
+    private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
+    private final AtomicBoolean working = new AtomicBoolean();
+    /** True while the worker is inside a sink call: only then may a stop interrupt it. */
+    private volatile boolean inSink;
+    /** The worker thread while one runs (not after: a finished virtual thread must not stay reachable). */
+    private final AtomicReference<Thread> worker = new AtomicReference<>();
+    /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
+    private final AtomicBoolean recorded = new AtomicBoolean();
+
+    Upload(long number, SocketChannel channel, String peer, long startNanos, Loop loop, UploadContext shared) {
+        this.number = number;
+        this.channel = channel;
+        this.peer = peer;
+        this.startNanos = startNanos;
+        this.startMillis = System.currentTimeMillis();
+        this.loop = loop;
+        this.sinks = shared.sinks();
+        this.buffers = shared.buffers();
+        this.journal = shared.journal();
+        this.backoff = shared.backoff();
+        this.maxBytes = shared.maxBytes();
+        this.digest = shared.checksum() ? sha256() : null;
+        this.lastActivityNanos = startNanos;
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
+        }
+    }
+
+    /** The peer's address for log lines, or "unknown" once the socket is gone. */
+    static String peerOf(SocketChannel channel) {
+        try {
+            SocketAddress address = channel.getRemoteAddress();
+            return address == null ? "unknown" : address.toString().replaceFirst("^[^/]*/", "");
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    // ---- called by the loop ----
+
+    void open() {
+        submit(this::openSink);
+    }
+
+    /** The socket is readable: the worker reads and saves until it is empty, then gives the upload back. */
+    void work() {
+        submit(this::burst);
+    }
+
+    /** The loop ends an upload it holds (idle, too long, stopping): the worker aborts the sink. */
+    void end(EndRequest request) {
+        submit(() -> fail(request.outcome(), request.reason()));
+    }
+
+    /**
+     * Interrupts the worker's sink call, if it is in one (the server is
+     * stopping). Never a socket read: an interrupted read closes the socket,
+     * and the sender would learn of the end before the file reads ERROR.
+     */
+    void interruptSinkCall() {
+        Thread thread = worker.get();
+        if (thread != null && inSink) {
+            thread.interrupt();
+        }
+    }
+
+    /**
+     * When a stop's grace period runs out with the worker still busy: the
+     * record as things stand, unless the worker wrote it meanwhile.
+     */
+    void recordUnfinished(Outcome stopOutcome, String stopReason) {
+        if (recorded.compareAndSet(false, true)) {
+            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                    stopOutcome, stopReason, sinks.locate(number),
+                    "its storage did not finish within the stop's grace period", null));
+        }
+    }
+
+    // ---- the worker ----
+
+    private void submit(Runnable job) {
+        jobs.add(job);
+        if (working.compareAndSet(false, true)) {
+            Thread.ofVirtual().name("conn-" + number).start(this::runJobs);
+        }
+    }
+
+    /** Runs queued jobs until none is left; at most one worker runs at a time. */
+    private void runJobs() {
+        Thread current = Thread.currentThread();
+        worker.set(current);
+        do {
+            Runnable job;
+            while ((job = jobs.poll()) != null) {
+                try {
+                    job.run();
+                } catch (Throwable e) {
+                    // A bug in ferry itself, or the JVM out of (direct) memory: this upload
+                    // fails, the server goes on; no stack trace reaches the terminal.
+                    fail(Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
+                }
+            }
+            working.set(false);
+        } while (!jobs.isEmpty() && working.compareAndSet(false, true));
+        worker.compareAndSet(current, null);
+    }
+
+    private void openSink() {
+        long pause = 0;
+        try {
+            while (true) {
+                EndRequest request = endRequest;
+                if (request != null) {
+                    fail(request.outcome(), request.reason());
+                    return;
+                }
+                try {
+                    sink = inSink(() -> sinks.open(number));
+                    loop.opened(this);
+                    return;
+                } catch (Exception e) {
+                    String why = Log.describe(e);
+                    if (!why.startsWith("Too many open files")) {
+                        fail(Outcome.WRITE_FAILED, "cannot create the file: " + why);
+                        return;
+                    }
+                    // Out of descriptors: the connection waits (its bytes wait in the kernel) until one is free.
+                    if (pause == 0) {
+                        backoff.enter();
+                        loop.note("cannot create the file of conn=" + number + " (" + why + "), retrying in "
+                                + OpenBackoff.MIN_MILLIS + " ms, backing off up to " + OpenBackoff.MAX_MILLIS + " ms");
+                    }
+                    pause = OpenBackoff.next(pause);
+                    try {
+                        Thread.sleep(pause);
+                    } catch (InterruptedException interrupted) {
+                        // Stopping: the end request is set; the next round reports it.
+                    }
+                }
+            }
+        } finally {
+            if (pause != 0) {
+                backoff.leave();
+            }
+        }
+    }
+
+    /** A sink call; a stop may interrupt it. */
+    private <T> T inSink(SinkCall<T> call) throws Exception {
+        inSink = true;
+        try {
+            return call.run();
+        } finally {
+            inSink = false;
+        }
+    }
+
+    @FunctionalInterface
+    private interface SinkCall<T> {
+        T run() throws Exception;
+    }
+
+    /** Reads and saves what the socket has, then gives the upload back to the loop. */
+    private void burst() {
+        ByteBuffer buffer;
+        try {
+            buffer = buffers.take();
+        } catch (InterruptedException e) {
+            fail(Outcome.SHUTDOWN, "the server was stopped");
+            return;
+        }
+        try {
+            int chunks = 0;
+            while (true) {
+                EndRequest request = endRequest;
+                if (request != null) {
+                    fail(request.outcome(), request.reason());
+                    return;
+                }
+                buffer.clear();
+                int n;
+                try {
+                    n = channel.read(buffer);
+                } catch (IOException e) {
+                    fail(Outcome.RESET, Arguments.describe(e).toLowerCase());
+                    return;
+                }
+                if (n == 0) {
+                    break;
+                }
+                if (n < 0) {
+                    complete();
+                    return;
+                }
+                long total = bytes + n;
+                bytes = total;
+                if (maxBytes > 0 && total > maxBytes) {
+                    fail(Outcome.TOO_LARGE, "more than " + maxBytes + " bytes");
+                    return;
+                }
+                buffer.flip();
+                if (digest != null) {
+                    // As the bytes arrive, on this worker: no second read of the file.
+                    buffer.mark();
+                    digest.update(buffer);
+                    buffer.reset();
+                }
+                try {
+                    inSink(() -> {
+                        sink.write(buffer);
+                        return null;
+                    });
+                } catch (Exception e) {
+                    fail(Outcome.WRITE_FAILED, Log.describe(e));
+                    return;
+                }
+                chunks++;
+                if (chunks % CHUNKS_BEFORE_SHARING == 0 && buffers.wanted()) {
+                    break; // others wait for a buffer: hand this one back and queue again
+                }
+                if (chunks % CHUNKS_BEFORE_YIELD == 0) {
+                    Thread.yield(); // a fast sender must not keep the other workers off this carrier
+                }
+            }
+        } finally {
+            buffers.give(buffer);
+        }
+        loop.yielded(this);
+    }
+
+    /** The sender half-closed after its last byte: make the upload final, then the loop confirms. */
+    private void complete() {
+        try {
+            inSink(() -> {
+                sink.complete();
+                return null;
+            });
+            sink = null;
+        } catch (Exception e) {
+            fail(Outcome.WRITE_FAILED, Log.describe(e));
+            return;
+        }
+        outcome = Outcome.COMPLETE;
+        conclude(false);
+    }
+
+    /**
+     * Ends the upload as failed: the sink writes its ERROR marker, then the
+     * loop resets the socket. When the loop has asked for the end (a stop,
+     * say), its reason wins over the error that asking caused (an interrupted
+     * write).
+     */
+    private void fail(Outcome failed, String why) {
+        if (outcome != null) {
+            return; // already concluded
+        }
+        EndRequest request = endRequest;
+        if (request != null && failed != Outcome.RESET) {
+            // The loop's reason (a stop, say) wins over the error it caused (an interrupted write);
+            // a sender's own reset stays a reset.
+            failed = request.outcome();
+            why = request.reason();
+        }
+        Thread.interrupted(); // an interrupt meant for a sink call must not stop the marker
+        outcome = failed;
+        reason = why;
+        UploadSink open = sink;
+        sink = null;
+        try {
+            if (open != null) {
+                open.abort();
+            } else if (!why.startsWith("cannot create the file")) {
+                // Never opened (stopped while waiting for a descriptor, say): N.file must still read ERROR.
+                sinks.open(number).abort();
+            }
+        } catch (Throwable e) {
+            markerFailure = Log.describe(e);
+        }
+        try {
+            conclude(true);
+        } catch (RuntimeException e) {
+            loop.note("cannot conclude conn=" + number + ": " + e);
+        }
+    }
+
+    /** The sink is done: the record is written, then the loop closes the socket (with a reset if failed). */
+    private void conclude(boolean reset) {
+        if (recorded.compareAndSet(false, true)) {
+            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                    outcome, reason, sinks.locate(number), markerFailure,
+                    outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest()) : null));
+        }
+        loop.concluded(this, reset);
+    }
+}

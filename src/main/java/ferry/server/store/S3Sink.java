@@ -1,0 +1,277 @@
+package ferry.server.store;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
+
+/**
+ * One upload into the object {@code PREFIX/N.file}, streamed as its bytes
+ * arrive.
+ *
+ * <p>The bytes fill a part in chunks of the server's {@link PartMemory}. An
+ * upload that ends within its first part is one {@code PutObject}; a longer
+ * one becomes a multipart upload, begun when its first part is full, each
+ * full part stored by a virtual thread of its own while the next one fills,
+ * at most {@link #PARTS_IN_FLIGHT} at once. When the budget has no
+ * chunk to spare, or the upload has that many parts in flight, {@link #write}
+ * waits: the server then stops reading this upload's socket, and TCP slows
+ * its sender down, no other.
+ *
+ * <p>Either way the object appears only when complete, created with
+ * {@code If-None-Match: *}, so an object already there is never overwritten.
+ * A failed upload's multipart upload is aborted (S3 then drops its parts) and
+ * the object created holding exactly {@code ERROR}.
+ */
+final class S3Sink implements UploadSink {
+    /** Parts one upload has in flight at most; more wait (the upload stops reading its socket meanwhile). */
+    static final int PARTS_IN_FLIGHT = 4;
+    private static final byte[] ERROR_MARKER = FileSink.ERROR_MARKER;
+    /** The most parts one multipart upload may have (S3's limit). */
+    private static final int MAX_PARTS = 10_000;
+    /** How long an abort waits for its parts in flight to give up, once interrupted. */
+    private static final long PART_STOP_SECONDS = 10;
+
+    private final ObjectStore storage;
+    private final String key;
+    /** Marks the objects this upload writes, so that a retried request knows its own (the store keeps it with the object). */
+    private final String token = UUID.randomUUID().toString();
+    private final PartMemory.Share share;
+    private final int partSize;
+
+    /** The chunks of the part being filled. */
+    private List<byte[]> filling = new ArrayList<>();
+    private byte[] current;
+    private int offset;
+    private int partBytes;
+
+    /** Null until the first part is full. */
+    private String uploadId;
+    private int parts;
+    private final Deque<Part> inFlight = new ArrayDeque<>();
+    private final List<CompletedPart> stored = new ArrayList<>();
+
+    S3Sink(ObjectStore storage, String key) {
+        this.storage = storage;
+        this.key = key;
+        this.share = storage.memory().share();
+        this.partSize = storage.memory().partSize();
+    }
+
+    @Override
+    public void write(ByteBuffer chunk) throws IOException {
+        collectStored();
+        while (chunk.hasRemaining()) {
+            if (current == null || offset == PartMemory.CHUNK) {
+                try {
+                    current = share.nextChunk();
+                } catch (InterruptedException e) {
+                    throw new InterruptedIOException("interrupted while waiting for part memory");
+                }
+                filling.add(current);
+                offset = 0;
+            }
+            int n = Math.min(chunk.remaining(), PartMemory.CHUNK - offset);
+            chunk.get(current, offset, n);
+            offset += n;
+            partBytes += n;
+            if (partBytes == partSize) {
+                sendPart();
+            }
+        }
+    }
+
+    /** Hands the full (or last) part to a thread of its own, once fewer than the maximum are in flight. */
+    private void sendPart() throws IOException {
+        if (parts == MAX_PARTS) {
+            throw new IOException("more than " + MAX_PARTS + " parts of " + (partSize >> 20)
+                    + " MiB, the most one S3 object holds: a larger --s3-part-mib takes larger uploads");
+        }
+        if (uploadId == null) {
+            uploadId = storage.createMultipartUpload(key, token);
+        }
+        while (inFlight.size() >= PARTS_IN_FLIGHT) {
+            awaitStored(inFlight.peekFirst());
+        }
+        share.partTaken();
+        var part = new Part(++parts, filling, partBytes);
+        filling = new ArrayList<>();
+        current = null;
+        partBytes = 0;
+        inFlight.addLast(part);
+        part.thread = Thread.ofVirtual().name("s3-" + key + "-part-" + part.number).start(part);
+    }
+
+    /** Takes in the parts stored so far, without waiting; a part that failed fails the upload now. */
+    private void collectStored() throws IOException {
+        while (!inFlight.isEmpty() && inFlight.peekFirst().done.getCount() == 0) {
+            awaitStored(inFlight.peekFirst());
+        }
+    }
+
+    private void awaitStored(Part part) throws IOException {
+        try {
+            part.done.await();
+        } catch (InterruptedException e) {
+            throw new InterruptedIOException("interrupted while waiting for part " + part.number + " to be stored");
+        }
+        inFlight.remove(part);
+        if (part.failure != null) {
+            throw part.failure;
+        }
+        stored.add(CompletedPart.builder().partNumber(part.number).eTag(part.etag).build());
+    }
+
+    @Override
+    public void complete() throws IOException {
+        if (uploadId == null) {
+            // Within one part: a single request, nothing to abort if it fails.
+            share.partTaken();
+            List<byte[]> body = filling;
+            filling = new ArrayList<>();
+            try {
+                storage.putObject(key, body(body, partBytes), token);
+            } finally {
+                storage.memory().release(body);
+            }
+            return;
+        }
+        if (partBytes > 0) {
+            sendPart(); // the last part, which may be smaller than the others
+        }
+        while (!inFlight.isEmpty()) {
+            awaitStored(inFlight.peekFirst());
+        }
+        stored.sort(Comparator.comparing(CompletedPart::partNumber));
+        storage.completeMultipartUpload(key, uploadId, stored, token);
+    }
+
+    @Override
+    public void abort() throws IOException {
+        for (Part part : inFlight) {
+            part.thread.interrupt();
+        }
+        for (Part part : inFlight) {
+            try {
+                part.done.await(PART_STOP_SECONDS, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        inFlight.clear();
+        share.close(filling);
+        filling = new ArrayList<>();
+        current = null;
+        Thread.interrupted(); // the marker matters more than an interrupt meant for a part
+        IOException failure = null;
+        if (uploadId != null) {
+            try {
+                storage.abortMultipartUpload(key, uploadId);
+            } catch (IOException e) {
+                failure = new IOException(e.getMessage() + " (its parts stay in the bucket until a lifecycle rule"
+                        + " for incomplete multipart uploads removes them)");
+            }
+        }
+        try {
+            storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER), token + "-error");
+        } catch (IOException e) {
+            if (failure != null) {
+                e.addSuppressed(failure);
+                throw new IOException(e.getMessage() + "; " + failure.getMessage(), e);
+            }
+            throw e;
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** One full part, stored by a virtual thread of its own; its chunks go back to the budget when it ends. */
+    private final class Part implements Runnable {
+        final int number;
+        final List<byte[]> chunks;
+        final int length;
+        final CountDownLatch done = new CountDownLatch(1);
+        Thread thread;
+        volatile String etag;
+        volatile IOException failure;
+
+        Part(int number, List<byte[]> chunks, int length) {
+            this.number = number;
+            this.chunks = chunks;
+            this.length = length;
+        }
+
+        @Override
+        public void run() {
+            try {
+                etag = storage.uploadPart(key, uploadId, number, body(chunks, length));
+            } catch (IOException e) {
+                failure = e;
+            } catch (RuntimeException e) {
+                failure = new IOException("cannot store part " + number + " of " + key + ": " + e, e);
+            } finally {
+                storage.memory().release(chunks);
+                done.countDown();
+            }
+        }
+    }
+
+    /** A body that streams {@code length} bytes from {@code chunks}, as often as the SDK asks (signing, retries). */
+    private static RequestBody body(List<byte[]> chunks, long length) {
+        return RequestBody.fromContentProvider(() -> new ChunksStream(chunks, length), length,
+                "application/octet-stream");
+    }
+
+    /** An input stream over the first {@code length} bytes of whole chunks, without copying them. */
+    private static final class ChunksStream extends InputStream {
+        private final List<byte[]> chunks;
+        private final long length;
+        private long position;
+
+        ChunksStream(List<byte[]> chunks, long length) {
+            this.chunks = chunks;
+            this.length = length;
+        }
+
+        @Override
+        public int read() {
+            if (position >= length) {
+                return -1;
+            }
+            int value = chunks.get((int) (position / PartMemory.CHUNK))[(int) (position % PartMemory.CHUNK)] & 0xff;
+            position++;
+            return value;
+        }
+
+        @Override
+        public int read(byte[] into, int offset, int count) {
+            if (count == 0) {
+                return 0;
+            }
+            if (position >= length) {
+                return -1;
+            }
+            int inChunk = (int) (position % PartMemory.CHUNK);
+            int n = (int) Math.min(Math.min(count, PartMemory.CHUNK - inChunk), length - position);
+            System.arraycopy(chunks.get((int) (position / PartMemory.CHUNK)), inChunk, into, offset, n);
+            position += n;
+            return n;
+        }
+
+        @Override
+        public int available() {
+            return (int) Math.min(Integer.MAX_VALUE, length - position);
+        }
+    }
+}

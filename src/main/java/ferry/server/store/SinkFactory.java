@@ -1,0 +1,30 @@
+package ferry.server.store;
+
+import java.io.IOException;
+
+/**
+ * Opens the sink of connection {@code number}. Called on that upload's own
+ * worker thread, never on the accept thread or an event loop, so an open that
+ * takes long (a remote store's round trip) holds up only its own upload.
+ */
+public interface SinkFactory extends AutoCloseable {
+    /** Opens the sink; may block, and may throw to fail this upload alone. */
+    UploadSink open(long number) throws IOException;
+
+    /** Where connection {@code number}'s bytes go, for its log record, whether or not it could be opened. */
+    String locate(long number);
+
+    /**
+     * The highest N of the uploads an earlier run left where this factory
+     * saves, which it must not overwrite, or 0: the local counter numbers on
+     * from there. A directory's are moved aside at start, so 0 for it.
+     */
+    default long numberedBefore() {
+        return 0;
+    }
+
+    /** Releases what the storage holds (a client's connections); nothing by default. */
+    @Override
+    default void close() {
+    }
+}
