@@ -24,8 +24,15 @@ final class ClientArgs {
     static final String PARALLEL = "FERRY_PARALLEL";
     /** Files sent at once at most, whatever --parallel asks. */
     static final int MAX_PARALLEL = 256;
+    /** Files sent at once when --parallel is not given: 1, one after the other. */
+    static final int DEFAULT_PARALLEL = 1;
 
-    /** Every option of the client, in the order {@code --help} lists them. */
+    /**
+     * Every option of the client, in the order {@code --help} lists them: the
+     * one source of each option's flag, variable, default and help. The man
+     * page and the docs' option tables are checked against {@code --help} by
+     * {@code OptionDocsTest}.
+     */
     static final Options OPTIONS = new Options(List.of(
             new Option("--quiet", QUIET, null, "off",
                     "no progress line: nothing on standard error but an ERROR: line").withShortFlag("-q"),
@@ -35,7 +42,7 @@ final class ClientArgs {
             new Option("--timeout-ms", ClientConfig.TIMEOUT_VARIABLE, "MS",
                     Long.toString(ClientConfig.DEFAULT_TIMEOUT.toMillis()),
                     "limit for connecting (lookup included), each stall while sending, and the confirmation"),
-            new Option("--parallel", PARALLEL, "N", "1",
+            new Option("--parallel", PARALLEL, "N", Integer.toString(DEFAULT_PARALLEL),
                     "with several files: send up to N at once (at most " + MAX_PARALLEL + "), still connecting in order")));
 
     private ClientArgs() {
@@ -62,7 +69,7 @@ final class ClientArgs {
             }
             files.add(file);
         }
-        int parallel = (int) settings.number(PARALLEL, "a whole number from 1", MAX_PARALLEL, 1);
+        int parallel = (int) settings.number(PARALLEL, "a whole number from 1", MAX_PARALLEL, DEFAULT_PARALLEL);
         if (parallel < 1) {
             throw UserError.usage("invalid " + settings.label(PARALLEL) + " " + parallel + ": must be 1 or more");
         }

@@ -48,7 +48,13 @@ final class ServerArgs {
     /** A hook still running after this long is ended: 60 s. */
     static final Duration DEFAULT_HOOK_TIMEOUT = Duration.ofSeconds(60);
 
-    /** Every option of the server, in the order {@code --help} lists them. */
+    /**
+     * Every option of the server, in the order {@code --help} lists them: the
+     * one source of each option's flag, variable, default and help. The
+     * package's /etc/default/ferry is made from {@code --help}; the man page
+     * and the docs' option tables are checked against it by
+     * {@code OptionDocsTest}.
+     */
     static final Options OPTIONS = new Options(List.of(
             new Option("--listen", LISTEN, "ADDR", "every interface, IPv4 and IPv6",
                     "listen on this one address only"),
@@ -58,14 +64,17 @@ final class ServerArgs {
             new Option("--min-free", MIN_FREE, "SIZE|N%", "none",
                     "start no upload while FILE-DIR's file system has less free space (500M, 2G, 5%)"),
             new Option("--max-connections", ServerConfig.MAX_CONNECTIONS_VARIABLE, "N",
-                    "(open-file limit - 64) / 2", "uploads at once; more wait in the accept queue"),
+                    "(open-file limit - " + ServerArgs.RESERVED_DESCRIPTORS + ") / 2",
+                    "uploads at once; more wait in the accept queue"),
             new Option("--max-bytes", ServerConfig.MAX_BYTES_VARIABLE, "BYTES", "no limit",
                     "end larger uploads as ERROR (too-large)"),
             new Option("--max-duration-ms", ServerConfig.MAX_DURATION_VARIABLE, "MS", "no limit",
                     "end longer uploads as ERROR (too-long)"),
-            new Option("--idle-timeout-ms", ServerConfig.IDLE_TIMEOUT_VARIABLE, "MS", "10000",
+            new Option("--idle-timeout-ms", ServerConfig.IDLE_TIMEOUT_VARIABLE, "MS",
+                    Long.toString(ServerConfig.DEFAULT_IDLE_TIMEOUT.toMillis()),
                     "end an upload silent this long as ERROR (idle-timeout)"),
-            new Option("--buffer-mib", ServerConfig.BUFFER_MEMORY_VARIABLE, "MIB", "64",
+            new Option("--buffer-mib", ServerConfig.BUFFER_MEMORY_VARIABLE, "MIB",
+                    Long.toString(ServerConfig.DEFAULT_BUFFER_MEMORY >> 20),
                     "read buffers shared by all uploads, in 1 MiB chunks"),
             new Option("--checksum", CHECKSUM, "sha256", "off",
                     "log each upload's SHA-256, computed as its bytes arrive"),
@@ -75,7 +84,8 @@ final class ServerArgs {
             new Option("--on-upload", ON_UPLOAD, "CMD", "none",
                     "after each upload, run the shell command CMD with the file's path as its last argument"),
             new Option("--on-upload-jobs", ON_UPLOAD_JOBS, "N", "the number of cores", "hooks running at once"),
-            new Option("--on-upload-timeout-ms", ON_UPLOAD_TIMEOUT, "MS", "60000", "end a hook running this long"),
+            new Option("--on-upload-timeout-ms", ON_UPLOAD_TIMEOUT, "MS", Long.toString(DEFAULT_HOOK_TIMEOUT.toMillis()),
+                    "end a hook running this long"),
             new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics"),
             new Option("--counter", COUNTER, "URL", "local, from 1 per process",
                     "number connections from a PostgreSQL database shared by several receivers"

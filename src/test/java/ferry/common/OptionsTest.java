@@ -99,4 +99,28 @@ class OptionsTest {
                 .contains("--fast", "(T_FAST)", "default: off")
                 .contains("-h, --help", "--version");
     }
+
+    /**
+     * The shape that the package's /etc/default/ferry and OptionDocsTest read
+     * back: per option, in the order given, its flags, value and variable,
+     * then its help and default; then help and version.
+     */
+    @Test
+    void helpIsTwoLinesPerOptionInTheOrderGiven() {
+        var options = new Options(List.of(
+                new Option("--port-file", "T_PORT_FILE", "PATH", "none", "a value"),
+                new Option("--fast", "T_FAST", null, "off", "a switch").withShortFlag("-f"),
+                new Option("--plain", "T_PLAIN", "N", "", "no default")));
+        assertThat(options.help()).isEqualTo(String.join("\n",
+                "  --port-file PATH   (T_PORT_FILE)",
+                "      a value; default: none",
+                "  -f, --fast   (T_FAST)",
+                "      a switch; default: off",
+                "  --plain N   (T_PLAIN)",
+                "      no default",
+                "  -h, --help",
+                "      this text, then exit 0",
+                "  --version",
+                "      the version, then exit 0"));
+    }
 }
