@@ -75,7 +75,8 @@ def launcher_profile(args):
             print(f"{name:48} {statistics.median(values) * 1000:7.1f}ms {min(values) * 1000:7.1f}ms "
                   f"{max(values) * 1000:7.1f}ms")
         # Bash imports no PS4 from the environment when run as root: set it inside.
-        trace = subprocess.run(["bash", "-c", "PS4='+ ${EPOCHREALTIME} '; set -x; . \"$0\"", os.path.join(ROOT, "client")],
+        trace = subprocess.run(["bash", "-c", "PS4='+ ${EPOCHREALTIME} '; set -x; . \"$0\"",
+                                os.path.join(ROOT, "client")],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True, cwd=ROOT).stderr
         steps_timed, previous = [], None
