@@ -88,6 +88,7 @@ def server_idle(bench, key, count, settle, window):
             row.skipped = f"cannot raise the open-file limit to {need} (now {soft}/{hard}); run as root"
         log(f"  {name}: skipped: open-file limit too low")
         return
+
     # A fresh receiver per round, stopped before the connections close: a thread-per-connection
     # receiver takes minutes to wind down 5,000 threads woken at once (they queue for the GIL),
     # and a long-lived JVM would carry garbage from earlier rounds into the measurement.

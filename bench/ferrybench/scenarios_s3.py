@@ -92,6 +92,7 @@ def server_s3(bench, key, name, size):
             for row in rows[peer]:
                 row.errors.append(str(e))
             log(f"  {name}: {peer.name} FAILED to start: {e}")
+
     def record(peer, m, recording):
         if recording:
             for row, value in zip(rows[peer], (m["time"], m["cpu"], m["rss"], m["store_cpu"])):

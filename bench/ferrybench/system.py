@@ -37,7 +37,6 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-
 def wait_exit(proc, deadline):
     """Waits for proc to exit, waking the moment it does (pidfd), killing it after deadline seconds.
 
@@ -304,7 +303,6 @@ def raise_nofile(need):
             resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
             return True
         return False
-
 
 
 def sh(cmd, env=None):
