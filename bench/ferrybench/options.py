@@ -3,7 +3,7 @@ Python peers, in one run, alternating (A B C A B C ...), reporting medians.
 
     bench/run                  # full run: 7 timed rounds per scenario
     bench/run --quick          # smoke form for CI: tiny sizes, one round, < 60 s
-    bench/run --only a,c --runs 11 --json /tmp/bench.json
+    bench/run --only a,c --runs 11 --json bench.json
     bench/run --launcher       # where ./client's start-up time goes
     bench/run --only c,d,e --compare ../ferry-old   # two ferry builds side by side
 
