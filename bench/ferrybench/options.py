@@ -56,13 +56,13 @@ def parse_args(argv):
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
     p.add_argument("--keep", action="store_true", help="keep the temporary files and server logs")
     p.add_argument("--sink", choices=("splice", "recv", "socat"), default="splice",
-                   help="the discarding receiver of scenarios a and b (default splice, see README)")
+                   help="the discarding receiver of scenarios a and b (default splice, see bench/README.md)")
     p.add_argument("--python", help="the python3 interpreter of the Python peers (default: fastest found)")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip comparing received files with the source (done after timing)")
     p.add_argument("--py-read", type=int, action="append", metavar="BYTES",
                    help="the Python receiver's read size in c, i and d; repeatable, one row each (default: "
-                        f"{PY_READ}, the fastest measured here; see README)")
+                        f"{PY_READ}, the fastest measured here; see bench/README.md)")
     p.add_argument("--large", type=int, help="bytes for scenarios a, c and i (default 100 MiB)")
     p.add_argument("--small", type=int, help="bytes for scenario b (default 500)")
     p.add_argument("--concurrent", type=int, help="uploads at once in scenario d (default 32)")
@@ -84,7 +84,7 @@ def parse_args(argv):
                         " repeatable, the first is the ferry row (default: ferry's defaults); off: no ferry row")
     p.add_argument("--s3-rclone", action="append", metavar="FLAGS",
                    help="scenario g: rclone rcat with these flags (one string); repeatable, one row each (default: "
-                        + repr(" ".join(S3_RCLONE)) + ", the fastest measured here; see README)")
+                        + repr(" ".join(S3_RCLONE)) + ", the fastest measured here; see bench/README.md)")
     p.add_argument("--s3-aws", action="append", metavar="KEY=VALUE,...",
                    help="scenario g: aws s3 cp with these settings of its config file's s3 section, and --flags;"
                         " repeatable, one row each (default: " + repr(",".join(f"{k}={v}" if v else k for k, v in

@@ -2,7 +2,7 @@
 # examples/scale-out/run.sh s3://BUCKET/PREFIX: two ferry receivers on this host
 # (ports 9001 and 9002) behind HAProxy (port 9000, haproxy.cfg beside this
 # file), saving into one bucket and numbered by one PostgreSQL database.
-# Set first (see README.md, "Scaling out"):
+# Set first (see docs/scaling-out.md):
 #   FERRY_COUNTER=postgresql://USER:PASSWORD@HOST:5432/DB
 #   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 #   AWS_ENDPOINT_URL (for a store other than AWS: MinIO, Ceph, Garage, ...)
