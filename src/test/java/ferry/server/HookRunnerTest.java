@@ -134,7 +134,8 @@ class HookRunnerTest {
             }
             StackTraceElement[] stack = entry.getValue();
             for (int i = 1; i < stack.length; i++) {
-                if (stack[i].getClassName().equals(HookRunner.class.getName()) && stack[i].getMethodName().equals("work")) {
+                if (stack[i].getClassName().equals(HookRunner.class.getName())
+                        && stack[i].getMethodName().equals("work")) {
                     return stack[i - 1].getClassName().endsWith("$ConditionObject")
                             && stack[i - 1].getMethodName().startsWith("await");
                 }
