@@ -258,9 +258,10 @@ class LoadBalancerIT {
 
     /**
      * S6's other half through the balancer: a sender that sends one byte every
-     * 1.5 s (below the receivers' 2 s idle limit) five times, then half-closes,
-     * is never cut, neither by the receiver nor by HAProxy, and its upload is
-     * saved whole.
+     * second (half the receivers' 2 s idle limit, so that a sender held up for
+     * a moment on a loaded machine is still steady) five times, 5 s in all,
+     * then half-closes, is never cut, neither by the receiver nor by HAProxy,
+     * and its upload is saved whole.
      */
     @Test
     @Order(3)
@@ -274,7 +275,7 @@ class LoadBalancerIT {
                 } catch (SocketException e) {
                     throw new AssertionError("the steady sender was cut: " + e);
                 }
-                Thread.sleep(1500); // pacing, not synchronisation
+                Thread.sleep(1000); // pacing, not synchronisation
             }
             socket.shutdownOutput();
             assertThat(awaitEnd(socket, DEADLINE)).as("the receiver's confirming close").isEqualTo("closed");

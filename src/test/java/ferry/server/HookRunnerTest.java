@@ -53,7 +53,8 @@ class HookRunnerTest {
 
         long closeStart = System.nanoTime();
         runner.close(System.nanoTime());
-        assertThat(Duration.ofNanos(System.nanoTime() - closeStart)).isLessThan(Duration.ofSeconds(2));
+        // By design at most twice STOP_KILL_GRACE (1 s) and 10,000 log lines: well below the hook's 60 s.
+        assertThat(Duration.ofNanos(System.nanoTime() - closeStart)).isLessThan(Duration.ofSeconds(5));
         var lines = bytes.toString(StandardCharsets.UTF_8).lines().toList();
         assertThat(lines.stream().filter(l -> l.contains(" skipped=\"the server stopped before it could run\"")))
                 .hasSize(HookRunner.QUEUE_LIMIT);
