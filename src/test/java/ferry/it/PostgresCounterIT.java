@@ -91,9 +91,9 @@ class PostgresCounterIT {
         } finally {
             senders.shutdownNow();
         }
+        // Every upload was confirmed (send waits for it): its file is final, nothing to wait for.
         var numbers = new TreeMap<Long, String>();
-        assertThat(Ferry.await(DEADLINE, () -> files(servers.get(0).dir).size() + files(servers.get(1).dir).size() == 300
-                && savedContents().containsAll(expected))).as("all 300 uploads saved").isTrue();
+        assertThat(savedContents()).as("all 300 uploads saved").containsAll(expected);
         for (var server : servers) {
             for (var entry : files(server.dir).entrySet()) {
                 assertThat(numbers.put(entry.getKey(), entry.getValue()))
@@ -104,7 +104,8 @@ class PostgresCounterIT {
         assertThat(new HashSet<>(numbers.values())).isEqualTo(expected);
         var logged = new HashSet<Long>();
         for (var server : servers) {
-            Ferry.await(DEADLINE, () -> loggedNumbers(server).size() == files(server.dir).size());
+            // Every upload was confirmed, so its line is written: nothing to wait for.
+            assertThat(loggedNumbers(server)).as("lines logged").hasSameSizeAs(files(server.dir).keySet());
             for (long n : loggedNumbers(server)) {
                 assertThat(logged.add(n)).as("conn=%d logged by both receivers", n).isTrue();
             }
@@ -136,7 +137,7 @@ class PostgresCounterIT {
         for (int i = 0; i < 30; i++) {
             send(first.port, "before " + i);
         }
-        assertThat(Ferry.await(DEADLINE, () -> files(dir).size() == 30)).isTrue();
+        assertThat(files(dir)).hasSize(30);
         Set<Long> before = new HashSet<>(files(dir).keySet());
         List<ProcessHandle> jvm = first.process.descendants().toList();
         jvm.forEach(ProcessHandle::destroyForcibly);
@@ -149,40 +150,53 @@ class PostgresCounterIT {
         for (int i = 0; i < 30; i++) {
             send(second.port, "after " + i);
         }
-        assertThat(Ferry.await(DEADLINE, () -> files(dir).size() == 30)).isTrue();
+        assertThat(files(dir)).hasSize(30);
         long maxBefore = before.stream().mapToLong(Long::longValue).max().orElseThrow();
         assertThat(files(dir).keySet()).allSatisfy(n -> assertThat(n).isGreaterThan(maxBefore));
         Ferry.stop(second);
     }
 
     /**
-     * PostgreSQL stopped while a receiver runs: the block in hand is used up,
-     * then new connections are accepted but wait unnumbered, logged as
+     * PostgreSQL stopped while a receiver runs:
+     * <ol>
+     * <li>one upload on a fresh database: the receiver holds block 1-100 and
+     * has fetched none ahead (it fetches the next block once half of one is
+     * used, and by then the database is down);</li>
+     * <li>PostgreSQL stopped: the rest of the block in hand (2-100) is used
+     * without it, one confirmed upload after another;</li>
+     * <li>five more connections are accepted but wait unnumbered, logged as
      * "cannot number the connection ... retrying"; nothing is saved for them
-     * meanwhile and none is lost. PostgreSQL started again: the waiting
-     * uploads get numbers and are saved complete, and the server says so.
+     * meanwhile and none is lost;</li>
+     * <li>PostgreSQL started again: the next block is 101-200 (no failed
+     * attempt took one), so the waiting uploads are confirmed as 101-105, in
+     * the order they connected, and the server says numbering works again.</li>
+     * </ol>
+     * The numbers are therefore exactly 1-105, each with its own upload.
      */
     @Test
     void connectionsWaitWhileTheDatabaseIsDownAndCompleteWhenItIsBack() throws Exception {
         var server = start(postgres.url(null), tmp.resolve("dir"));
         servers.add(server);
+        var expected = new TreeMap<Long, String>();
         send(server.port, "first");
-        assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 1)).isTrue();
+        expected.put(1L, "first");
         assertThat(server.stdout()).contains("counter: numbers 1-100 ");
         postgres.stop();
-        // The rest of the block in hand (2-100) is used without the database.
         for (int i = 2; i <= 100; i++) {
             send(server.port, "in hand " + i);
+            expected.put((long) i, "in hand " + i);
         }
-        assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 100)).isTrue();
+        assertThat(files(server.dir)).isEqualTo(expected);
         var waiting = new ArrayList<Socket>();
         try {
             for (int i = 0; i < 5; i++) {
                 var socket = new Socket();
+                waiting.add(socket);
+                socket.setSoTimeout((int) DEADLINE.toMillis());
                 socket.connect(new InetSocketAddress("127.0.0.1", server.port), 5_000);
                 socket.getOutputStream().write(("waited " + i).getBytes(StandardCharsets.UTF_8));
                 socket.shutdownOutput();
-                waiting.add(socket);
+                expected.put(101L + i, "waited " + i);
             }
             assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("cannot number the connection")))
                     .as("the accept thread logs the waiting connection").isTrue();
@@ -190,18 +204,13 @@ class PostgresCounterIT {
             assertThat(files(server.dir)).hasSize(100);
             assertThat(server.process.isAlive()).isTrue();
             postgres.startAgain();
-            assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 105)).isTrue();
-            var saved = new HashSet<>(files(server.dir).values());
-            for (int i = 0; i < 5; i++) {
-                assertThat(saved).contains("waited " + i);
-            }
             for (var socket : waiting) {
-                socket.setSoTimeout(30_000);
+                // The confirmation: only after it is the file final.
                 try (InputStream in = socket.getInputStream()) {
                     assertThat(in.read()).as("the server closes a saved upload").isEqualTo(-1);
                 }
             }
-            assertThat(files(server.dir).keySet()).allSatisfy(n -> assertThat(n).isBetween(1L, 300L));
+            assertThat(files(server.dir)).as("N -> N.file's content").isEqualTo(expected);
             assertThat(server.stdout()).contains("numbering works again").contains("counter: allocating again");
             assertThat(server.stderr()).as("no stack trace, no driver's warning").isEmpty();
         } finally {
@@ -250,7 +259,7 @@ class PostgresCounterIT {
         var env = Map.of("JAVA_TOOL_OPTIONS", "-Xlog:class+load:file=" + log);
         try (var server = Ferry.Server.start(List.of(), options, tmp.resolve("classes-" + name), env)) {
             send(server.port, "one");
-            assertThat(Ferry.await(DEADLINE, () -> files(server.dir).size() == 1)).isTrue();
+            assertThat(files(server.dir)).isEqualTo(Map.of(1L, "one"));
             Ferry.stop(server);
         }
         return Files.readAllLines(log);
@@ -260,14 +269,17 @@ class PostgresCounterIT {
         return Ferry.Server.start(List.of(), List.of("--counter", url), dir, Map.of());
     }
 
-    /** Sends {@code body} and half-closes; the server numbers and saves it in its own time. */
+    /**
+     * Sends {@code body}, half-closes and waits for the server's confirming
+     * close: once it returns, the upload's file is final and its line logged.
+     */
     private static Void send(int port, String body) throws IOException {
         try (var socket = new Socket()) {
+            socket.setSoTimeout((int) DEADLINE.toMillis());
             socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
             socket.getOutputStream().write(body.getBytes(StandardCharsets.UTF_8));
             socket.shutdownOutput();
-            socket.setSoTimeout(60_000);
-            socket.getInputStream().read();
+            assertThat(socket.getInputStream().read()).as("the server's confirming close").isEqualTo(-1);
         }
         return null;
     }
