@@ -239,7 +239,7 @@ class EventLoopTest {
             long deadline = System.nanoTime() + DEADLINE.toNanos();
             while (!condition.getAsBoolean()) {
                 if (System.nanoTime() - deadline > 0) {
-                    throw new AssertionError("no " + what + " within " + DEADLINE + "; the loop's log:\n" + log());
+                    throw new AssertionError("waited " + DEADLINE + " in vain for " + what + "; the loop's log:\n" + log());
                 }
                 Thread.sleep(5);
             }
