@@ -99,7 +99,8 @@ class SenderTest {
             try (Socket peer = accept(server)) {
                 assertThat(peer.getInputStream().readAllBytes()).isEqualTo(file);
                 assertThat(failure(sending)).hasMessage("all 1000 bytes sent, but 127.0.0.1:"
-                        + server.getLocalPort() + " did not close the connection within 1 s; the upload is unconfirmed");
+                        + server.getLocalPort() + " did not close the connection within 1 s;"
+                        + " the upload is unconfirmed");
             }
         }
     }

@@ -47,7 +47,7 @@ class EventLoopTest {
     static final Duration DEADLINE = Duration.ofSeconds(20);
 
     /**
-     * An upload that sends nothing for the idle timeout is aborted, to the millisecond's rule:
+     * An upload that sends nothing for the idle timeout is aborted, and not before:
      * <ol>
      *   <li>a sender connects and sends 10 bytes, then nothing;</li>
      *   <li>no sooner than 200 ms later the loop ends it: the sink is aborted and the record says
@@ -239,7 +239,8 @@ class EventLoopTest {
             long deadline = System.nanoTime() + DEADLINE.toNanos();
             while (!condition.getAsBoolean()) {
                 if (System.nanoTime() - deadline > 0) {
-                    throw new AssertionError("waited " + DEADLINE + " in vain for " + what + "; the loop's log:\n" + log());
+                    throw new AssertionError("waited " + DEADLINE + " in vain for " + what
+                            + "; the loop's log:\n" + log());
                 }
                 Thread.sleep(5);
             }

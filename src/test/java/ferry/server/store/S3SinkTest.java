@@ -271,7 +271,8 @@ class S3SinkTest {
         private static byte[] read(RequestBody body) throws IOException {
             try (InputStream in = body.contentStreamProvider().newStream()) {
                 byte[] content = in.readAllBytes();
-                assertThat((long) content.length).as("the declared length").isEqualTo(body.optionalContentLength().orElseThrow());
+                assertThat((long) content.length).as("the declared length")
+                        .isEqualTo(body.optionalContentLength().orElseThrow());
                 return content;
             }
         }
