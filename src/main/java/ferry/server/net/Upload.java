@@ -38,8 +38,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Ownership, field by field:
  * <ul>
  *   <li>The <b>accept thread</b> constructs the upload and configures its
- *       socket, then hands it to the loop ({@code EventLoop.add}, a
- *       concurrent queue: the hand-over publishes it) and touches it no more.</li>
+ *       socket (resets it if that fails), then hands it to the loop
+ *       ({@code EventLoop.add}, a concurrent queue: the hand-over publishes
+ *       it) and touches it no more.</li>
  *   <li>The <b>loop thread</b> alone writes {@link #state}, {@link #key},
  *       {@link #lastActivityNanos} and {@link #endRequest}, alone changes the
  *       key's interest, and alone closes the socket. It gives the worker work
@@ -58,21 +59,22 @@ import java.util.concurrent.atomic.AtomicReference;
  * opens the sink) until {@link Loop#opened}; then {@code WAITING} (the loop
  * watches the socket with {@code OP_READ}) until it is readable; then
  * {@code WORKING} (interest cleared, the worker reads and saves) until
- * {@link Loop#yielded} makes it {@code WAITING} again. The worker decides an
- * outcome itself (end of stream, a reset, a sink failure) and reports it
- * with {@link Loop#concluded}; the loop decides one (idle, too long,
- * stopping) by setting {@link #endRequest}, which the worker checks between
- * chunks, or, when the loop holds the upload, by {@code ENDING} and an
- * {@link #end} job. Either way the worker finishes the sink and writes the
- * record first, then the loop closes the socket and makes it {@code DONE}:
- * a sender never sees its connection end before its file is final.
+ * {@link Loop#yielded} makes it {@code WAITING} again. The worker decides
+ * an outcome itself (end of stream, a reset, a sink failure, too many bytes)
+ * and reports it with {@link Loop#concluded}; the loop decides one (idle,
+ * too long, stopping) by setting {@link #endRequest}, which the worker checks
+ * between chunks, or, when the loop holds the upload, by {@code ENDING} and
+ * an {@link #end} job. Either way the worker finishes the sink and writes
+ * the record first, then the loop closes the socket and makes it
+ * {@code DONE}: a sender never sees its connection end before its file is
+ * final.
  *
  * <p>The only fields both sides read are volatile or atomic:
- * {@link #endRequest}; {@code bytes}, {@code worker} and {@code inSink}, which
- * a stop reads to interrupt a sink call ({@link #interruptSinkCall}); and
- * {@code recorded}, which makes sure there is one record when a stop's grace
- * runs out and the loop writes it ({@link #recordUnfinished}) while the
- * worker is still in the sink.
+ * {@link #endRequest}; {@code worker} and {@code inSink}, which a stop reads
+ * to interrupt a sink call ({@link #interruptSinkCall}); and {@code bytes}
+ * and {@code recorded}, for when a stop's grace runs out with the worker
+ * still in the sink: then the loop writes the record
+ * ({@link #recordUnfinished}), and {@code recorded} keeps it to one.
  */
 final class Upload {
     /**
