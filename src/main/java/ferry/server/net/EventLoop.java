@@ -24,8 +24,9 @@ import java.util.function.Consumer;
  * One selector thread that waits for its share of the connections to have
  * data, and keeps their clocks. It never reads a socket nor calls a sink:
  * when a connection is readable, it hands the upload to the upload's worker
- * (see {@link Upload}), which reads and saves until the socket is empty and
- * then gives it back through this loop's event queue.
+ * (see {@link Upload}, whose comment says who owns which of its fields),
+ * which reads and saves until the socket is empty and then gives it back
+ * through this loop's event queue.
  *
  * <p>Uploads the loop holds are kept in order of last activity, least recent
  * first, so the next idle deadline is always the head's, and the selector
@@ -35,6 +36,22 @@ import java.util.function.Consumer;
  * the sender back; its clock starts afresh when the worker gives it back.
  * When uploads have a duration limit, a second list in order of acceptance
  * gives the next duration deadline the same way.
+ *
+ * <p>Threads: everything here (the selector and its keys, {@code byActivity},
+ * {@code byAge}, {@code live}, and each upload's state, key and clock) is
+ * confined to the loop's own thread, which runs {@link #run} and then the
+ * drain of a stop. Other threads only queue and wake it up:
+ * <ul>
+ *   <li>the accept thread calls {@link #reserve} then {@link #add} (the
+ *       {@code arriving} queue), and reads {@link #load()} to pick a loop;</li>
+ *   <li>an upload's worker calls the {@link Upload.Loop} events, which queue
+ *       a {@code Runnable} on {@code events} for the loop to run (only
+ *       {@link #note} runs on the caller's thread: it just logs);</li>
+ *   <li>whoever stops the server calls {@link #stop} (two volatile fields).</li>
+ * </ul>
+ * For each upload the loop releases one of the accept thread's
+ * {@code slots}, and decrements {@code load}, exactly once: when it closes
+ * the socket and makes the upload {@code DONE}.
  */
 final class EventLoop implements Runnable, Upload.Loop {
     /** How long a stop waits in all for uploads to end and their sinks to finish: 3 s. */

@@ -24,18 +24,57 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * One accepted connection and its upload.
  *
- * <p>Two threads share it, and at any time exactly one of them owns the
- * socket's reading. The event loop that holds it ({@link Loop}) waits, with every
- * other idle connection, for the socket to become readable, and keeps the
- * idle clock. Then it hands the upload to its <em>worker</em>, a virtual
- * thread that exists only while there is work: the worker reads what the
- * socket has and saves it through the {@link UploadSink}, chunk by chunk, in
- * one buffer from the {@link BufferPool}, until the socket is empty, and
- * gives the upload back. A sink that blocks therefore holds up this upload
- * alone: while its worker waits, nobody reads its socket, and TCP flow
- * control slows its sender down. The worker also makes every other sink call
- * (open, complete, abort) and writes the upload's record; the loop is the
- * only one to close the socket.
+ * <p>Three kinds of thread touch it, and at any time exactly one of the
+ * first two owns the socket's reading. The event loop that holds it
+ * ({@link Loop}) waits, with every other idle connection, for the socket to
+ * become readable, and keeps the idle clock. Then it hands the upload to its
+ * <em>worker</em>, a virtual thread that exists only while there is work: the
+ * worker reads what the socket has and saves it through the
+ * {@link UploadSink}, chunk by chunk, in one buffer from the
+ * {@link BufferPool}, until the socket is empty, and gives the upload back. A
+ * sink that blocks therefore holds up this upload alone: while its worker
+ * waits, nobody reads its socket, and TCP flow control slows its sender down.
+ *
+ * <p>Ownership, field by field:
+ * <ul>
+ *   <li>The <b>accept thread</b> constructs the upload and configures its
+ *       socket (resets it if that fails), then hands it to the loop
+ *       ({@code EventLoop.add}, a concurrent queue: the hand-over publishes
+ *       it) and touches it no more.</li>
+ *   <li>The <b>loop thread</b> alone writes {@link #state}, {@link #key},
+ *       {@link #lastActivityNanos} and {@link #endRequest}, alone changes the
+ *       key's interest, and alone closes the socket. It gives the worker work
+ *       only through {@link #open}, {@link #work} and {@link #end}, which queue
+ *       a job; jobs run in order, one worker at a time (a new virtual thread
+ *       whenever the last one found no job left).</li>
+ *   <li>The <b>worker</b> alone reads the socket (in {@link State#WORKING}
+ *       only), makes every sink call (open, write, complete, abort), and owns
+ *       {@code sink}, {@code bytes}, {@code outcome}, {@code reason},
+ *       {@code markerFailure} and the digest. It never touches the key or the
+ *       state: it reports to the loop through the {@link Loop} events, which
+ *       the loop runs on its own thread.</li>
+ * </ul>
+ *
+ * <p>How ownership passes, by {@link State}: {@code OPENING} (the worker
+ * opens the sink) until {@link Loop#opened}; then {@code WAITING} (the loop
+ * watches the socket with {@code OP_READ}) until it is readable; then
+ * {@code WORKING} (interest cleared, the worker reads and saves) until
+ * {@link Loop#yielded} makes it {@code WAITING} again. The worker decides
+ * an outcome itself (end of stream, a reset, a sink failure, too many bytes)
+ * and reports it with {@link Loop#concluded}; the loop decides one (idle,
+ * too long, stopping) by setting {@link #endRequest}, which the worker checks
+ * between chunks, or, when the loop holds the upload, by {@code ENDING} and
+ * an {@link #end} job. Either way the worker finishes the sink and writes
+ * the record first, then the loop closes the socket and makes it
+ * {@code DONE}: a sender never sees its connection end before its file is
+ * final.
+ *
+ * <p>The only fields both sides read are volatile or atomic:
+ * {@link #endRequest}; {@code worker} and {@code inSink}, which a stop reads
+ * to interrupt a sink call ({@link #interruptSinkCall}); and {@code bytes}
+ * and {@code recorded}, for when a stop's grace runs out with the worker
+ * still in the sink: then the loop writes the record
+ * ({@link #recordUnfinished}), and {@code recorded} keeps it to one.
  */
 final class Upload {
     /**
@@ -56,7 +95,7 @@ final class Upload {
         void note(String text);
     }
 
-    /** Where an upload is in its life; changed by the loop only. */
+    /** Where an upload is in its life, and so who holds it (see the class comment); changed by the loop only. */
     enum State {
         /** Accepted; its worker is opening the sink. */
         OPENING,
@@ -64,7 +103,7 @@ final class Upload {
         WAITING,
         /** The worker reads and saves. */
         WORKING,
-        /** The outcome is decided; the worker completes or aborts the sink and writes the record. */
+        /** The loop has decided the outcome and handed the end to the worker, which aborts the sink. */
         ENDING,
         /** The socket is closed and the slot free. */
         DONE
@@ -98,7 +137,7 @@ final class Upload {
     /** The SHA-256 of the bytes so far, with {@code --checksum sha256}; null otherwise. */
     private final MessageDigest digest;
 
-    // loop
+    // the loop thread's
     SelectionKey key;
     State state = State.OPENING;
     /** When the sender last sent a byte, or the server last stopped holding it back. */
@@ -107,7 +146,7 @@ final class Upload {
     /** Set by the loop to end an upload its worker holds; the worker checks it between chunks. */
     volatile EndRequest endRequest;
 
-    // worker (read by the loop only when a stop's grace runs out)
+    // the worker's (read by the loop only to stop it, or when a stop's grace runs out)
     private volatile long bytes;
     private Outcome outcome;
     private String reason;

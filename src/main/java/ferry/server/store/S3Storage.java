@@ -55,7 +55,8 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
     private final String shownEndpoint;
     private long numberedBefore;
 
-    private S3Storage(S3Options options, S3Client client, String shownEndpoint) {
+    /** A storage over {@code client}, unchecked: {@link #open} checks the bucket (tests pass a client of their own). */
+    S3Storage(S3Options options, S3Client client, String shownEndpoint) {
         this.options = options;
         this.client = client;
         this.shownEndpoint = shownEndpoint;

@@ -1,0 +1,280 @@
+package ferry.server.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
+
+/** One upload into an object ({@link S3Sink}), against an object store in memory. */
+@Timeout(60)
+class S3SinkTest {
+    private static final int MIB = PartMemory.CHUNK;
+    private static final String KEY = "uploads/7.file";
+    private static final Duration DEADLINE = Duration.ofSeconds(20);
+
+    @Test
+    void aSmallUploadIsOnePutObjectWhenItCompletes() throws Exception {
+        var store = new MemoryStore();
+        byte[] file = bytes(500);
+        var sink = new S3Sink(store, KEY);
+        sink.write(ByteBuffer.wrap(file, 0, 200));
+        sink.write(ByteBuffer.wrap(file, 200, 300));
+        assertThat(store.calls).as("nothing remote before the upload completes").isEmpty();
+
+        sink.complete();
+
+        assertThat(store.calls).containsExactly("put " + KEY + " 500");
+        assertThat(store.objects.get(KEY)).isEqualTo(file);
+        assertThat(store.memory.available()).as("its chunk given back").isEqualTo(MemoryStore.BUDGET_CHUNKS);
+    }
+
+    @Test
+    void aLongUploadIsAMultipartUploadOfItsPartsInOrderThenCompleted() throws Exception {
+        var store = new MemoryStore();
+        byte[] file = bytes(3 * MIB + MIB / 2);
+        var sink = new S3Sink(store, KEY);
+        writeInChunks(sink, file, 300_000);
+        sink.complete();
+
+        assertThat(store.calls.getFirst()).isEqualTo("create " + KEY);
+        assertThat(store.calls.subList(1, 5)).containsExactlyInAnyOrder(
+                "part 1 " + MIB, "part 2 " + MIB, "part 3 " + MIB, "part 4 " + MIB / 2);
+        assertThat(store.calls.getLast()).isEqualTo("complete " + KEY + " " + MemoryStore.UPLOAD_ID);
+        assertThat(store.calls).hasSize(6);
+        assertThat(store.completedWith).extracting(CompletedPart::partNumber).containsExactly(1, 2, 3, 4);
+        assertThat(store.completedWith).extracting(CompletedPart::eTag)
+                .containsExactly("etag-1", "etag-2", "etag-3", "etag-4");
+        assertThat(store.objects.get(KEY)).as("the parts joined in order are the bytes sent").isEqualTo(file);
+        assertThat(store.memory.available()).isEqualTo(MemoryStore.BUDGET_CHUNKS);
+    }
+
+    @Test
+    void aFailedPartAbortsTheMultipartUploadAndTheObjectReadsError() throws Exception {
+        var store = new MemoryStore();
+        store.failingPart = 2;
+        var sink = new S3Sink(store, KEY);
+
+        assertThatThrownBy(() -> {
+            writeInChunks(sink, bytes(3 * MIB + 10), 256 * 1024);
+            sink.complete();
+        }).isInstanceOf(IOException.class).hasMessage("cannot store part 2 of " + KEY + ": the store answered 500");
+        sink.abort();
+
+        assertThat(store.calls).contains("abort " + KEY + " " + MemoryStore.UPLOAD_ID);
+        assertThat(store.calls).noneMatch(call -> call.startsWith("complete"));
+        assertThat(store.calls.getLast()).isEqualTo("put " + KEY + " 5");
+        assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
+        assertThat(store.memory.available()).as("every chunk given back").isEqualTo(MemoryStore.BUDGET_CHUNKS);
+    }
+
+    @Test
+    void aSmallUploadThatFailsLeavesTheErrorMarker() throws Exception {
+        var store = new MemoryStore();
+        var sink = new S3Sink(store, KEY);
+        sink.write(ByteBuffer.wrap(bytes(100)));
+        store.failingPuts.set(1);
+
+        assertThatThrownBy(sink::complete).isInstanceOf(IOException.class);
+        sink.abort();
+
+        assertThat(store.calls).containsExactly("put " + KEY + " 100", "put " + KEY + " 5");
+        assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
+        assertThat(store.memory.available()).isEqualTo(MemoryStore.BUDGET_CHUNKS);
+    }
+
+    /**
+     * At most {@link S3Sink#PARTS_IN_FLIGHT} parts are stored at once, and the
+     * writer waits for the oldest before it hands over another:
+     * <ol>
+     *   <li>the store holds every part until it is let go;</li>
+     *   <li>the writer writes eight full parts, one write each: the fifth write waits
+     *       for part 1, with exactly four parts in the store's hands;</li>
+     *   <li>the store is let go: the upload completes with all eight parts, in order.</li>
+     * </ol>
+     */
+    @Test
+    void atMostPartsInFlightAreStoredAtOnceAndTheWriterWaitsForTheOldest() throws Exception {
+        var store = new MemoryStore();
+        store.gate = new CountDownLatch(1);
+        byte[] file = bytes(8 * MIB);
+        var sink = new S3Sink(store, KEY);
+        var written = new AtomicInteger();
+        var failure = new AtomicReference<Throwable>();
+        Thread writer = Thread.ofPlatform().name("writer").start(() -> {
+            try {
+                for (int part = 0; part < 8; part++) {
+                    sink.write(ByteBuffer.wrap(file, part * MIB, MIB));
+                    written.incrementAndGet();
+                }
+                sink.complete();
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        try {
+            await("the writer waiting for a part to be stored", () -> waitsIn(writer, "sendPart"));
+            assertThat(written.get()).as("writes done when the writer waits").isEqualTo(S3Sink.PARTS_IN_FLIGHT);
+            await("the parts in flight in the store", () -> store.inFlight.get() == S3Sink.PARTS_IN_FLIGHT);
+            assertThat(store.started.get()).isEqualTo(S3Sink.PARTS_IN_FLIGHT);
+        } finally {
+            store.gate.countDown();
+        }
+        assertThat(writer.join(DEADLINE)).as("the writer finished").isTrue();
+        assertThat(failure.get()).isNull();
+        assertThat(store.maxInFlight.get()).isEqualTo(S3Sink.PARTS_IN_FLIGHT);
+        assertThat(store.completedWith).extracting(CompletedPart::partNumber).containsExactly(1, 2, 3, 4, 5, 6, 7, 8);
+        assertThat(store.objects.get(KEY)).isEqualTo(file);
+        assertThat(store.memory.available()).isEqualTo(MemoryStore.BUDGET_CHUNKS);
+    }
+
+    private static boolean waitsIn(Thread thread, String method) {
+        return thread.getState() == Thread.State.WAITING
+                && Arrays.stream(thread.getStackTrace()).anyMatch(frame -> frame.getMethodName().equals(method));
+    }
+
+    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("waited " + DEADLINE + " in vain for " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private static byte[] bytes(int size) {
+        var bytes = new byte[size];
+        new Random(size).nextBytes(bytes);
+        return bytes;
+    }
+
+    /** Writes as the server does: chunk by chunk, from a direct buffer that is reused. */
+    private static void writeInChunks(S3Sink sink, byte[] file, int chunk) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(chunk);
+        for (int at = 0; at < file.length; at += chunk) {
+            buffer.clear();
+            buffer.put(file, at, Math.min(chunk, file.length - at)).flip();
+            sink.write(buffer);
+            assertThat(buffer.hasRemaining()).as("every byte taken").isFalse();
+        }
+    }
+
+    /**
+     * An object store in memory, for one upload at a time: it logs each call
+     * (in the order they began, parts running side by side), keeps the
+     * objects, and may hold parts back or fail one.
+     */
+    static final class MemoryStore implements ObjectStore {
+        static final int BUDGET_CHUNKS = 16;
+        static final String UPLOAD_ID = "upload-1";
+
+        final PartMemory memory = new PartMemory((long) BUDGET_CHUNKS * MIB, MIB);
+        final List<String> calls = new CopyOnWriteArrayList<>();
+        final Map<String, byte[]> objects = new ConcurrentHashMap<>();
+        private final Map<Integer, byte[]> parts = new ConcurrentHashMap<>();
+        volatile List<CompletedPart> completedWith;
+        final AtomicInteger started = new AtomicInteger();
+        final AtomicInteger inFlight = new AtomicInteger();
+        final AtomicInteger maxInFlight = new AtomicInteger();
+        /** When set, every part waits for it to open. */
+        volatile CountDownLatch gate;
+        /** This part's upload fails (0: none). */
+        volatile int failingPart;
+        /** The next so many putObject calls fail. */
+        final AtomicInteger failingPuts = new AtomicInteger();
+
+        @Override
+        public PartMemory memory() {
+            return memory;
+        }
+
+        @Override
+        public String createMultipartUpload(String key, String token) {
+            calls.add("create " + key);
+            return UPLOAD_ID;
+        }
+
+        @Override
+        public String uploadPart(String key, String uploadId, int part, RequestBody body) throws IOException {
+            assertThat(uploadId).isEqualTo(UPLOAD_ID);
+            started.incrementAndGet();
+            maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            try {
+                CountDownLatch holding = gate;
+                if (holding != null) {
+                    try {
+                        holding.await();
+                    } catch (InterruptedException e) {
+                        throw new InterruptedIOException("interrupted");
+                    }
+                }
+                if (part == failingPart) {
+                    throw new IOException("cannot store part " + part + " of " + key + ": the store answered 500");
+                }
+                byte[] content = read(body);
+                parts.put(part, content);
+                calls.add("part " + part + " " + content.length);
+                return "etag-" + part;
+            } finally {
+                inFlight.decrementAndGet();
+            }
+        }
+
+        @Override
+        public void completeMultipartUpload(String key, String uploadId, List<CompletedPart> completed, String token)
+                throws IOException {
+            calls.add("complete " + key + " " + uploadId);
+            completedWith = List.copyOf(completed);
+            var object = new ByteArrayOutputStream();
+            for (CompletedPart part : completed) {
+                object.write(parts.get(part.partNumber()));
+            }
+            objects.put(key, object.toByteArray());
+        }
+
+        @Override
+        public void abortMultipartUpload(String key, String uploadId) {
+            calls.add("abort " + key + " " + uploadId);
+            parts.clear();
+        }
+
+        @Override
+        public void putObject(String key, RequestBody body, String token) throws IOException {
+            byte[] content = read(body);
+            calls.add("put " + key + " " + content.length);
+            if (failingPuts.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
+                throw new IOException("cannot store " + key + ": the store answered 503");
+            }
+            objects.put(key, content);
+        }
+
+        private static byte[] read(RequestBody body) throws IOException {
+            try (InputStream in = body.contentStreamProvider().newStream()) {
+                byte[] content = in.readAllBytes();
+                assertThat((long) content.length).as("the declared length")
+                        .isEqualTo(body.optionalContentLength().orElseThrow());
+                return content;
+            }
+        }
+    }
+}
