@@ -263,13 +263,6 @@ final class Sender {
     }
 
     /**
-     * Sends a sized source with transferTo, from its start to the end seen
-     * when it was opened: bytes appended meanwhile are not sent, and a file
-     * that shrinks below that end is an error.
-     *
-     * @return the number of bytes sent
-     */
-    /**
      * Waits (at most {@link #RETRY_MILLIS}) for the socket to take data again;
      * fails when it has taken none for the time limit since {@code lastProgress}.
      */
@@ -342,6 +335,13 @@ final class Sender {
         }
     }
 
+    /**
+     * Sends a sized source with transferTo, from its start to the end seen
+     * when it was opened: bytes appended meanwhile are not sent, and a file
+     * that shrinks below that end is an error.
+     *
+     * @return the number of bytes sent
+     */
     private long transfer(Source source, SocketChannel channel, SelectionKey key) throws UserError {
         FileChannel file = source.channel();
         long start = source.start();
