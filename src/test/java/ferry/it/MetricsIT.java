@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -43,16 +42,6 @@ class MetricsIT {
 
     @TempDir
     Path tmp;
-
-    /** A loopback port that was free a moment ago. */
-    private static int freeLoopbackPort() {
-        try (var socket = new ServerSocket()) {
-            socket.bind(new InetSocketAddress("127.0.0.1", 0));
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -118,7 +107,7 @@ class MetricsIT {
     @Test
     void uploadsAreCountedByOutcomeAsTheLogRecordsThem() throws Exception {
         assumeTrue(Ferry.has("nc"), "nc is not installed (CI installs it)");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         Path dir = tmp.resolve("files");
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort, "--idle-timeout-ms", "2000",
                 "--max-bytes", "4096"), dir, Map.of())) {
@@ -132,21 +121,20 @@ class MetricsIT {
             // Scraped once before the next upload, whose 2 s of idleness the in-flight check must not outlast.
             awaitSample(metricsPort, "ferry_uploads_total{outcome=\"complete\"}", 1);
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(700, 2));
                 awaitSample(metricsPort, "ferry_uploads_in_flight", 1);
-                socket.shutdownOutput();
-                assertThat(socket.getInputStream().read()).as("the server's confirming close").isEqualTo(-1);
+                FaultPeer.finish(socket);
             }
             lines.add(server.awaitLogLine(2, DEADLINE));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10, 3));
                 socket.setSoLinger(true, 0); // close sends a reset
             }
             lines.add(server.awaitLogLine(3, DEADLINE));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10_000, 4));
                 socket.shutdownOutput();
                 socket.getInputStream().read(); // the server's reset, or end of file
@@ -155,7 +143,7 @@ class MetricsIT {
             }
             lines.add(server.awaitLogLine(4, DEADLINE));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(5, 5));
                 lines.add(server.awaitLogLine(5, DEADLINE));
             }
@@ -206,7 +194,7 @@ class MetricsIT {
      */
     @Test
     void aPortAloneServesEveryInterfaceInEveryFormatPrometheusAsksFor() throws Exception {
-        int metricsPort = Ferry.freePort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of(), List.of("--metrics", Integer.toString(metricsPort)),
                 tmp.resolve("formats"), Map.of())) {
             assertThat(server.stdout()).contains("; metrics on port " + metricsPort + " (all interfaces)\n");
@@ -236,7 +224,7 @@ class MetricsIT {
      */
     @Test
     void refusalsAreCountedByRuleAndByFreeSpace() throws Exception {
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         Path dir = Files.createDirectories(tmp.resolve("refusing"));
         long more = Files.getFileStore(dir).getTotalSpace() + (1L << 30);
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort, "--deny", "127.0.0.2",
@@ -246,7 +234,7 @@ class MetricsIT {
                 socket.connect(new InetSocketAddress("127.0.0.1", server.port));
             }
             awaitSample(metricsPort, "ferry_connections_refused_total{by=\"rule\"}", 1);
-            new Socket("127.0.0.1", server.port).close();
+            FaultPeer.connect(server.port).close();
             String scrape = awaitSample(metricsPort, "ferry_connections_refused_total{by=\"free-space\"}", 1);
             assertThat(value(scrape, "ferry_connections_refused_total{by=\"rule\"}")).isEqualTo(1);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isZero();
@@ -267,7 +255,7 @@ class MetricsIT {
     @Test
     void acceptBackOffsAreCounted() throws Exception {
         assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of("prlimit", "--nofile=128:128"), withMetrics(metricsPort),
                 tmp.resolve("short"), Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000"))) {
             var sockets = new ArrayList<Socket>();
@@ -276,7 +264,7 @@ class MetricsIT {
                 // every last descriptor to sockets whose uploads then wait for their files, with nothing left
                 // to free one (nor to answer a scrape) until they end.
                 for (int i = 0; i < 300 && !server.stdout().contains("Too many open files"); i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                     Thread.sleep(5);
                 }
                 assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("Too many open files")))
@@ -285,7 +273,7 @@ class MetricsIT {
                 // backs off (they wait in the kernel's queue). Without them it may never look again before
                 // the shortage ends (seen in CI: no back-off counted).
                 for (int i = 0; i < 5; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                     Thread.sleep(20);
                 }
             } finally {
@@ -317,10 +305,10 @@ class MetricsIT {
     @Test
     void aRealPrometheusScrapesTheCounts() throws Exception {
         assumeTrue(Ferry.has("prometheus"), "prometheus is not installed (CI installs it: bin/install-test-tools)");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort), tmp.resolve("scraped"), Map.of())) {
             upload(server, 1);
-            int webPort = freeLoopbackPort();
+            int webPort = Ports.unused();
             Path config = Files.writeString(tmp.resolve("prometheus.yml"), """
                     global:
                       scrape_interval: 1s
@@ -351,11 +339,7 @@ class MetricsIT {
     }
 
     private static void upload(Ferry.Server server, long number) throws IOException {
-        try (var socket = new Socket("127.0.0.1", server.port)) {
-            socket.getOutputStream().write(Ferry.randomBytes(100, number));
-            socket.shutdownOutput();
-            assertThat(socket.getInputStream().read()).isEqualTo(-1);
-        }
+        FaultPeer.upload(server.port, Ferry.randomBytes(100, number));
         assertThat(server.awaitLogLine(number, DEADLINE)).contains(" outcome=complete ");
     }
 
@@ -392,7 +376,7 @@ class MetricsIT {
         assertThat(off).as("the log lists the classes loaded").anyMatch(line -> line.contains("ferry.server.ServerMain "));
         assertThat(off).as("classes loaded without --metrics")
                 .noneMatch(line -> line.contains("io.prometheus") || line.contains("ferry.server.PrometheusMetrics"));
-        List<String> on = loadedClasses(withMetrics(freeLoopbackPort()), "on");
+        List<String> on = loadedClasses(withMetrics(Ports.unused()), "on");
         assertThat(on).anyMatch(line -> line.contains("ferry.server.PrometheusMetrics "));
         assertThat(on).anyMatch(line -> line.contains("io.prometheus.metrics.exporter.httpserver.HTTPServer "));
     }
@@ -433,7 +417,7 @@ class MetricsIT {
         } else {
             env = Map.of(option, text);
         }
-        args.addAll(List.of(Integer.toString(Ferry.freePort()), dir.toString()));
+        args.addAll(List.of(Integer.toString(Ports.unused()), dir.toString()));
         var result = Ferry.run("server", args, env, DEADLINE);
         assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(2);
         assertThat(result.stderr()).isEqualTo(message + "\n");
@@ -451,7 +435,7 @@ class MetricsIT {
      */
     @Test
     void aMetricsPortInUseIsOneErrorLineAndExitCode1() throws Exception {
-        int port = Ferry.freePort();
+        int port = Ports.unused();
         Path dir = tmp.resolve("busy-metrics");
         try (var taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress("127.0.0.1", 0));
