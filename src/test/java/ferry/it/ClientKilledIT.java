@@ -98,17 +98,13 @@ class ClientKilledIT {
     void aClientKilledWhileSendingALargeFileLeavesErrorOnTheServer(String signal) throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.sender(Proc.client("127.0.0.1", server.port, huge.toString()), Map.of(), null)) {
-            ProcessHandle jvm = server.jvm();
             assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
-            Ferry.signal(jvm.pid(), "STOP");
-            try {
+            try (var stalled = server.stall()) {
                 assertThat(client.isAlive()).as("the client is still sending").isTrue();
                 client.signalJvm(signal);
                 assertThat(client.awaitExit(Duration.ofSeconds(10)).exitCode()).as("exit code")
                         .isEqualTo(128 + signalNumber(signal));
-            } finally {
-                Ferry.signal(jvm.pid(), "CONT");
             }
             assertThat(server.awaitLogLine(1, Duration.ofSeconds(10))).contains(" outcome=reset ");
             Ferry.awaitError(server.file(1), Duration.ofSeconds(5));

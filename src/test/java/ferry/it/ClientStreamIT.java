@@ -243,19 +243,15 @@ class ClientStreamIT {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.bash("cat /dev/zero | \"$CLIENT\" 127.0.0.1 \"$1\" -",
                      List.of(Integer.toString(server.port)), SHORT_TIMEOUT)) {
-            ProcessHandle jvm = server.jvm();
+            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+                    .as("the upload started").isTrue();
             long stoppedAt;
             Ferry.Result result;
-            try {
-                assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
-                        .as("the upload started").isTrue();
-                Ferry.signal(jvm.pid(), "STOP");
+            try (var stalled = server.stall()) {
                 stoppedAt = System.nanoTime();
                 assertThat(client.isAlive()).as("the stream is still in flight").isTrue();
 
                 result = client.awaitExit(Duration.ofSeconds(15));
-            } finally {
-                Ferry.signal(jvm.pid(), "CONT");
             }
             assertFailed(result, "ERROR: the server took no data for 1\\.5 s \\(\\d+ bytes sent\\); giving up");
             assertThat(Duration.ofNanos(client.exitedAt() - stoppedAt)).as("time from SIGSTOP to giving up")

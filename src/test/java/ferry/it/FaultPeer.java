@@ -58,7 +58,10 @@ final class FaultPeer implements AutoCloseable {
             return new Policy(rate, bytes, true, false);
         }
 
-        /** Closes the connection (FIN) once {@code bytes} have arrived. */
+        /**
+         * Closes the connection once {@code bytes} have arrived: a FIN if
+         * nothing more is unread, else (as the kernel does it) a reset.
+         */
         Policy closeAfter(long bytes) {
             return new Policy(rate, bytes, false, false);
         }

@@ -37,7 +37,12 @@ final class Ferry {
     private Ferry() {
     }
 
-    /** A port that was free a moment ago, on every interface. */
+    /**
+     * A port that was free a moment ago, on every interface: racy (anyone may
+     * take it before it is used). A server under test is started by
+     * {@link Server}, a peer of the test's own binds port 0, and a port that
+     * must be named beforehand comes from {@link Ports}.
+     */
     static int freePort() {
         try (var socket = new ServerSocket()) {
             socket.bind(new InetSocketAddress(0));
@@ -213,8 +218,9 @@ final class Ferry {
     }
 
     /**
-     * Waits for a process started with its output in {@code stdout} and
-     * {@code stderr} to exit, and returns what it did, timed from
+     * For a process started by hand ({@link Proc} is the usual way): waits for
+     * one with its output in {@code stdout} and {@code stderr} to exit, and
+     * returns what it did, timed from
      * {@code startedAt}; if it outlives {@code deadline}, {@code kill} ends it
      * and the test fails, naming {@code what}.
      */
@@ -462,6 +468,23 @@ final class Ferry {
             Ferry.signal(jvm.pid(), "KILL");
             assertThat(await(Duration.ofSeconds(10), () -> !jvm.isAlive() && !process.isAlive()))
                     .as("the killed JVM and its launcher are gone").isTrue();
+        }
+
+        /**
+         * Stalls the server: its JVM is stopped (SIGSTOP) until the returned
+         * handle is closed (SIGCONT); meanwhile the kernel takes bytes for it
+         * only until the socket buffers are full.
+         */
+        Stall stall() {
+            ProcessHandle jvm = jvm();
+            Ferry.signal(jvm.pid(), "STOP");
+            return () -> Ferry.signal(jvm.pid(), "CONT");
+        }
+
+        /** A stalled server, continued on close. */
+        interface Stall extends AutoCloseable {
+            @Override
+            void close();
         }
 
         /** True while the launcher runs and the port listens. */

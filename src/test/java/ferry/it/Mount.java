@@ -64,9 +64,13 @@ final class Mount implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException, InterruptedException {
-        if (mounted) {
-            run("umount", "-l", dir.toString());
+    public void close() throws IOException {
+        try {
+            if (mounted) {
+                run("umount", "-l", dir.toString());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

@@ -2,7 +2,6 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.fail;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -442,24 +441,15 @@ final class TestNet implements AutoCloseable {
 
     /** Runs a command to completion; returns its standard output, or throws with its error output. */
     static String sh(String... command) throws IOException, InterruptedException {
-        Path out = Files.createTempFile("ferry-netns-", ".out");
-        Path err = Files.createTempFile("ferry-netns-", ".err");
-        try {
-            Process process = new ProcessBuilder(command)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-            if (!process.waitFor(COMMAND_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.destroyForcibly();
+        try (var process = Proc.start(List.of(command), Map.of(), null)) {
+            if (!process.process().waitFor(COMMAND_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)) {
                 throw new IOException(String.join(" ", command) + ": still running after " + COMMAND_DEADLINE);
             }
-            if (process.exitValue() != 0) {
-                throw new IOException(String.join(" ", command) + ": exit " + process.exitValue() + ": "
-                        + Files.readString(err).strip());
+            if (process.process().exitValue() != 0) {
+                throw new IOException(String.join(" ", command) + ": exit " + process.process().exitValue() + ": "
+                        + process.stderr().strip());
             }
-            return Files.readString(out);
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
+            return process.stdout();
         }
     }
 }
