@@ -81,12 +81,6 @@ class MetricsIT {
         return last.get();
     }
 
-    private static long bytesOf(String logLine) {
-        var matcher = Pattern.compile(" bytes=([0-9]+) ").matcher(logLine);
-        assertThat(matcher.find()).as("bytes= in %s", logLine).isTrue();
-        return Long.parseLong(matcher.group(1));
-    }
-
     private static List<String> withMetrics(int metricsPort, String... options) {
         var all = new ArrayList<String>(List.of("--metrics", "127.0.0.1:" + metricsPort));
         all.addAll(List.of(options));
@@ -116,8 +110,8 @@ class MetricsIT {
             var nc = Ferry.exec(List.of("nc", "-N", "127.0.0.1", Integer.toString(server.port)), Map.of(), file,
                     DEADLINE);
             assertThat(nc.exitCode()).as("nc: %s", nc.stderr()).isZero();
-            var lines = new ArrayList<String>();
-            lines.add(server.awaitLogLine(1, DEADLINE));
+            var records = new ArrayList<Ferry.Server.Record>();
+            records.add(server.awaitRecord(1));
             // Scraped once before the next upload, whose 2 s of idleness the in-flight check must not outlast.
             awaitSample(metricsPort, "ferry_uploads_total{outcome=\"complete\"}", 1);
 
@@ -126,13 +120,13 @@ class MetricsIT {
                 awaitSample(metricsPort, "ferry_uploads_in_flight", 1);
                 FaultPeer.finish(socket);
             }
-            lines.add(server.awaitLogLine(2, DEADLINE));
+            records.add(server.awaitRecord(2));
 
             try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10, 3));
                 socket.setSoLinger(true, 0); // close sends a reset
             }
-            lines.add(server.awaitLogLine(3, DEADLINE));
+            records.add(server.awaitRecord(3));
 
             try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10_000, 4));
@@ -141,17 +135,15 @@ class MetricsIT {
             } catch (IOException e) {
                 // Reset by the server: the upload was too large.
             }
-            lines.add(server.awaitLogLine(4, DEADLINE));
+            records.add(server.awaitRecord(4));
 
             try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(5, 5));
-                lines.add(server.awaitLogLine(5, DEADLINE));
+                records.add(server.awaitRecord(5));
             }
 
-            List<String> outcomes = List.of("complete", "complete", "reset", "too-large", "idle-timeout");
-            for (int i = 0; i < outcomes.size(); i++) {
-                assertThat(lines.get(i)).contains(" outcome=" + outcomes.get(i) + " ");
-            }
+            assertThat(records).extracting(Ferry.Server.Record::outcome)
+                    .containsExactly("complete", "complete", "reset", "too-large", "idle-timeout");
             String scrape = awaitSample(metricsPort, "ferry_upload_duration_seconds_count", 5);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isEqualTo(2);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"reset\"}")).isEqualTo(1);
@@ -160,11 +152,11 @@ class MetricsIT {
             for (String other : List.of("write-failed", "too-long", "shutdown", "internal-error")) {
                 assertThat(value(scrape, "ferry_uploads_total{outcome=\"" + other + "\"}")).as(other).isZero();
             }
-            long bytes = lines.stream().mapToLong(MetricsIT::bytesOf).sum();
+            long bytes = records.stream().mapToLong(Ferry.Server.Record::bytes).sum();
             assertThat(value(scrape, "ferry_received_bytes_total")).isEqualTo(bytes);
             assertThat(value(scrape, "ferry_upload_size_bytes_sum")).isEqualTo(bytes);
             assertThat(value(scrape, "ferry_upload_size_bytes_count")).isEqualTo(5);
-            long upTo1KiB = lines.stream().mapToLong(MetricsIT::bytesOf).filter(b -> b <= 1024).count();
+            long upTo1KiB = records.stream().filter(r -> r.bytes() <= 1024).count();
             assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"1024.0\"}")).isEqualTo(upTo1KiB);
             assertThat(value(scrape, "ferry_upload_duration_seconds_bucket{le=\"+Inf\"}")).isEqualTo(5);
             assertThat(value(scrape, "ferry_upload_duration_seconds_sum")).as("the idle upload lasted 2 s")
