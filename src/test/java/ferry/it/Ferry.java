@@ -352,7 +352,8 @@ final class Ferry {
                 if (!ended) {
                     fail("./server %d %s did not listen within %s: %s", tried, target, START_DEADLINE, stderr);
                 }
-                if (port != 0 || attempt == ATTEMPTS || !stderr.startsWith("ERROR: cannot listen on port " + tried)) {
+                boolean taken = stderr.contains("ERROR: cannot listen on port " + tried + ":");
+                if (port != 0 || attempt == ATTEMPTS || !taken) {
                     fail("./server %d %s exited with %d: %s", tried, target, proc.process().exitValue(), stderr);
                 }
             }
