@@ -343,12 +343,15 @@ final class Ferry {
                 // The line comes once the directory is ready too (the port is bound before it).
                 boolean ended = await(START_DEADLINE, () -> LISTENING.matcher(proc.stdout()).find() || !proc.isAlive());
                 var listening = LISTENING.matcher(proc.stdout());
-                if (listening.find()) {
-                    assertThat(Integer.parseInt(listening.group(1))).as("the port in the listening line").isEqualTo(tried);
+                boolean listens = listening.find();
+                if (listens && Integer.parseInt(listening.group(1)) == tried) {
                     return server;
                 }
                 String stderr = proc.stderr();
                 server.close();
+                if (listens) {
+                    fail("./server %d %s says it listens on port %s", tried, target, listening.group(1));
+                }
                 if (!ended) {
                     fail("./server %d %s did not listen within %s: %s", tried, target, START_DEADLINE, stderr);
                 }
