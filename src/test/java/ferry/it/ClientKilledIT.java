@@ -66,7 +66,7 @@ class ClientKilledIT {
     void aClientKilledWhileStreamingStandardInputLeavesErrorOnTheServer(String signal) throws Exception {
         byte[] part = Ferry.randomBytes(1 << 20, 7);
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = Proc.sender(Proc.client("127.0.0.1", server.port, "-"), Map.of(), ProcessBuilder.Redirect.PIPE)) {
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), Map.of(), ProcessBuilder.Redirect.PIPE)) {
             writeInBackground(client.stdin(), part);
             assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first MiB; 1.file has %d bytes", Ferry.sizeOf(server.file(1))).isTrue();
@@ -97,7 +97,7 @@ class ClientKilledIT {
     @ValueSource(strings = {"KILL", "TERM", "INT"})
     void aClientKilledWhileSendingALargeFileLeavesErrorOnTheServer(String signal) throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = Proc.sender(Proc.client("127.0.0.1", server.port, huge.toString()), Map.of(), null)) {
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, huge.toString()), Map.of(), null)) {
             assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
             try (var stalled = server.stall()) {
@@ -128,8 +128,8 @@ class ClientKilledIT {
         boolean stdin = source.equals("stdin");
         try (var receiver = FaultPeer.open();
              var client = stdin
-                     ? Proc.sender(Proc.client("127.0.0.1", receiver.port(), "-"), Map.of(), ProcessBuilder.Redirect.PIPE)
-                     : Proc.sender(Proc.client("127.0.0.1", receiver.port(), huge.toString()), Map.of(), null)) {
+                     ? Proc.sender(Proc.clientCommand("127.0.0.1", receiver.port(), "-"), Map.of(), ProcessBuilder.Redirect.PIPE)
+                     : Proc.sender(Proc.clientCommand("127.0.0.1", receiver.port(), huge.toString()), Map.of(), null)) {
             if (stdin) {
                 writeInBackground(client.stdin(), Ferry.randomBytes(256 << 10, 8));
             }

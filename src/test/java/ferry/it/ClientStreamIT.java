@@ -119,7 +119,7 @@ class ClientStreamIT {
     @Test
     void sendsStandardInputRedirectedFromARegularFile() throws Exception {
         assertReceivesIntact("server", LARGE, largeSha,
-                port -> Proc.sender(Proc.client("127.0.0.1", port, "-"), Map.of(), Proc.from(large)));
+                port -> Proc.sender(Proc.clientCommand("127.0.0.1", port, "-"), Map.of(), Proc.from(large)));
     }
 
     /**
@@ -170,7 +170,7 @@ class ClientStreamIT {
     @CsvSource({"/dev/null", "-"})
     void sendsAnEmptyCharacterDevice(String name) throws Exception {
         assertReceivesIntact("server", 0, Checksums.sha256(new byte[0]),
-                port -> Proc.sender(Proc.client("127.0.0.1", port, name), Map.of(), null));
+                port -> Proc.sender(Proc.clientCommand("127.0.0.1", port, name), Map.of(), null));
     }
 
     // ---- stalls: of the source, of the network ---------------------------------------------------
@@ -208,7 +208,7 @@ class ClientStreamIT {
     void aSourceSilentLongerThanTheServersIdleLimitEndsAsTheServersIdleTimeout() throws Exception {
         byte[] part = Ferry.randomBytes(64 << 10, 13);
         try (var server = Ferry.Server.start(tmp.resolve("uploads"), Map.of("FERRY_IDLE_TIMEOUT_MS", "2000"));
-             var client = Proc.sender(Proc.client("127.0.0.1", server.port, "-"), SHORT_TIMEOUT, ProcessBuilder.Redirect.PIPE)) {
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), SHORT_TIMEOUT, ProcessBuilder.Redirect.PIPE)) {
             ClientKilledIT.writeInBackground(client.stdin(), part);
             assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first 64 KiB").isTrue();

@@ -66,7 +66,7 @@ final class Proc implements AutoCloseable {
     }
 
     /** {@code ./client host port file}'s command; the file may be "-" for standard input. */
-    static List<String> client(String host, int port, String file) {
+    static List<String> clientCommand(String host, int port, String file) {
         return launcher("client", List.of(host, Integer.toString(port), file));
     }
 

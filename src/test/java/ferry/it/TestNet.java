@@ -303,7 +303,7 @@ final class TestNet implements AutoCloseable {
 
     /** Starts {@code ./client host PORT file} in the client namespace. */
     Proc startClient(String host, Path file, Map<String, String> env) throws IOException {
-        return start(clientNs, Proc.client(host, PORT, file.toString()), env, null);
+        return start(clientNs, Proc.clientCommand(host, PORT, file.toString()), env, null);
     }
 
     /** Runs {@code ./client host PORT file} in the client namespace to completion. */
