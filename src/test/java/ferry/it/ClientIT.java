@@ -67,7 +67,7 @@ class ClientIT {
         medium = Ferry.randomFile(files, "medium.bin", MEDIUM, 2);
         large = Ferry.randomFile(files, "large.bin", LARGE, 3);
         for (Path file : List.of(small, medium, large)) {
-            DIGESTS.put(Files.size(file), RawReceiver.sha256(file));
+            DIGESTS.put(Files.size(file), Checksums.sha256(file));
         }
         // A first run builds the launcher jar, so that no timing below includes a build.
         var build = Ferry.run("client", List.of(), Map.of(), Ferry.START_DEADLINE);
@@ -90,14 +90,13 @@ class ClientIT {
     void sendsAFileIntactToAnIndependentReceiver(Tool tool, long size) throws Exception {
         assumeTool(tool);
         Path out = tmp.resolve("received.bin");
-        int port = Ferry.freePort();
-        try (var receiver = ReceiverProcess.start(tool, false, port, out)) {
-            var result = Ferry.client("127.0.0.1", port, file(size), Map.of());
+        try (var receiver = ReceiverProcess.start(tool, false, out)) {
+            var result = Ferry.client("127.0.0.1", receiver.port, file(size), Map.of());
 
             assertSucceeded(result);
             assertThat(receiver.awaitExit(Duration.ofSeconds(10))).as("%s exit code", tool).isZero();
             assertThat(Files.size(out)).isEqualTo(size);
-            assertThat(RawReceiver.sha256(out)).isEqualTo(DIGESTS.get(size));
+            assertThat(Checksums.sha256(out)).isEqualTo(DIGESTS.get(size));
         }
     }
 
@@ -113,13 +112,12 @@ class ClientIT {
                     "localhost does not resolve to 127.0.0.1 here");
         }
         Path out = tmp.resolve("received.bin");
-        int port = Ferry.freePort();
-        try (var receiver = ReceiverProcess.start(tool, ipv6, port, out)) {
-            var result = Ferry.client(host, port, medium, Map.of());
+        try (var receiver = ReceiverProcess.start(tool, ipv6, out)) {
+            var result = Ferry.client(host, receiver.port, medium, Map.of());
 
             assertSucceeded(result);
             assertThat(receiver.awaitExit(Duration.ofSeconds(10))).as("%s exit code", tool).isZero();
-            assertThat(RawReceiver.sha256(out)).isEqualTo(DIGESTS.get(MEDIUM));
+            assertThat(Checksums.sha256(out)).isEqualTo(DIGESTS.get(MEDIUM));
         }
     }
 
@@ -130,7 +128,7 @@ class ClientIT {
 
             assertSucceeded(result);
             // The server closes N.file before it closes the connection, so it is final by now.
-            assertThat(RawReceiver.sha256(server.file(1))).isEqualTo(DIGESTS.get(LARGE));
+            assertThat(Checksums.sha256(server.file(1))).isEqualTo(DIGESTS.get(LARGE));
             assertThat(server.awaitLogLine(1, Duration.ofSeconds(5)))
                     .contains(" bytes=" + LARGE + " ").contains(" outcome=complete ");
             stop(server);
@@ -150,8 +148,8 @@ class ClientIT {
      */
     @Test
     void halfClosesAfterTheLastByteAndExitsOnlyAfterTheReceiverCloses() throws Exception {
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), medium, Map.of())) {
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), medium, Map.of())) {
             Socket socket = receiver.accept(ACCEPT_DEADLINE);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
@@ -244,9 +242,9 @@ class ClientIT {
             assumeTrue(ipv6Loopback(), "no IPv6 loopback (::1) on this machine");
         }
         Path dir = Files.createDirectories(tmp.resolve("a-directory"));
-        try (var receiver = RawReceiver.open()) {
+        try (var receiver = FaultPeer.open(); var refusing = new Ports.Refusing()) {
             var values = Map.of("{port}", Integer.toString(receiver.port()),
-                    "{refused}", Integer.toString(Ferry.freePort()),
+                    "{refused}", Integer.toString(refusing.port),
                     "{file}", small.toString(), "{dir}", dir.toString(),
                     "{missing}", tmp.resolve("no-such-file").toString());
             List<String> args = call.args().stream().map(arg -> fill(arg, values)).toList();
@@ -337,8 +335,8 @@ class ClientIT {
 
     private static void givesUpWhenTheReceiverNeverReads(Map<String, String> env, Duration timeout, String limit,
             Duration within) throws Exception {
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), large, env)) {
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), large, env)) {
             receiver.accept(ACCEPT_DEADLINE);
             long acceptedAt = System.nanoTime();
 
@@ -375,14 +373,10 @@ class ClientIT {
             sparse.setLength(2L << 30);
         }
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = ClientProcess.start("127.0.0.1", server.port, huge, SHORT_TIMEOUT)) {
-            ProcessHandle jvm = server.process.descendants()
-                    .filter(p -> p.info().command().map(c -> c.endsWith("/java")).orElse(false))
-                    .findFirst().orElseThrow(() -> new AssertionError("no JVM under ./server"));
-            try {
-                assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
-                        .as("the upload started").isTrue();
-                Ferry.signal(jvm.pid(), "STOP");
+             var client = Proc.client("127.0.0.1", server.port, huge, SHORT_TIMEOUT)) {
+            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+                    .as("the upload started").isTrue();
+            try (var stalled = server.stall()) {
                 long stoppedAt = System.nanoTime();
                 assertThat(client.isAlive()).as("the transfer is still in flight when the server stops").isTrue();
 
@@ -393,8 +387,6 @@ class ClientIT {
                 assertThat(Duration.ofNanos(client.exitedAt() - stoppedAt))
                         .as("time from SIGSTOP to giving up")
                         .isGreaterThanOrEqualTo(SHORT.minusMillis(100)).isLessThan(SHORT.plusMillis(2500));
-            } finally {
-                Ferry.signal(jvm.pid(), "CONT");
             }
             Ferry.awaitError(server.file(1), Duration.ofSeconds(10));
             assertThat(server.awaitLogLine(1, Duration.ofSeconds(5))).contains(" outcome=reset ");
@@ -412,8 +404,8 @@ class ClientIT {
      */
     @Test
     void reportsAResetAfterTheLastByteAsAnError() throws Exception {
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), medium, Map.of())) {
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), medium, Map.of())) {
             receiver.accept(ACCEPT_DEADLINE);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
@@ -441,8 +433,8 @@ class ClientIT {
      */
     @Test
     void givesUpWhenTheReceiverNeverCloses() throws Exception {
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), medium, SHORT_TIMEOUT)) {
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), medium, SHORT_TIMEOUT)) {
             receiver.accept(ACCEPT_DEADLINE);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
@@ -469,9 +461,8 @@ class ClientIT {
     void noticesAtOnceWhenTheReceiverIsKilledMidTransfer() throws Exception {
         assumeTool(Tool.PYTHON);
         Path out = tmp.resolve("received.bin");
-        int port = Ferry.freePort();
-        try (var receiver = ReceiverProcess.slowPython(port, out, 0.02);
-             var client = ClientProcess.start("127.0.0.1", port, large, Map.of())) {
+        try (var receiver = ReceiverProcess.slowPython(out, 0.02);
+             var client = Proc.client("127.0.0.1", receiver.port, large, Map.of())) {
             assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(out) >= 256 << 10))
                     .as("the upload reached the receiver; its stderr: %s", receiver.stderr()).isTrue();
             assertThat(client.isAlive()).as("the client is still sending").isTrue();
@@ -480,7 +471,7 @@ class ClientIT {
 
             var result = client.awaitExit(Duration.ofSeconds(15));
 
-            assertFailed(result, "ERROR: sending to 127\\.0\\.0\\.1:" + port + " failed after \\d+ of " + LARGE
+            assertFailed(result, "ERROR: sending to 127\\.0\\.0\\.1:" + receiver.port + " failed after \\d+ of " + LARGE
                     + " bytes: .+");
             assertThat(Duration.ofNanos(client.exitedAt() - killedAt)).as("time from SIGKILL to exit")
                     .isLessThan(Duration.ofSeconds(3));

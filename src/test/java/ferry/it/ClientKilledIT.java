@@ -66,7 +66,7 @@ class ClientKilledIT {
     void aClientKilledWhileStreamingStandardInputLeavesErrorOnTheServer(String signal) throws Exception {
         byte[] part = Ferry.randomBytes(1 << 20, 7);
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = SenderProcess.client("127.0.0.1", server.port, "-", Map.of())) {
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), Map.of(), ProcessBuilder.Redirect.PIPE)) {
             writeInBackground(client.stdin(), part);
             assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first MiB; 1.file has %d bytes", Ferry.sizeOf(server.file(1))).isTrue();
@@ -97,21 +97,14 @@ class ClientKilledIT {
     @ValueSource(strings = {"KILL", "TERM", "INT"})
     void aClientKilledWhileSendingALargeFileLeavesErrorOnTheServer(String signal) throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = SenderProcess.client("127.0.0.1", server.port, huge.toString(), Map.of(),
-                     Path.of("/dev/null"))) {
-            ProcessHandle jvm = server.process.descendants()
-                    .filter(p -> p.info().command().map(c -> c.endsWith("/java")).orElse(false))
-                    .findFirst().orElseThrow(() -> new AssertionError("no JVM under ./server"));
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, huge.toString()), Map.of(), null)) {
             assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
-            Ferry.signal(jvm.pid(), "STOP");
-            try {
+            try (var stalled = server.stall()) {
                 assertThat(client.isAlive()).as("the client is still sending").isTrue();
                 client.signalJvm(signal);
                 assertThat(client.awaitExit(Duration.ofSeconds(10)).exitCode()).as("exit code")
                         .isEqualTo(128 + signalNumber(signal));
-            } finally {
-                Ferry.signal(jvm.pid(), "CONT");
             }
             assertThat(server.awaitLogLine(1, Duration.ofSeconds(10))).contains(" outcome=reset ");
             Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
@@ -133,11 +126,10 @@ class ClientKilledIT {
     @CsvSource({"KILL, file", "TERM, file", "INT, file", "KILL, stdin", "TERM, stdin", "INT, stdin"})
     void aReceiverSeesAResetNotAnEndOfFileWhenTheClientIsKilled(String signal, String source) throws Exception {
         boolean stdin = source.equals("stdin");
-        try (var receiver = RawReceiver.open();
+        try (var receiver = FaultPeer.open();
              var client = stdin
-                     ? SenderProcess.client("127.0.0.1", receiver.port(), "-", Map.of())
-                     : SenderProcess.client("127.0.0.1", receiver.port(), huge.toString(), Map.of(),
-                             Path.of("/dev/null"))) {
+                     ? Proc.sender(Proc.clientCommand("127.0.0.1", receiver.port(), "-"), Map.of(), ProcessBuilder.Redirect.PIPE)
+                     : Proc.sender(Proc.clientCommand("127.0.0.1", receiver.port(), huge.toString()), Map.of(), null)) {
             if (stdin) {
                 writeInBackground(client.stdin(), Ferry.randomBytes(256 << 10, 8));
             }

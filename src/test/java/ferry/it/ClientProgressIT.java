@@ -4,20 +4,12 @@ import static ferry.it.Ferry.assertSucceeded;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
-import java.io.IOException;
-import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -121,11 +113,11 @@ class ClientProgressIT {
      */
     @Test
     void onATerminalTheProgressLineIsRedrawnInPlaceAndEndsAsTheSummary() throws Exception {
-        try (var receiver = SlowReceiver.start(RATE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE))) {
             var result = onTerminal(List.of("127.0.0.1", Integer.toString(receiver.port()), file.toString()), Map.of());
 
             assertThat(result.exitCode()).as("exit code; terminal: %s", result.stdout()).isZero();
-            assertThat(receiver.received()).isEqualTo(SIZE);
+            assertThat(receiver.received().bytes()).isEqualTo(SIZE);
             String screen = result.stdout();
             assertThat(screen).as("the terminal").startsWith("\r").endsWith("; confirmed\n");
             List<String> frames = frames(screen);
@@ -147,11 +139,11 @@ class ClientProgressIT {
     /** The same upload with standard error a file: nothing at all on it, as for curl and pv. */
     @Test
     void withStandardErrorNotATerminalNothingIsDrawn() throws Exception {
-        try (var receiver = SlowReceiver.start(RATE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE))) {
             var result = Ferry.client("127.0.0.1", receiver.port(), file, Map.of());
 
             assertSucceeded(result);
-            assertThat(receiver.received()).isEqualTo(SIZE);
+            assertThat(receiver.received().bytes()).isEqualTo(SIZE);
             assertThat(result.elapsed()).as("long enough for redraws, had there been a terminal")
                     .isGreaterThan(Duration.ofMillis(1500));
         }
@@ -161,7 +153,7 @@ class ClientProgressIT {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"--quiet", "-q", "FERRY_QUIET=1"})
     void quietOnATerminalDrawsNothing(String how) throws Exception {
-        try (var receiver = SlowReceiver.start(RATE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE))) {
             var args = new ArrayList<String>();
             if (how.startsWith("-")) {
                 args.add(how);
@@ -171,7 +163,7 @@ class ClientProgressIT {
 
             assertThat(result.exitCode()).as("exit code; terminal: %s", result.stdout()).isZero();
             assertThat(result.stdout()).as("the terminal").isEmpty();
-            assertThat(receiver.received()).isEqualTo(SIZE);
+            assertThat(receiver.received().bytes()).isEqualTo(SIZE);
             assertThat(result.elapsed()).as("long enough for redraws").isGreaterThan(Duration.ofMillis(1500));
         }
     }
@@ -180,7 +172,7 @@ class ClientProgressIT {
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"--verbose", "-v", "FERRY_VERBOSE=1"})
     void verbosePrintsOneSummaryLine(String how) throws Exception {
-        try (var receiver = SlowReceiver.start(Long.MAX_VALUE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.drain())) {
             var args = new ArrayList<String>();
             if (how.startsWith("-")) {
                 args.add(how);
@@ -193,14 +185,14 @@ class ClientProgressIT {
             assertThat(result.stdout()).isEmpty();
             assertThat(result.stderr()).matches("sent " + SIZE + " bytes \\(12\\.0 MiB\\) to 127\\.0\\.0\\.1:"
                     + receiver.port() + " in \\d+\\.\\d\\d s \\(\\d+\\.\\d (KiB|MiB|GiB)/s\\); confirmed\n");
-            assertThat(receiver.received()).isEqualTo(SIZE);
+            assertThat(receiver.received().bytes()).isEqualTo(SIZE);
         }
     }
 
     /** Standard input of unknown length: the summary counts the bytes that were streamed. */
     @Test
     void verboseCountsAStreamFromStandardInput() throws Exception {
-        try (var receiver = SlowReceiver.start(Long.MAX_VALUE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.drain())) {
             var result = Ferry.exec(List.of(Ferry.ROOT.resolve("client").toString(), "-v", "127.0.0.1",
                     Integer.toString(receiver.port()), "-"), Map.of(), file, DEADLINE);
 
@@ -213,7 +205,7 @@ class ClientProgressIT {
     /** {@code --verbose} on a terminal: the progress line ends as the summary, which appears once. */
     @Test
     void verboseOnATerminalEndsWithTheOneSummary() throws Exception {
-        try (var receiver = SlowReceiver.start(RATE, -1)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE))) {
             var result = onTerminal(List.of("-v", "127.0.0.1", Integer.toString(receiver.port()), file.toString()),
                     Map.of());
 
@@ -235,7 +227,7 @@ class ClientProgressIT {
      */
     @Test
     void anErrorOnATerminalStartsOnALineOfItsOwn() throws Exception {
-        try (var receiver = SlowReceiver.start(RATE, 6L << 20)) {
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE).resetAfter(6L << 20))) {
             var result = onTerminal(List.of("127.0.0.1", Integer.toString(receiver.port()), file.toString()), Map.of());
 
             assertThat(result.exitCode()).as("exit code; terminal: %s", result.stdout()).isEqualTo(1);
@@ -261,30 +253,21 @@ class ClientProgressIT {
     @Test
     void ctrlCOnATerminalEndsTheLine() throws Exception {
         assumeThat(Ferry.has("script")).as("util-linux script (package bsdutils) makes the terminal").isTrue();
-        try (var receiver = SlowReceiver.start(RATE / 4, -1)) {
-            Path screen = files.resolve("ctrl-c.out");
+        try (var receiver = FaultPeer.serve(FaultPeer.Policy.trickle(RATE / 4))) {
             // A background job of a script ignores SIGINT, and the JVM keeps an ignored SIGINT ignored.
             String command = "exec python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
                     + " os.execv(sys.argv[1], sys.argv[1:])' " + quote(Ferry.ROOT.resolve("client").toString())
                     + " 127.0.0.1 " + receiver.port() + " " + quote(file.toString());
-            Process script = new ProcessBuilder("script", "-qec", command, "/dev/null")
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .redirectOutput(screen.toFile()).redirectErrorStream(true).start();
-            try {
-                assertThat(Ferry.await(DEADLINE, () -> Ferry.readOrEmpty(screen).contains("sending: ")))
-                        .as("a sending line on the terminal: %s", Ferry.readOrEmpty(screen)).isTrue();
-                ProcessHandle java = script.descendants()
-                        .filter(p -> p.info().command().orElse("").endsWith("/java")).findFirst().orElseThrow();
-                Ferry.signal(java.pid(), "INT");
-                assertThat(script.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS)).as("exited").isTrue();
-                assertThat(script.exitValue()).as("the client's exit code, through script").isEqualTo(130);
-                String shown = Ferry.readOrEmpty(screen).replace("\r\n", "\n");
+            try (var script = Proc.start(List.of("script", "-qec", command, "/dev/null"), Map.of(), null)) {
+                assertThat(Ferry.await(DEADLINE, () -> script.stdout().contains("sending: ")))
+                        .as("a sending line on the terminal: %s", script.stdout()).isTrue();
+                script.signalJvm("INT");
+                assertThat(script.awaitExit(DEADLINE).exitCode()).as("the client's exit code, through script")
+                        .isEqualTo(130);
+                String shown = script.stdout().replace("\r\n", "\n");
                 assertThat(frames(shown).getLast()).as("the last state, then a newline: %s", shown)
                         .startsWith("sending: ").endsWith("\n");
                 assertThat(shown).as("no ERROR line for Ctrl-C").doesNotContain("ERROR");
-            } finally {
-                script.descendants().forEach(ProcessHandle::destroyForcibly);
-                script.destroyForcibly();
             }
         }
     }
@@ -292,11 +275,12 @@ class ClientProgressIT {
     /** The ERROR line of a connection refused at once: no progress line was drawn, nothing precedes it. */
     @Test
     void aQuickErrorOnATerminalIsTheErrorLineAlone() throws Exception {
-        int port = Ferry.freePort();
-        var result = onTerminal(List.of("127.0.0.1", Integer.toString(port), file.toString()), Map.of());
-        assertThat(result.exitCode()).isEqualTo(1);
-        assertThat(result.stdout()).isEqualTo("ERROR: connection refused by 127.0.0.1:" + port
-                + " (is the server running?)\n");
+        try (var refusing = new Ports.Refusing()) {
+            var result = onTerminal(List.of("127.0.0.1", Integer.toString(refusing.port), file.toString()), Map.of());
+            assertThat(result.exitCode()).isEqualTo(1);
+            assertThat(result.stdout()).isEqualTo("ERROR: connection refused by 127.0.0.1:" + refusing.port
+                    + " (is the server running?)\n");
+        }
     }
 
     // ---- helpers ----------------------------------------------------------------------------
@@ -324,69 +308,5 @@ class ClientProgressIT {
     /** The states the line showed: the text after each {@code \r}, the last with its newline. */
     private static List<String> frames(String screen) {
         return Arrays.stream(screen.split("\r")).filter(frame -> !frame.isEmpty()).toList();
-    }
-
-    /**
-     * A receiver of one connection on 127.0.0.1 with a small receive buffer,
-     * reading at most {@code rate} bytes a second, closing at the end of the
-     * stream, or resetting the connection once it has read {@code resetAfter}
-     * bytes (unless -1).
-     */
-    private static final class SlowReceiver implements AutoCloseable {
-        private final ServerSocket listener;
-        private final CompletableFuture<Long> received = new CompletableFuture<>();
-
-        private SlowReceiver(ServerSocket listener) {
-            this.listener = listener;
-        }
-
-        static SlowReceiver start(long rate, long resetAfter) throws IOException {
-            var listener = new ServerSocket();
-            listener.setReceiveBufferSize(64 * 1024); // inherited by the accepted socket
-            listener.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            listener.setSoTimeout(Math.toIntExact(DEADLINE.toMillis()));
-            var receiver = new SlowReceiver(listener);
-            Thread.ofPlatform().name("slow-receiver").daemon().start(() -> receiver.run(rate, resetAfter));
-            return receiver;
-        }
-
-        int port() {
-            return listener.getLocalPort();
-        }
-
-        private void run(long rate, long resetAfter) {
-            try (Socket socket = listener.accept()) {
-                socket.setSoTimeout(Math.toIntExact(DEADLINE.toMillis()));
-                InputStream in = socket.getInputStream();
-                byte[] buffer = new byte[16 * 1024];
-                long total = 0;
-                long start = System.nanoTime();
-                for (int n; (n = in.read(buffer)) >= 0;) {
-                    total += n;
-                    if (resetAfter >= 0 && total >= resetAfter) {
-                        socket.setSoLinger(true, 0);
-                        break;
-                    }
-                    // Holds the rate: reading ahead of it waits until the clock catches up.
-                    long ahead = (long) (total * 1e9 / rate) - (System.nanoTime() - start);
-                    if (ahead > 0) {
-                        Thread.sleep(ahead / 1_000_000, (int) (ahead % 1_000_000));
-                    }
-                }
-                received.complete(total);
-            } catch (IOException | InterruptedException e) {
-                received.completeExceptionally(e);
-            }
-        }
-
-        /** The bytes read, once the connection has ended. */
-        long received() throws Exception {
-            return received.get(DEADLINE.toSeconds(), TimeUnit.SECONDS);
-        }
-
-        @Override
-        public void close() throws IOException {
-            listener.close();
-        }
     }
 }

@@ -59,8 +59,8 @@ class ClientStreamIT {
     static void createFilesAndBuild() throws Exception {
         medium = Ferry.randomFile(files, "medium.bin", MEDIUM, 11);
         large = Ferry.randomFile(files, "large.bin", LARGE, 12);
-        mediumSha = RawReceiver.sha256(medium);
-        largeSha = RawReceiver.sha256(large);
+        mediumSha = Checksums.sha256(medium);
+        largeSha = Checksums.sha256(large);
         var build = Ferry.run("client", List.of(), Map.of(), Ferry.START_DEADLINE);
         assertThat(build.exitCode()).as("./client without arguments: %s", build.stderr()).isEqualTo(2);
     }
@@ -79,7 +79,7 @@ class ClientStreamIT {
         Path file = size == LARGE ? large : medium;
         String sha = size == LARGE ? largeSha : mediumSha;
         assertReceivesIntact(receiver, size, sha,
-                port -> SenderProcess.bash("cat \"$1\" | \"$CLIENT\" 127.0.0.1 \"$2\" \"$3\"",
+                port -> Proc.bash("cat \"$1\" | \"$CLIENT\" 127.0.0.1 \"$2\" \"$3\"",
                         List.of(file.toString(), Integer.toString(port), name), Map.of()));
     }
 
@@ -95,7 +95,7 @@ class ClientStreamIT {
     @Test
     void sendsAFifoWhoseWriterComesLate() throws Exception {
         Path fifo = tmp.resolve("fifo");
-        assertReceivesIntact("server", MEDIUM, mediumSha, port -> SenderProcess.bash("""
+        assertReceivesIntact("server", MEDIUM, mediumSha, port -> Proc.bash("""
                 mkfifo "$1" || exit 99
                 "$CLIENT" 127.0.0.1 "$3" "$1" & client=$!
                 sleep 2
@@ -108,7 +108,7 @@ class ClientStreamIT {
     @ParameterizedTest(name = "<(cat) into {0}")
     @CsvSource({"server", "nc"})
     void sendsAProcessSubstitutionIntact(String receiver) throws Exception {
-        assertReceivesIntact(receiver, MEDIUM, mediumSha, port -> SenderProcess.bash(
+        assertReceivesIntact(receiver, MEDIUM, mediumSha, port -> Proc.bash(
                 "\"$CLIENT\" 127.0.0.1 \"$2\" <(cat \"$1\")",
                 List.of(medium.toString(), Integer.toString(port)), Map.of()));
     }
@@ -119,7 +119,7 @@ class ClientStreamIT {
     @Test
     void sendsStandardInputRedirectedFromARegularFile() throws Exception {
         assertReceivesIntact("server", LARGE, largeSha,
-                port -> SenderProcess.client("127.0.0.1", port, "-", Map.of(), large));
+                port -> Proc.sender(Proc.clientCommand("127.0.0.1", port, "-"), Map.of(), Proc.from(large)));
     }
 
     /**
@@ -131,7 +131,7 @@ class ClientStreamIT {
     void sendsTheRestOfAStandardInputReadInPart() throws Exception {
         byte[] all = Files.readAllBytes(medium);
         byte[] rest = java.util.Arrays.copyOfRange(all, 1000, all.length);
-        assertReceivesIntact("server", rest.length, sha(rest), port -> SenderProcess.bash(
+        assertReceivesIntact("server", rest.length, Checksums.sha256(rest), port -> Proc.bash(
                 "{ dd bs=1000 count=1 of=/dev/null status=none && \"$CLIENT\" 127.0.0.1 \"$2\" -; } < \"$1\"",
                 List.of(medium.toString(), Integer.toString(port)), Map.of()));
     }
@@ -169,8 +169,8 @@ class ClientStreamIT {
     @ParameterizedTest(name = "{0}")
     @CsvSource({"/dev/null", "-"})
     void sendsAnEmptyCharacterDevice(String name) throws Exception {
-        assertReceivesIntact("server", 0, sha(new byte[0]),
-                port -> SenderProcess.client("127.0.0.1", port, name, Map.of(), Path.of("/dev/null")));
+        assertReceivesIntact("server", 0, Checksums.sha256(new byte[0]),
+                port -> Proc.sender(Proc.clientCommand("127.0.0.1", port, name), Map.of(), null));
     }
 
     // ---- stalls: of the source, of the network ---------------------------------------------------
@@ -186,7 +186,7 @@ class ClientStreamIT {
      */
     @Test
     void aSourceThatPausesLongerThanTheTimeoutIsNotAnError() throws Exception {
-        assertReceivesIntact("server", MEDIUM, mediumSha, port -> SenderProcess.bash(
+        assertReceivesIntact("server", MEDIUM, mediumSha, port -> Proc.bash(
                 "{ head -c 100000 \"$1\"; sleep 3; tail -c +100001 \"$1\"; } | \"$CLIENT\" 127.0.0.1 \"$2\" -",
                 List.of(medium.toString(), Integer.toString(port)), SHORT_TIMEOUT));
     }
@@ -208,7 +208,7 @@ class ClientStreamIT {
     void aSourceSilentLongerThanTheServersIdleLimitEndsAsTheServersIdleTimeout() throws Exception {
         byte[] part = Ferry.randomBytes(64 << 10, 13);
         try (var server = Ferry.Server.start(tmp.resolve("uploads"), Map.of("FERRY_IDLE_TIMEOUT_MS", "2000"));
-             var client = SenderProcess.client("127.0.0.1", server.port, "-", SHORT_TIMEOUT)) {
+             var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), SHORT_TIMEOUT, ProcessBuilder.Redirect.PIPE)) {
             ClientKilledIT.writeInBackground(client.stdin(), part);
             assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first 64 KiB").isTrue();
@@ -241,23 +241,17 @@ class ClientStreamIT {
     @Test
     void givesUpWhenTheServerStopsReadingAPipe() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
-             var client = SenderProcess.bash("cat /dev/zero | \"$CLIENT\" 127.0.0.1 \"$1\" -",
+             var client = Proc.bash("cat /dev/zero | \"$CLIENT\" 127.0.0.1 \"$1\" -",
                      List.of(Integer.toString(server.port)), SHORT_TIMEOUT)) {
-            ProcessHandle jvm = server.process.descendants()
-                    .filter(p -> p.info().command().map(c -> c.endsWith("/java")).orElse(false))
-                    .findFirst().orElseThrow(() -> new AssertionError("no JVM under ./server"));
+            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+                    .as("the upload started").isTrue();
             long stoppedAt;
             Ferry.Result result;
-            try {
-                assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
-                        .as("the upload started").isTrue();
-                Ferry.signal(jvm.pid(), "STOP");
+            try (var stalled = server.stall()) {
                 stoppedAt = System.nanoTime();
                 assertThat(client.isAlive()).as("the stream is still in flight").isTrue();
 
                 result = client.awaitExit(Duration.ofSeconds(15));
-            } finally {
-                Ferry.signal(jvm.pid(), "CONT");
             }
             assertFailed(result, "ERROR: the server took no data for 1\\.5 s \\(\\d+ bytes sent\\); giving up");
             assertThat(Duration.ofNanos(client.exitedAt() - stoppedAt)).as("time from SIGSTOP to giving up")
@@ -282,16 +276,16 @@ class ClientStreamIT {
     @Test
     void aFileThatGrowsWhileBeingSentIsSentAsItWasWhenOpened() throws Exception {
         Path file = Ferry.randomFile(tmp, "growing.bin", 32 << 20, 14);
-        String original = RawReceiver.sha256(file);
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), file, Map.of())) {
+        String original = Checksums.sha256(file);
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), file, Map.of())) {
             Socket socket = receiver.accept(ACCEPT_DEADLINE);
             socket.setSoTimeout(10_000);
             InputStream in = socket.getInputStream();
             byte[] head = in.readNBytes(64 << 10);
             Files.write(file, Ferry.randomBytes(1 << 20, 15), StandardOpenOption.APPEND);
 
-            MessageDigest digest = MessageDigest.getInstance("SHA-256");
+            MessageDigest digest = Checksums.digest();
             digest.update(head);
             long total = head.length;
             byte[] buffer = new byte[1 << 16];
@@ -318,8 +312,8 @@ class ClientStreamIT {
     @Test
     void aFileThatShrinksWhileBeingSentIsAnError() throws Exception {
         Path file = Ferry.randomFile(tmp, "shrinking.bin", 64 << 20, 16);
-        try (var receiver = RawReceiver.open();
-             var client = ClientProcess.start("127.0.0.1", receiver.port(), file, Map.of())) {
+        try (var receiver = FaultPeer.open();
+             var client = Proc.client("127.0.0.1", receiver.port(), file, Map.of())) {
             Socket socket = receiver.accept(ACCEPT_DEADLINE);
             socket.setSoTimeout(10_000);
             assertThat(socket.getInputStream().readNBytes(64 << 10)).hasSize(64 << 10);
@@ -340,7 +334,7 @@ class ClientStreamIT {
     /** Starts a sender for a receiver's port. */
     @FunctionalInterface
     interface Start {
-        SenderProcess start(int port) throws IOException;
+        Proc start(int port) throws IOException;
     }
 
     /**
@@ -357,7 +351,7 @@ class ClientStreamIT {
                 assertThat(server.awaitLogLine(1, Duration.ofSeconds(5)))
                         .contains(" bytes=" + size + " ").contains(" outcome=complete ");
                 assertThat(Files.size(server.file(1))).isEqualTo(size);
-                assertThat(RawReceiver.sha256(server.file(1))).isEqualTo(sha);
+                assertThat(Checksums.sha256(server.file(1))).isEqualTo(sha);
                 stop(server);
             }
             return;
@@ -365,19 +359,15 @@ class ClientStreamIT {
         Tool tool = Tool.valueOf(receiver.toUpperCase());
         assumeTrue(Ferry.has(tool.command), tool.command + " is not installed (CI installs it)");
         Path out = tmp.resolve("received.bin");
-        int port = Ferry.freePort();
-        try (var process = ReceiverProcess.start(tool, false, port, out);
-             var client = sender.start(port)) {
+        try (var process = ReceiverProcess.start(tool, false, out);
+             var client = sender.start(process.port)) {
             assertSucceeded(client.awaitExit(RUN_DEADLINE));
             assertThat(process.awaitExit(Duration.ofSeconds(10))).as("%s exit code", tool).isZero();
             assertThat(Files.size(out)).isEqualTo(size);
-            assertThat(RawReceiver.sha256(out)).isEqualTo(sha);
+            assertThat(Checksums.sha256(out)).isEqualTo(sha);
         }
     }
 
-    private static String sha(byte[] data) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-    }
 
 
 

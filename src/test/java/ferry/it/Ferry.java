@@ -19,7 +19,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
 
 /**
  * Test support for the process-level tests: runs the real {@code ./server} and
@@ -34,7 +37,12 @@ final class Ferry {
     private Ferry() {
     }
 
-    /** A port that was free a moment ago, on every interface. */
+    /**
+     * A port that was free a moment ago, on every interface: racy (anyone may
+     * take it before it is used). A server under test is started by
+     * {@link Server}, a peer of the test's own binds port 0, and a port that
+     * must be named beforehand comes from {@link Ports}.
+     */
     static int freePort() {
         try (var socket = new ServerSocket()) {
             socket.bind(new InetSocketAddress(0));
@@ -172,20 +180,7 @@ final class Ferry {
 
     /** True while some socket listens on {@code port} (read from /proc, so no connection number is used up). */
     static boolean listening(int port) {
-        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
-            try {
-                List<String> rows = Files.readAllLines(Path.of(table));
-                for (String row : rows.subList(1, rows.size())) {
-                    String[] f = row.trim().split("\\s+");
-                    if (f[3].equals("0A") && Integer.parseInt(f[1].substring(f[1].lastIndexOf(':') + 1), 16) == port) {
-                        return true;
-                    }
-                }
-            } catch (IOException e) {
-                // Table missing (no IPv6): look at the other.
-            }
-        }
-        return false;
+        return TcpTable.listening(port);
     }
 
     /** The outcome of a finished process. */
@@ -201,10 +196,7 @@ final class Ferry {
      */
     static Result run(String launcher, List<String> args, Map<String, String> env, Duration deadline)
             throws IOException, InterruptedException {
-        var command = new ArrayList<String>();
-        command.add(ROOT.resolve(launcher).toString());
-        command.addAll(args);
-        return exec(command, env, null, deadline);
+        return exec(Proc.launcher(launcher, args), env, null, deadline);
     }
 
     /**
@@ -214,25 +206,8 @@ final class Ferry {
      */
     static Result exec(List<String> command, Map<String, String> env, Path stdin, Duration deadline)
             throws IOException, InterruptedException {
-        Path out = Files.createTempFile("ferry-exec-", ".out");
-        Path err = Files.createTempFile("ferry-exec-", ".err");
-        try {
-            var builder = new ProcessBuilder(command).directory(ROOT.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(stdin == null ? new File("/dev/null") : stdin.toFile()))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile());
-            builder.environment().putAll(env);
-            long start = System.nanoTime();
-            Process process = builder.start();
-            if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.descendants().forEach(ProcessHandle::destroyForcibly);
-                process.destroyForcibly().waitFor();
-                fail("%s still running after %s", command, deadline);
-            }
-            Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
-            return new Result(process.exitValue(), Files.readString(out), Files.readString(err), elapsed);
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
+        try (var process = Proc.start(command, env, stdin == null ? null : Proc.from(stdin))) {
+            return process.awaitExit(deadline);
         }
     }
 
@@ -242,10 +217,10 @@ final class Ferry {
         return run("client", List.of(host, Integer.toString(port), file.toString()), env, Duration.ofSeconds(60));
     }
 
-    /** A running {@code ./server}, stopped with SIGKILL on close if still alive. */
     /**
-     * Waits for a process started with its output in {@code stdout} and
-     * {@code stderr} to exit, and returns what it did, timed from
+     * For a process started by hand ({@link Proc} is the usual way): waits for
+     * one with its output in {@code stdout} and {@code stderr} to exit, and
+     * returns what it did, timed from
      * {@code startedAt}; if it outlives {@code deadline}, {@code kill} ends it
      * and the test fails, naming {@code what}.
      */
@@ -278,26 +253,54 @@ final class Ferry {
 
     /** Stops the server as a user would (SIGTERM), so that closing it need not wait; it must exit 0. */
     static void stop(Server server) throws InterruptedException {
-        server.signal("TERM");
-        assertThat(server.awaitExit(Duration.ofSeconds(10))).as("./server exit code").isZero();
+        assertThat(server.stop()).as("./server exit code").isZero();
     }
 
+    /**
+     * The one server fixture: a real {@code ./server OPTIONS... PORT TARGET}.
+     * The test names no port: the fixture picks one ({@link Ports#unused}),
+     * starts the server again on another if that one was taken meanwhile, and
+     * takes the port from the server's {@code listening} line. It reads the
+     * server's records (one log line per ended upload), waits for them, stops
+     * the server as a user would, and on {@link #close()} prints the server's
+     * logs into the test's own output (shown for a failing test).
+     */
     static final class Server implements AutoCloseable {
-        final Process process;
-        final int port;
-        final Path dir;
-        final Path stdout;
-        final Path stderr;
+        private static final Pattern LISTENING = Pattern.compile("listening on port (\\d+) ");
+        private static final Pattern RECORD = Pattern.compile(
+                " ferry: conn=(\\d+) peer=(\\S+) bytes=(\\d+) ms=\\d+ outcome=(\\S+) file=(\\S+)");
+        /** How often a start is tried again when another test took the port first. */
+        private static final int ATTEMPTS = 5;
+        private static final Duration RECORD_DEADLINE = Duration.ofSeconds(60);
 
-        private Server(Process process, int port, Path dir, Path stdout, Path stderr) {
-            this.process = process;
+        final Process process;
+        final Proc proc;
+        final int port;
+        /** The directory the server saves to, or null for an object store. */
+        final Path dir;
+        final String target;
+        private boolean closed;
+
+        private Server(Proc proc, int port, Path dir, String target) {
+            this.proc = proc;
+            this.process = proc.process();
             this.port = port;
             this.dir = dir;
-            this.stdout = stdout;
-            this.stderr = stderr;
+            this.target = target;
         }
 
-        /** Starts {@code ./server PORT dir} on a free port and waits until it listens. */
+        /** One ended upload, as the server's text log records it. */
+        record Record(long conn, String peer, long bytes, String outcome, String file, String line) {
+            boolean complete() {
+                return outcome.equals("complete");
+            }
+        }
+
+        static Server start(Path dir) throws IOException {
+            return start(dir, Map.of());
+        }
+
+        /** Starts {@code ./server PORT dir} and waits until it listens. */
         static Server start(Path dir, Map<String, String> env) throws IOException {
             return start(dir, env, List.of());
         }
@@ -311,55 +314,52 @@ final class Ferry {
             return start(wrapper, List.of(), dir, env);
         }
 
-        /**
-         * Starts {@code ./server OPTIONS... PORT dir} on a free port through
-         * {@code wrapper} (may be empty) and waits until it listens (in either
-         * log format: the line's message contains "listening on port").
-         */
+        /** Starts {@code ./server OPTIONS... PORT dir} through {@code wrapper} (may be empty). */
         static Server start(List<String> wrapper, List<String> options, Path dir, Map<String, String> env)
                 throws IOException {
-            return start(wrapper, options, dir.toString(), dir, env);
+            return start(wrapper, options, 0, dir.toString(), dir, env);
+        }
+
+        /** Starts {@code ./server OPTIONS... PORT target}, the target not a directory ({@code s3://BUCKET/PREFIX}). */
+        static Server start(List<String> options, String target, Map<String, String> env) throws IOException {
+            return start(List.of(), options, 0, target, null, env);
         }
 
         /**
-         * Starts {@code ./server OPTIONS... PORT destination}, where the
-         * destination is not a directory ({@code s3://BUCKET/PREFIX}): the
-         * server's {@link #dir} is null.
+         * Starts {@code wrapper... ./server options... PORT target} and waits (in
+         * either log format) for its {@code listening} line. {@code port} 0 lets
+         * the fixture choose; any other port is used as given, for a test that
+         * needs that one (a server started again where it was, a private network).
          */
-        static Server start(List<String> options, String destination, Map<String, String> env) throws IOException {
-            return start(List.of(), options, destination, null, env);
-        }
-
-        private static Server start(List<String> wrapper, List<String> options, String destination, Path dir,
-                                    Map<String, String> env) throws IOException {
-            int port = freePort();
-            Path logs = Files.createTempDirectory("ferry-server-logs-");
-            Path out = logs.resolve("stdout");
-            Path err = logs.resolve("stderr");
-            var command = new ArrayList<>(wrapper);
-            command.add(ROOT.resolve("server").toString());
-            command.addAll(options);
-            command.addAll(List.of(Integer.toString(port), destination));
-            var builder = new ProcessBuilder(command)
-                    .directory(ROOT.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile());
-            builder.environment().putAll(env);
-            var server = new Server(builder.start(), port, dir, out, err);
-            // The log's first line comes once the directory is ready too (the port is bound before it).
-            if (!await(START_DEADLINE, () -> server.stdout().contains("listening on port ")
-                    || !server.process.isAlive())) {
+        static Server start(List<String> wrapper, List<String> options, int port, String target, Path dir,
+                            Map<String, String> env) throws IOException {
+            for (int attempt = 1; ; attempt++) {
+                int tried = port == 0 ? Ports.unused() : port;
+                var command = new ArrayList<>(wrapper);
+                command.addAll(Proc.launcher("server", options));
+                command.addAll(List.of(Integer.toString(tried), target));
+                var proc = Proc.start(command, env, null);
+                var server = new Server(proc, tried, dir, target);
+                // The line comes once the directory is ready too (the port is bound before it).
+                boolean ended = await(START_DEADLINE, () -> LISTENING.matcher(proc.stdout()).find() || !proc.isAlive());
+                var listening = LISTENING.matcher(proc.stdout());
+                boolean listens = listening.find();
+                if (listens && Integer.parseInt(listening.group(1)) == tried) {
+                    return server;
+                }
+                String stderr = proc.stderr();
                 server.close();
-                fail("./server %d did not listen within %s", port, START_DEADLINE);
+                if (listens) {
+                    fail("./server %d %s says it listens on port %s", tried, target, listening.group(1));
+                }
+                if (!ended) {
+                    fail("./server %d %s did not listen within %s: %s", tried, target, START_DEADLINE, stderr);
+                }
+                boolean taken = stderr.contains("ERROR: cannot listen on port " + tried + ":");
+                if (port != 0 || attempt == ATTEMPTS || !taken) {
+                    fail("./server %d %s exited with %d: %s", tried, target, proc.process().exitValue(), stderr);
+                }
             }
-            if (!server.process.isAlive()) {
-                fail("./server %d exited with %d: %s", port, server.process.exitValue(), server.stderr());
-            }
-            return server;
-        }
-
-        static Server start(Path dir) throws IOException {
-            return start(dir, Map.of());
         }
 
         Path file(long n) {
@@ -368,6 +368,75 @@ final class Ferry {
 
         long pid() {
             return process.pid();
+        }
+
+        String stdout() {
+            return proc.stdout();
+        }
+
+        String stderr() {
+            return proc.stderr();
+        }
+
+        void signal(String name) {
+            proc.signal(name);
+        }
+
+        /** The records logged so far, in the order they were written. */
+        List<Record> records() {
+            var records = new ArrayList<Record>();
+            for (String line : stdout().lines().toList()) {
+                var m = RECORD.matcher(line);
+                if (m.find()) {
+                    records.add(new Record(Long.parseLong(m.group(1)), m.group(2), Long.parseLong(m.group(3)),
+                            m.group(4), m.group(5), line));
+                }
+            }
+            return records;
+        }
+
+        /** Waits for the first record that {@code matches}; fails, showing the log, after {@code deadline}. */
+        Record awaitRecord(Duration deadline, Predicate<Record> matches) {
+            var found = new AtomicReference<Record>();
+            boolean logged = await(deadline, () -> {
+                records().stream().filter(matches).findFirst().ifPresent(found::set);
+                return found.get() != null;
+            });
+            assertThat(logged).as("./server logs the record awaited within %s; stdout so far:%n%s", deadline, stdout())
+                    .isTrue();
+            return found.get();
+        }
+
+        /** Waits (up to 60 s) for connection {@code n}'s record, written when it ends. */
+        Record awaitRecord(long n) {
+            return awaitRecord(RECORD_DEADLINE, r -> r.conn() == n);
+        }
+
+        /** Waits for the first log line that contains {@code fragment} and returns it. */
+        String awaitLine(Duration deadline, String fragment) {
+            var found = new AtomicReference<String>();
+            boolean logged = await(deadline, () -> {
+                stdout().lines().filter(l -> l.contains(fragment)).findFirst().ifPresent(found::set);
+                return found.get() != null;
+            });
+            assertThat(logged).as("./server logs \"%s\" within %s; stdout so far:%n%s", fragment, deadline, stdout())
+                    .isTrue();
+            return found.get();
+        }
+
+        /** Waits for connection {@code n}'s record and returns its log line. */
+        String awaitLogLine(long n, Duration deadline) {
+            return awaitRecord(deadline, r -> r.conn() == n).line();
+        }
+
+        /** The log line of connection {@code n}, or null while it has none. */
+        String logLine(long n) {
+            return records().stream().filter(r -> r.conn() == n).map(Record::line).findFirst().orElse(null);
+        }
+
+        /** The connection numbers recorded so far. */
+        List<Long> loggedNumbers() {
+            return records().stream().map(Record::conn).toList();
         }
 
         /** CPU time used so far by the launcher and its JVM, from /proc (user + system). */
@@ -389,8 +458,42 @@ final class Ferry {
             return Duration.ofMillis(ticks * 10); // USER_HZ is 100 on Linux
         }
 
-        void signal(String name) {
-            Ferry.signal(process.pid(), name);
+        /** The server's JVM: the launcher's child running java. */
+        ProcessHandle jvm() {
+            return proc.jvm();
+        }
+
+        /**
+         * SIGKILL to the JVM (no stop in order, no ERROR written, no multipart
+         * upload aborted: a crash), then waits until it and its launcher are gone.
+         */
+        void killJvm() {
+            ProcessHandle jvm = jvm();
+            Ferry.signal(jvm.pid(), "KILL");
+            assertThat(await(Duration.ofSeconds(10), () -> !jvm.isAlive() && !process.isAlive()))
+                    .as("the killed JVM and its launcher are gone").isTrue();
+        }
+
+        /**
+         * Stalls the server: its JVM is stopped (SIGSTOP) until the returned
+         * handle is closed (SIGCONT); meanwhile the kernel takes bytes for it
+         * only until the socket buffers are full.
+         */
+        Stall stall() {
+            ProcessHandle jvm = jvm();
+            Ferry.signal(jvm.pid(), "STOP");
+            return () -> Ferry.signal(jvm.pid(), "CONT");
+        }
+
+        /** A stalled server, continued on close. */
+        interface Stall extends AutoCloseable {
+            @Override
+            void close();
+        }
+
+        /** True while the launcher runs and the port listens. */
+        boolean alive() {
+            return process.isAlive() && listening(port);
         }
 
         /** Waits for the launcher to exit and returns its code; fails after the deadline. */
@@ -400,38 +503,31 @@ final class Ferry {
             return process.exitValue();
         }
 
-        String stdout() {
-            return readOrEmpty(stdout);
-        }
-
-        /** Waits for connection {@code n}'s log line (written when it ends) and returns it. */
-        String awaitLogLine(long n, Duration deadline) {
-            String prefix = " ferry: conn=" + n + " "; // after the line's timestamp
-            var line = new java.util.concurrent.atomic.AtomicReference<String>();
-            boolean logged = await(deadline, () -> {
-                stdout().lines().filter(l -> l.contains(prefix)).findFirst().ifPresent(line::set);
-                return line.get() != null;
-            });
-            assertThat(logged).as("./server logs connection %d within %s; stdout so far:%n%s", n, deadline, stdout())
-                    .isTrue();
-            return line.get();
-        }
-
-        String stderr() {
-            return readOrEmpty(stderr);
+        /** Stops the server as a user would (SIGTERM) and returns its exit code (within 10 s). */
+        int stop() throws InterruptedException {
+            signal("TERM");
+            return awaitExit(Duration.ofSeconds(10));
         }
 
         /**
-         * Kills the launcher if still running, and waits for its JVM, which
+         * Kills the launcher if still running and waits for its JVM, which
          * follows through the closed pipe (and may still be writing ERROR into
-         * unfinished files until it has exited).
+         * unfinished files until it has exited), then for the port to be free;
+         * prints the logs into the test's output. They can still be read.
          */
         @Override
         public void close() {
+            if (closed) {
+                return;
+            }
+            closed = true;
             List<ProcessHandle> jvm = process.descendants().toList();
             kill(process);
             await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive));
+            proc.close();
             await(Duration.ofSeconds(10), () -> !listening(port));
+            System.out.printf("---- ./server %d %s: stdout ----%n%s---- stderr ----%n%s", port, target, stdout(),
+                    stderr());
         }
     }
 

@@ -4,18 +4,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,12 +52,11 @@ class HookIT {
 
     /** Sends {@code data}, half-closes and returns how long the server took to confirm (close in turn). */
     private static Duration upload(int port, byte[] data) throws IOException {
-        try (var socket = new Socket("127.0.0.1", port)) {
+        try (var socket = FaultPeer.connect(port)) {
             socket.setSoTimeout((int) DEADLINE.toMillis());
             socket.getOutputStream().write(data);
             long sent = System.nanoTime();
-            socket.shutdownOutput();
-            assertThat(socket.getInputStream().read()).as("confirmed").isEqualTo(-1);
+            FaultPeer.finish(socket);
             return Duration.ofNanos(System.nanoTime() - sent);
         }
     }
@@ -72,15 +67,7 @@ class HookIT {
 
     /** Waits for connection {@code n}'s hook line and returns it. */
     private static String awaitHookLine(Ferry.Server server, long n, Duration deadline) {
-        String marker = " ferry: hook conn=" + n + " ";
-        var line = new AtomicReference<String>();
-        boolean logged = Ferry.await(deadline, () -> {
-            server.stdout().lines().filter(l -> l.contains(marker)).findFirst().ifPresent(line::set);
-            return line.get() != null;
-        });
-        assertThat(logged).as("hook of conn=%d logged within %s; stdout so far:%n%s", n, deadline, server.stdout())
-                .isTrue();
-        return line.get();
+        return server.awaitLine(deadline, " ferry: hook conn=" + n + " ");
     }
 
     private void awaitFile(String name, Duration deadline) {
@@ -134,18 +121,17 @@ class HookIT {
         byte[] data = Ferry.randomBytes(70_000, 9);
         try (var server = Ferry.Server.start(List.of(), List.of("--checksum", "sha256", "--on-upload",
                 script(RECORD_ENVIRONMENT)), dir, env("FERRY_IDLE_TIMEOUT_MS", "500"))) {
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.setSoTimeout((int) DEADLINE.toMillis());
                 socket.getOutputStream().write(data);
-                socket.shutdownOutput();
-                assertThat(socket.getInputStream().read()).isEqualTo(-1);
+                FaultPeer.finish(socket);
                 awaitFile("1.env", DEADLINE);
-                String sha256 = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+                String sha256 = Checksums.sha256(data);
                 assertThat(read("1.env")).isEqualTo("argc=1\narg=" + dir.resolve("1.file") + "\nCONN=1\nFILE="
                         + dir.resolve("1.file") + "\nBYTES=70000\nOUTCOME=complete\nPEER=127.0.0.1:"
                         + socket.getLocalPort() + "\nSHA256=" + sha256 + "\nREASON=\n");
             }
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write("cut short".getBytes(StandardCharsets.US_ASCII));
                 socket.setSoLinger(true, 0); // close with a reset
             }
@@ -154,7 +140,7 @@ class HookIT {
                     "\nOUTCOME=reset\n", "\nSHA256=\n").containsPattern("\nREASON=.+\n");
             Ferry.awaitError(dir.resolve("2.file"), DEADLINE);
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write("then silence".getBytes(StandardCharsets.US_ASCII));
                 awaitFile("3.env", DEADLINE);
             }
@@ -392,7 +378,7 @@ class HookIT {
     void aStopWaitsForRunningHooksWithinItsGraceThenEndsThem() throws Exception {
         try (var server = Ferry.Server.start(List.of(), List.of("--on-upload", script(STOP_SCRIPT),
                 "--on-upload-jobs", "3"), tmp.resolve("files"), env());
-             var inFlight = new Socket("127.0.0.1", server.port)) {
+             var inFlight = FaultPeer.connect(server.port)) {
             inFlight.getOutputStream().write("partial".getBytes(StandardCharsets.US_ASCII));
             assertThat(Ferry.await(DEADLINE, () -> Files.exists(server.dir.resolve("1.file")))).isTrue();
             upload(server.port, "two");

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import ferry.common.HostileStrings;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -53,10 +52,8 @@ class HostileArgumentsIT {
     void theClientAnswersRandomArgumentsWithOneErrorLine() throws Exception {
         Path file = Files.writeString(tmp.resolve("file"), "x");
         var random = new Random(SEED);
-        // Bound but not listening: connecting to it is refused, and nothing else can take it meanwhile.
-        try (var reserved = new Socket()) {
-            reserved.bind(new InetSocketAddress("127.0.0.1", 0));
-            String refused = Integer.toString(reserved.getLocalPort());
+        try (var reserved = new Ports.Refusing()) {
+            String refused = Integer.toString(reserved.port);
             List<String> literals = List.of("127.0.0.1", "::1", "[::1]", "localhost");
             for (int i = 0; i < RUNS; i++) {
                 String host = random.nextBoolean() ? HostileStrings.next(random) + " x" : literals.get(random.nextInt(4));

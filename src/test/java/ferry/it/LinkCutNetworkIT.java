@@ -75,13 +75,13 @@ class LinkCutNetworkIT {
                 cut.apply(net);
 
                 Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
-                Ferry.Result result = client.await(Duration.ofSeconds(30));
+                Ferry.Result result = client.awaitExit(Duration.ofSeconds(30));
                 Duration afterCut = Duration.ofNanos(System.nanoTime() - cutAt);
 
                 assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
                 assertThat(result.firstStderrLine()).startsWith("ERROR:");
                 assertThat(afterCut).isBetween(earliest, latest);
-                assertThat(server.log()).contains("conn=1 ").contains("outcome=idle-timeout");
+                assertThat(server.stdout()).contains("conn=1 ").contains("outcome=idle-timeout");
                 System.out.printf("%s: client gave up %d ms after the cut: %s%n", label, afterCut.toMillis(),
                         result.firstStderrLine());
             }
@@ -89,10 +89,10 @@ class LinkCutNetworkIT {
     }
 
     /** Waits until {@code file} holds at least {@code bytes}, failing early if the client already ended. */
-    private static void awaitArrived(Path file, long bytes, TestNet.Running client) {
+    private static void awaitArrived(Path file, long bytes, Proc client) {
         boolean arrived = Ferry.await(Ferry.START_DEADLINE,
-                () -> Ferry.sizeOf(file) >= bytes || !client.process.isAlive());
-        assertThat(arrived && client.process.isAlive())
+                () -> Ferry.sizeOf(file) >= bytes || !client.isAlive());
+        assertThat(arrived && client.isAlive())
                 .as("the upload is under way (%s has %d bytes); client stderr: %s", file, bytes, client.stderr())
                 .isTrue();
     }

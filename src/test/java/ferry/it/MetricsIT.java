@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -43,16 +42,6 @@ class MetricsIT {
 
     @TempDir
     Path tmp;
-
-    /** A loopback port that was free a moment ago. */
-    private static int freeLoopbackPort() {
-        try (var socket = new ServerSocket()) {
-            socket.bind(new InetSocketAddress("127.0.0.1", 0));
-            return socket.getLocalPort();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
 
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -92,12 +81,6 @@ class MetricsIT {
         return last.get();
     }
 
-    private static long bytesOf(String logLine) {
-        var matcher = Pattern.compile(" bytes=([0-9]+) ").matcher(logLine);
-        assertThat(matcher.find()).as("bytes= in %s", logLine).isTrue();
-        return Long.parseLong(matcher.group(1));
-    }
-
     private static List<String> withMetrics(int metricsPort, String... options) {
         var all = new ArrayList<String>(List.of("--metrics", "127.0.0.1:" + metricsPort));
         all.addAll(List.of(options));
@@ -118,7 +101,7 @@ class MetricsIT {
     @Test
     void uploadsAreCountedByOutcomeAsTheLogRecordsThem() throws Exception {
         assumeTrue(Ferry.has("nc"), "nc is not installed (CI installs it)");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         Path dir = tmp.resolve("files");
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort, "--idle-timeout-ms", "2000",
                 "--max-bytes", "4096"), dir, Map.of())) {
@@ -127,43 +110,40 @@ class MetricsIT {
             var nc = Ferry.exec(List.of("nc", "-N", "127.0.0.1", Integer.toString(server.port)), Map.of(), file,
                     DEADLINE);
             assertThat(nc.exitCode()).as("nc: %s", nc.stderr()).isZero();
-            var lines = new ArrayList<String>();
-            lines.add(server.awaitLogLine(1, DEADLINE));
+            var records = new ArrayList<Ferry.Server.Record>();
+            records.add(server.awaitRecord(1));
             // Scraped once before the next upload, whose 2 s of idleness the in-flight check must not outlast.
             awaitSample(metricsPort, "ferry_uploads_total{outcome=\"complete\"}", 1);
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(700, 2));
                 awaitSample(metricsPort, "ferry_uploads_in_flight", 1);
-                socket.shutdownOutput();
-                assertThat(socket.getInputStream().read()).as("the server's confirming close").isEqualTo(-1);
+                FaultPeer.finish(socket);
             }
-            lines.add(server.awaitLogLine(2, DEADLINE));
+            records.add(server.awaitRecord(2));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10, 3));
                 socket.setSoLinger(true, 0); // close sends a reset
             }
-            lines.add(server.awaitLogLine(3, DEADLINE));
+            records.add(server.awaitRecord(3));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(10_000, 4));
                 socket.shutdownOutput();
                 socket.getInputStream().read(); // the server's reset, or end of file
             } catch (IOException e) {
                 // Reset by the server: the upload was too large.
             }
-            lines.add(server.awaitLogLine(4, DEADLINE));
+            records.add(server.awaitRecord(4));
 
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(Ferry.randomBytes(5, 5));
-                lines.add(server.awaitLogLine(5, DEADLINE));
+                records.add(server.awaitRecord(5));
             }
 
-            List<String> outcomes = List.of("complete", "complete", "reset", "too-large", "idle-timeout");
-            for (int i = 0; i < outcomes.size(); i++) {
-                assertThat(lines.get(i)).contains(" outcome=" + outcomes.get(i) + " ");
-            }
+            assertThat(records).extracting(Ferry.Server.Record::outcome)
+                    .containsExactly("complete", "complete", "reset", "too-large", "idle-timeout");
             String scrape = awaitSample(metricsPort, "ferry_upload_duration_seconds_count", 5);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isEqualTo(2);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"reset\"}")).isEqualTo(1);
@@ -172,11 +152,11 @@ class MetricsIT {
             for (String other : List.of("write-failed", "too-long", "shutdown", "internal-error")) {
                 assertThat(value(scrape, "ferry_uploads_total{outcome=\"" + other + "\"}")).as(other).isZero();
             }
-            long bytes = lines.stream().mapToLong(MetricsIT::bytesOf).sum();
+            long bytes = records.stream().mapToLong(Ferry.Server.Record::bytes).sum();
             assertThat(value(scrape, "ferry_received_bytes_total")).isEqualTo(bytes);
             assertThat(value(scrape, "ferry_upload_size_bytes_sum")).isEqualTo(bytes);
             assertThat(value(scrape, "ferry_upload_size_bytes_count")).isEqualTo(5);
-            long upTo1KiB = lines.stream().mapToLong(MetricsIT::bytesOf).filter(b -> b <= 1024).count();
+            long upTo1KiB = records.stream().filter(r -> r.bytes() <= 1024).count();
             assertThat(value(scrape, "ferry_upload_size_bytes_bucket{le=\"1024.0\"}")).isEqualTo(upTo1KiB);
             assertThat(value(scrape, "ferry_upload_duration_seconds_bucket{le=\"+Inf\"}")).isEqualTo(5);
             assertThat(value(scrape, "ferry_upload_duration_seconds_sum")).as("the idle upload lasted 2 s")
@@ -206,7 +186,7 @@ class MetricsIT {
      */
     @Test
     void aPortAloneServesEveryInterfaceInEveryFormatPrometheusAsksFor() throws Exception {
-        int metricsPort = Ferry.freePort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of(), List.of("--metrics", Integer.toString(metricsPort)),
                 tmp.resolve("formats"), Map.of())) {
             assertThat(server.stdout()).contains("; metrics on port " + metricsPort + " (all interfaces)\n");
@@ -236,7 +216,7 @@ class MetricsIT {
      */
     @Test
     void refusalsAreCountedByRuleAndByFreeSpace() throws Exception {
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         Path dir = Files.createDirectories(tmp.resolve("refusing"));
         long more = Files.getFileStore(dir).getTotalSpace() + (1L << 30);
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort, "--deny", "127.0.0.2",
@@ -246,7 +226,7 @@ class MetricsIT {
                 socket.connect(new InetSocketAddress("127.0.0.1", server.port));
             }
             awaitSample(metricsPort, "ferry_connections_refused_total{by=\"rule\"}", 1);
-            new Socket("127.0.0.1", server.port).close();
+            FaultPeer.connect(server.port).close();
             String scrape = awaitSample(metricsPort, "ferry_connections_refused_total{by=\"free-space\"}", 1);
             assertThat(value(scrape, "ferry_connections_refused_total{by=\"rule\"}")).isEqualTo(1);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isZero();
@@ -267,7 +247,7 @@ class MetricsIT {
     @Test
     void acceptBackOffsAreCounted() throws Exception {
         assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of("prlimit", "--nofile=128:128"), withMetrics(metricsPort),
                 tmp.resolve("short"), Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000"))) {
             var sockets = new ArrayList<Socket>();
@@ -276,7 +256,7 @@ class MetricsIT {
                 // every last descriptor to sockets whose uploads then wait for their files, with nothing left
                 // to free one (nor to answer a scrape) until they end.
                 for (int i = 0; i < 300 && !server.stdout().contains("Too many open files"); i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                     Thread.sleep(5);
                 }
                 assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("Too many open files")))
@@ -285,7 +265,7 @@ class MetricsIT {
                 // backs off (they wait in the kernel's queue). Without them it may never look again before
                 // the shortage ends (seen in CI: no back-off counted).
                 for (int i = 0; i < 5; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                     Thread.sleep(20);
                 }
             } finally {
@@ -317,10 +297,10 @@ class MetricsIT {
     @Test
     void aRealPrometheusScrapesTheCounts() throws Exception {
         assumeTrue(Ferry.has("prometheus"), "prometheus is not installed (CI installs it: bin/install-test-tools)");
-        int metricsPort = freeLoopbackPort();
+        int metricsPort = Ports.unused();
         try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort), tmp.resolve("scraped"), Map.of())) {
             upload(server, 1);
-            int webPort = freeLoopbackPort();
+            int webPort = Ports.unused();
             Path config = Files.writeString(tmp.resolve("prometheus.yml"), """
                     global:
                       scrape_interval: 1s
@@ -351,11 +331,7 @@ class MetricsIT {
     }
 
     private static void upload(Ferry.Server server, long number) throws IOException {
-        try (var socket = new Socket("127.0.0.1", server.port)) {
-            socket.getOutputStream().write(Ferry.randomBytes(100, number));
-            socket.shutdownOutput();
-            assertThat(socket.getInputStream().read()).isEqualTo(-1);
-        }
+        FaultPeer.upload(server.port, Ferry.randomBytes(100, number));
         assertThat(server.awaitLogLine(number, DEADLINE)).contains(" outcome=complete ");
     }
 
@@ -392,7 +368,7 @@ class MetricsIT {
         assertThat(off).as("the log lists the classes loaded").anyMatch(line -> line.contains("ferry.server.ServerMain "));
         assertThat(off).as("classes loaded without --metrics")
                 .noneMatch(line -> line.contains("io.prometheus") || line.contains("ferry.server.report.PrometheusMetrics"));
-        List<String> on = loadedClasses(withMetrics(freeLoopbackPort()), "on");
+        List<String> on = loadedClasses(withMetrics(Ports.unused()), "on");
         assertThat(on).anyMatch(line -> line.contains("ferry.server.report.PrometheusMetrics "));
         assertThat(on).anyMatch(line -> line.contains("io.prometheus.metrics.exporter.httpserver.HTTPServer "));
     }
@@ -433,7 +409,7 @@ class MetricsIT {
         } else {
             env = Map.of(option, text);
         }
-        args.addAll(List.of(Integer.toString(Ferry.freePort()), dir.toString()));
+        args.addAll(List.of(Integer.toString(Ports.unused()), dir.toString()));
         var result = Ferry.run("server", args, env, DEADLINE);
         assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(2);
         assertThat(result.stderr()).isEqualTo(message + "\n");
@@ -451,7 +427,7 @@ class MetricsIT {
      */
     @Test
     void aMetricsPortInUseIsOneErrorLineAndExitCode1() throws Exception {
-        int port = Ferry.freePort();
+        int port = Ports.unused();
         Path dir = tmp.resolve("busy-metrics");
         try (var taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress("127.0.0.1", 0));

@@ -12,12 +12,9 @@ import java.net.Socket;
 import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -34,15 +31,6 @@ class OperatorOptionsIT {
     @TempDir
     Path tmp;
 
-    private Path mounted;
-
-    @AfterEach
-    void unmount() throws Exception {
-        if (mounted != null) {
-            new ProcessBuilder("umount", "-l", mounted.toString()).inheritIO().start().waitFor();
-        }
-    }
-
     /** Sends {@code data} from {@code from} (null: any local address), half-closes and waits for the confirmation. */
     private static void upload(InetAddress from, InetAddress to, int port, byte[] data) throws IOException {
         try (var socket = new Socket()) {
@@ -50,10 +38,9 @@ class OperatorOptionsIT {
                 socket.bind(new InetSocketAddress(from, 0));
             }
             socket.connect(new InetSocketAddress(to, port), 5_000);
-            socket.getOutputStream().write(data);
-            socket.shutdownOutput();
             socket.setSoTimeout(10_000);
-            assertThat(socket.getInputStream().read()).as("confirmed").isEqualTo(-1);
+            socket.getOutputStream().write(data);
+            FaultPeer.finish(socket);
         }
     }
 
@@ -77,9 +64,6 @@ class OperatorOptionsIT {
         return InetAddress.getByName(text);
     }
 
-    private static String sha256(byte[] data) throws Exception {
-        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-    }
 
     /**
      * <ol>
@@ -163,11 +147,11 @@ class OperatorOptionsIT {
             var nc = Ferry.exec(List.of("nc", "-N", "127.0.0.1", Integer.toString(server.port)), Map.of(), source,
                     DEADLINE);
             assertThat(nc.exitCode()).isZero();
-            assertThat(server.awaitLogLine(1, DEADLINE)).contains(" sha256=" + sha256(data))
+            assertThat(server.awaitLogLine(1, DEADLINE)).contains(" sha256=" + Checksums.sha256(data))
                     .contains("outcome=complete");
             upload(null, address("127.0.0.1"), server.port, new byte[0]);
-            assertThat(server.awaitLogLine(2, DEADLINE)).contains(" sha256=" + sha256(new byte[0]));
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            assertThat(server.awaitLogLine(2, DEADLINE)).contains(" sha256=" + Checksums.sha256(new byte[0]));
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write("cut short".getBytes());
                 socket.setSoLinger(true, 0);
             }
@@ -193,7 +177,7 @@ class OperatorOptionsIT {
         try (var server = Ferry.Server.start(List.of(), List.of("--log-format", "json", "--checksum", "sha256",
                 "--deny", "127.0.0.2"), dir, Map.of("FERRY_IDLE_TIMEOUT_MS", "300"))) {
             upload(null, address("127.0.0.1"), server.port, "hello \"json\"\n".getBytes());
-            try (var silent = new Socket("127.0.0.1", server.port)) {
+            try (var silent = FaultPeer.connect(server.port)) {
                 silent.setSoTimeout(5_000);
                 assertThatThrownBy(() -> silent.getInputStream().read()).isInstanceOf(SocketException.class);
             }
@@ -201,7 +185,7 @@ class OperatorOptionsIT {
             assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("\"event\":\"refused\""))).isTrue();
             server.signal("TERM");
             assertThat(server.awaitExit(DEADLINE)).isZero();
-            log = server.stdout;
+            log = Files.writeString(tmp.resolve("log.json"), server.stdout());
         }
         var all = Ferry.exec(List.of("jq", "-e", "-r", "select(.time and .event) | .event"), Map.of(), log, DEADLINE);
         assertThat(all.exitCode()).as("jq reads every line: %s", all.stderr()).isZero();
@@ -210,7 +194,7 @@ class OperatorOptionsIT {
                 + " (.sha256 // \"-\"), (.reason // \"-\"), (.ms | type), (.peer | test(\"^127\\\\.0\\\\.0\\\\.1:[0-9]+$\"))]"
                 + " | @tsv"), Map.of(), log, DEADLINE);
         assertThat(uploads.stdout().lines().toList()).containsExactly(
-                "1\t13\tcomplete\t" + dir.resolve("1.file") + "\t" + sha256("hello \"json\"\n".getBytes())
+                "1\t13\tcomplete\t" + dir.resolve("1.file") + "\t" + Checksums.sha256("hello \"json\"\n".getBytes())
                         + "\t-\tnumber\ttrue",
                 "2\t0\tidle-timeout\t" + dir.resolve("2.file") + "\t-\tno data for 300 ms\tnumber\ttrue");
         var time = Ferry.exec(List.of("jq", "-r", ".time"), Map.of(), log, DEADLINE);
@@ -280,13 +264,9 @@ class OperatorOptionsIT {
      */
     @Test
     void belowTheMinimumFreeSpaceNewConnectionsAreResetUntilSpaceIsBack() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "mounting a tmpfs needs root");
         Path dir = Files.createDirectories(tmp.resolve("small"));
-        int rc = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir.toString())
-                .inheritIO().start().waitFor();
-        Assumptions.assumeTrue(rc == 0, "mount -t tmpfs failed (no permission in this container?)");
-        mounted = dir;
-        try (var server = Ferry.Server.start(List.of(), List.of("--min-free", "4M"), dir, Map.of())) {
+        try (var mount = Mount.tmpfs(dir, "8m");
+             var server = Ferry.Server.start(List.of(), List.of("--min-free", "4M"), dir, Map.of())) {
             Path filler = Files.write(dir.resolve("filler"), new byte[5 << 20]);
             expectReset(null, address("127.0.0.1"), server.port);
             expectReset(null, address("127.0.0.1"), server.port);

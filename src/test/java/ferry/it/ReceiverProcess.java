@@ -2,13 +2,12 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.fail;
 
-import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * An independent receiver process ({@code nc}, {@code socat} or a few lines of
@@ -67,44 +66,51 @@ final class ReceiverProcess implements AutoCloseable {
                             time.sleep(delay)
             """;
 
-    private final Process process;
-    private final String description;
-    private final Path stderr;
+    /** How often a start is tried again when another test took the port first. */
+    private static final int ATTEMPTS = 5;
 
-    private ReceiverProcess(Process process, String description, Path stderr) {
+    private final Proc process;
+    private final String description;
+    final int port;
+
+    private ReceiverProcess(Proc process, String description, int port) {
         this.process = process;
         this.description = description;
-        this.stderr = stderr;
+        this.port = port;
     }
 
-    /** Starts {@code tool} on loopback and waits until it listens on {@code port}. */
-    static ReceiverProcess start(Tool tool, boolean ipv6, int port, Path out) throws IOException {
-        return start(tool.command(ipv6, port, out), port, out);
+    /** Starts {@code tool} on loopback, on a port it picks, and waits until the tool itself listens. */
+    static ReceiverProcess start(Tool tool, boolean ipv6, Path out) throws IOException {
+        return start(port -> tool.command(ipv6, port, out), out);
     }
 
     /** The Python receiver on 127.0.0.1, sleeping {@code delaySeconds} after each read: a slow reader. */
-    static ReceiverProcess slowPython(int port, Path out, double delaySeconds) throws IOException {
-        return start(List.of("python3", "-c", PYTHON_RECEIVER, "127.0.0.1", Integer.toString(port),
-                out.toString(), Double.toString(delaySeconds)), port, out);
+    static ReceiverProcess slowPython(Path out, double delaySeconds) throws IOException {
+        return start(port -> List.of("python3", "-c", PYTHON_RECEIVER, "127.0.0.1", Integer.toString(port),
+                out.toString(), Double.toString(delaySeconds)), out);
     }
 
-    private static ReceiverProcess start(List<String> command, int port, Path out) throws IOException {
-        Path err = Files.createTempFile("ferry-receiver-", ".err");
-        // nc writes what it receives to standard output; the others write the file themselves.
-        Path stdout = command.get(0).equals("nc") ? out : Path.of("/dev/null");
-        var process = new ProcessBuilder(command)
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(stdout.toFile()).redirectError(err.toFile())
-                .start();
-        String description = command.get(0) + " on port " + port;
-        var receiver = new ReceiverProcess(process, description, err);
-        if (!Ferry.await(Duration.ofSeconds(10), () -> Ferry.listening(port) || !process.isAlive())
-                || !process.isAlive()) {
-            String why = receiver.stderr();
+    /**
+     * The tools take no port 0: each attempt names an unused port, and a tool
+     * that could not bind it (another test was first) is started again on another.
+     */
+    private static ReceiverProcess start(IntFunction<List<String>> command, Path out) throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            int port = Ports.unused();
+            List<String> line = command.apply(port);
+            // nc writes what it receives to standard output; the others write the file themselves.
+            var process = Proc.start(line, Map.of(), null, line.get(0).equals("nc") ? out : null);
+            var receiver = new ReceiverProcess(process, line.get(0) + " on port " + port, port);
+            if (Ferry.await(Duration.ofSeconds(10), () -> TcpTable.listeningBy(process.process().toHandle(), port)
+                    || !process.isAlive()) && process.isAlive()) {
+                return receiver;
+            }
+            String why = process.stderr();
             receiver.close();
-            fail("%s did not listen within 10 s: %s", description, why);
+            if (attempt == ATTEMPTS || !why.toLowerCase().contains("in use")) {
+                fail("%s did not listen within 10 s: %s", receiver.description, why);
+            }
         }
-        return receiver;
     }
 
     long pid() {
@@ -117,19 +123,15 @@ final class ReceiverProcess implements AutoCloseable {
 
     /** Waits for the receiver to exit on its own and returns its exit code. */
     int awaitExit(Duration deadline) throws InterruptedException {
-        if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-            fail("%s still running after %s: %s", description, deadline, stderr());
-        }
-        return process.exitValue();
+        return process.awaitExit(deadline).exitCode();
     }
 
     String stderr() {
-        return Ferry.readOrEmpty(stderr);
+        return process.stderr();
     }
 
     @Override
     public void close() {
-        Ferry.kill(process);
-        Ferry.deleteQuietly(stderr);
+        process.close();
     }
 }

@@ -55,7 +55,7 @@ class S3MemoryIT {
      */
     @Test
     void fiftyConcurrentUploadsOf100MibStayWithinTheDefaultMemoryBudget() throws Exception {
-        try (var s3 = TestS3.start(); var receiver = Receiver.start(List.of(), s3.url(PREFIX), s3.env())) {
+        try (var s3 = TestS3.start(); var receiver = Ferry.Server.start(List.of(), s3.url(PREFIX), s3.env())) {
             var warmUp = Senders.python(receiver.port, "pattern", 1000, 0);
             assertThat(warmUp.exitCode()).as("warm-up upload; stderr %s", warmUp.stderr()).isZero();
             long pid = receiver.jvm().pid();

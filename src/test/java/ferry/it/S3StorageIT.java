@@ -9,11 +9,9 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -82,7 +80,7 @@ class S3StorageIT {
             // The sender is told of success only once the object is complete: it is there now.
             String key = "in/box/" + (i + 1) + ".file";
             assertThat(s3.objects("in/box/")).as("after upload %d", i + 1).containsEntry(key, sizes[i]);
-            expected.put(key, sha256(file));
+            expected.put(key, Checksums.sha256(file));
         }
         for (var entry : expected.entrySet()) {
             assertThat(s3.sha256(entry.getKey())).as(entry.getKey()).isEqualTo(entry.getValue());
@@ -116,7 +114,7 @@ class S3StorageIT {
         // The server serves on.
         Path file = Ferry.randomFile(tmp, "after", 6 * MIB, 4);
         Ferry.assertSucceeded(Ferry.client("127.0.0.1", server.port, file, Map.of()));
-        assertThat(s3.sha256("p/4.file")).isEqualTo(sha256(file));
+        assertThat(s3.sha256("p/4.file")).isEqualTo(Checksums.sha256(file));
         Ferry.stop(server);
     }
 
@@ -159,7 +157,7 @@ class S3StorageIT {
         assertThat(server.stdout()).contains("numbering continues after 7");
         Path file = Ferry.randomFile(tmp, "next", 100, 3);
         Ferry.assertSucceeded(Ferry.client("127.0.0.1", server.port, file, Map.of()));
-        assertThat(s3.sha256("p/8.file")).isEqualTo(sha256(file));
+        assertThat(s3.sha256("p/8.file")).isEqualTo(Checksums.sha256(file));
         assertThat(new String(s3.bytes("p/7.file"), StandardCharsets.US_ASCII)).isEqualTo("seven");
         Ferry.stop(server);
     }
@@ -185,8 +183,8 @@ class S3StorageIT {
         s3.startAgain();
         Path after = Ferry.randomFile(tmp, "after", 12 * MIB, 9);
         Ferry.assertSucceeded(Ferry.client("127.0.0.1", server.port, after, Map.of()));
-        assertThat(s3.sha256("p/4.file")).isEqualTo(sha256(after));
-        assertThat(s3.sha256("p/1.file")).isEqualTo(sha256(first));
+        assertThat(s3.sha256("p/4.file")).isEqualTo(Checksums.sha256(after));
+        assertThat(s3.sha256("p/1.file")).isEqualTo(Checksums.sha256(first));
         assertThat(server.stderr()).isEmpty();
         Ferry.stop(server);
     }
@@ -207,7 +205,7 @@ class S3StorageIT {
             var result = Ferry.client("127.0.0.1", server.port, file, Map.of());
             Ferry.assertSucceeded(result);
             assertThat(result.elapsed()).as("paced by the store").isGreaterThan(Duration.ofSeconds(4));
-            assertThat(s3.sha256("slow/1.file")).isEqualTo(sha256(file));
+            assertThat(s3.sha256("slow/1.file")).isEqualTo(Checksums.sha256(file));
             assertThat(server.awaitLogLine(1, DEADLINE)).contains("outcome=complete");
             Ferry.stop(server);
         }
@@ -228,7 +226,7 @@ class S3StorageIT {
             Path small = Ferry.randomFile(tmp, "small", 1000, 21);
             Ferry.assertSucceeded(Ferry.client("127.0.0.1", server.port, small, Map.of()));
             assertThat(link.lost()).isEqualTo(1);
-            assertThat(s3.sha256("lost/1.file")).isEqualTo(sha256(small));
+            assertThat(s3.sha256("lost/1.file")).isEqualTo(Checksums.sha256(small));
             assertThat(server.awaitLogLine(1, DEADLINE)).contains("outcome=complete");
             Ferry.stop(server);
         }
@@ -237,17 +235,21 @@ class S3StorageIT {
     /** A bucket that is missing or a store that cannot be reached: one ERROR line, exit 1, at start. */
     @Test
     void aMissingBucketOrAnUnreachableStoreIsOneErrorLineAtStart() throws Exception {
-        var missing = Ferry.run("server", List.of("65001", "s3://no-such-bucket/p"), s3.env(), Duration.ofSeconds(120));
+        var missing = Ferry.run("server", List.of(Integer.toString(Ports.unused()), "s3://no-such-bucket/p"), s3.env(), Duration.ofSeconds(120));
         assertThat(missing.exitCode()).isEqualTo(1);
         assertThat(missing.stderr().lines().toList()).singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
                 .startsWith("ERROR: cannot use s3://no-such-bucket/p").contains("no such bucket");
         var env = new HashMap<>(s3.env());
-        env.put("AWS_ENDPOINT_URL", "http://127.0.0.1:" + Ferry.freePort());
-        var unreachable = Ferry.run("server", List.of("65001", s3.url("p")), env, Duration.ofSeconds(120));
+        Ferry.Result unreachable;
+        try (var refusing = new Ports.Refusing()) {
+            env.put("AWS_ENDPOINT_URL", "http://127.0.0.1:" + refusing.port);
+            unreachable = Ferry.run("server", List.of(Integer.toString(Ports.unused()), s3.url("p")), env,
+                    Duration.ofSeconds(120));
+        }
         assertThat(unreachable.exitCode()).isEqualTo(1);
         assertThat(unreachable.stderr().lines().toList()).singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
                 .startsWith("ERROR: cannot use s3://ferry-test/p at http://127.0.0.1:").doesNotContain("Exception");
-        var options = Ferry.run("server", List.of("--s3-part-mib", "4", "65001", s3.url("p")), s3.env(),
+        var options = Ferry.run("server", List.of("--s3-part-mib", "4", Integer.toString(Ports.unused()), s3.url("p")), s3.env(),
                 Duration.ofSeconds(120));
         assertThat(options.exitCode()).isEqualTo(2);
         assertThat(options.stderr()).startsWith("ERROR: invalid --s3-part-mib 4: S3 takes parts of 5 MiB or more");
@@ -297,9 +299,4 @@ class S3StorageIT {
         return socket;
     }
 
-    static String sha256(Path file) throws Exception {
-        var digest = MessageDigest.getInstance("SHA-256");
-        digest.update(Files.readAllBytes(file));
-        return HexFormat.of().formatHex(digest.digest());
-    }
 }

@@ -3,7 +3,6 @@ package ferry.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -39,11 +38,11 @@ class ScaleOutFailuresIT {
     Path tmp;
     private TestS3 s3;
     private TestPostgres postgres;
-    private final List<Receiver> receivers = new ArrayList<>();
+    private final List<Ferry.Server> receivers = new ArrayList<>();
 
     @AfterEach
     void stopAll() {
-        receivers.forEach(Receiver::close);
+        receivers.forEach(Ferry.Server::close);
         if (s3 != null) {
             s3.close();
         }
@@ -232,9 +231,6 @@ class ScaleOutFailuresIT {
         System.out.printf("ScaleOutFailuresIT: after the outage, %d multipart upload(s) pending: %s%n", pending.size(),
                 pending.stream().map(u -> u.key()).toList());
         for (var receiver : pair) {
-            System.out.printf("ScaleOutFailuresIT: receiver %d, uploads not complete:%n%s%n", receiver.port,
-                    String.join("\n", receiver.stdout().lines().filter(l -> l.contains(" outcome=")
-                            && !l.contains("outcome=complete")).toList()));
             assertThat(receiver.stop()).isZero();
             assertThat(receiver.stderr()).as("no stack trace").isEmpty();
         }
@@ -288,21 +284,17 @@ class ScaleOutFailuresIT {
         assertThat(receiver.stderr()).isEmpty();
     }
 
-    private Receiver start(List<String> options, Map<String, String> env) throws Exception {
+    private Ferry.Server start(List<String> options, Map<String, String> env) throws Exception {
         var all = new HashMap<>(s3.env());
         all.putAll(env);
-        var receiver = Receiver.start(options, s3.url(PREFIX), all);
+        var receiver = Ferry.Server.start(options, s3.url(PREFIX), all);
         receivers.add(receiver);
         return receiver;
     }
 
-    /** Every receiver's log, for a failure's message. */
+    /** The store's side, for a failure's message (the receivers' logs are in the test's output). */
     private String logs() {
-        var text = new StringBuilder("objects: ").append(s3.objects(PREFIX + "/")).append("\ns3proxy: ").append(s3.log());
-        for (var receiver : receivers) {
-            text.append("\nlog of receiver ").append(receiver.port).append(":\n").append(receiver.stdout());
-        }
-        return text.toString();
+        return "objects: " + s3.objects(PREFIX + "/") + "\ns3proxy: " + s3.log();
     }
 
     private static String key(long n) {
@@ -310,7 +302,7 @@ class ScaleOutFailuresIT {
     }
 
     /** Sends {@code size} pattern bytes with Python; confirmed, its digest counted as intact. */
-    private void send(Receiver receiver, long size, int seed, Map<String, Integer> intact) throws Exception {
+    private void send(Ferry.Server receiver, long size, int seed, Map<String, Integer> intact) throws Exception {
         var result = Senders.python(receiver.port, "pattern", size, seed);
         assertThat(result.exitCode()).as("%d bytes to receiver %d: stderr %s; %s", size, receiver.port,
                 result.stderr(), logs()).isZero();
@@ -318,14 +310,14 @@ class ScaleOutFailuresIT {
     }
 
     /** One small upload with each tool to each receiver; all confirmed. */
-    private void sendWithEveryTool(List<Receiver> to, int round, Map<String, Integer> intact) throws Exception {
+    private void sendWithEveryTool(List<Ferry.Server> to, int round, Map<String, Integer> intact) throws Exception {
         for (var receiver : to) {
             for (var tool : Senders.Tool.values()) {
                 Path source = Ferry.randomFile(tmp, round + "-" + tool + "-" + receiver.port, 5000 + tool.ordinal(),
                         round * 100 + tool.ordinal() + receiver.port);
                 var result = tool.send(receiver.port, source);
                 assertThat(result.exitCode()).as("%s: stderr %s", tool, result.stderr()).isZero();
-                intact.merge(Senders.sha256(source), 1, Integer::sum);
+                intact.merge(Checksums.sha256(source), 1, Integer::sum);
             }
         }
     }

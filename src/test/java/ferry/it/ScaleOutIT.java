@@ -44,7 +44,7 @@ class ScaleOutIT {
     Path tmp;
     private TestS3 s3;
     private TestPostgres postgres;
-    private final List<Receiver> receivers = new ArrayList<>();
+    private final List<Ferry.Server> receivers = new ArrayList<>();
 
     @BeforeEach
     void startStores() throws Exception {
@@ -54,7 +54,7 @@ class ScaleOutIT {
 
     @AfterEach
     void stopAll() {
-        receivers.forEach(Receiver::close);
+        receivers.forEach(Ferry.Server::close);
         if (s3 != null) {
             s3.close();
         }
@@ -84,7 +84,7 @@ class ScaleOutIT {
         var expected = new HashMap<String, Integer>();
         var sizeOf = new HashMap<String, Long>();
         for (Path source : sources) {
-            String sha = Senders.sha256(source);
+            String sha = Checksums.sha256(source);
             expected.merge(sha, 1, Integer::sum);
             sizeOf.put(sha, Files.size(source));
         }
@@ -94,7 +94,7 @@ class ScaleOutIT {
             var sent = new ArrayList<Future<Ferry.Result>>();
             for (int i = 0; i < UPLOADS; i++) {
                 Senders.Tool tool = Senders.Tool.values()[i % 3];
-                Receiver receiver = receivers.get(i / 3 % RECEIVERS);
+                Ferry.Server receiver = receivers.get(i / 3 % RECEIVERS);
                 Path source = sources.get(i);
                 sent.add(pool.submit(() -> tool.send(receiver.port, source)));
             }
@@ -142,9 +142,9 @@ class ScaleOutIT {
     private void startReceivers() throws Exception {
         var starts = Executors.newFixedThreadPool(RECEIVERS);
         try {
-            var started = new ArrayList<Future<Receiver>>();
+            var started = new ArrayList<Future<Ferry.Server>>();
             for (int i = 0; i < RECEIVERS; i++) {
-                started.add(starts.submit(() -> Receiver.start(List.of("--counter", postgres.url(null)), s3.url(PREFIX),
+                started.add(starts.submit(() -> Ferry.Server.start(List.of("--counter", postgres.url(null)), s3.url(PREFIX),
                         s3.env())));
             }
             for (var receiver : started) {

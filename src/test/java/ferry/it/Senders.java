@@ -3,15 +3,11 @@ package ferry.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
@@ -61,33 +57,16 @@ final class Senders {
                 .orElse(null);
     }
 
-    /** The SHA-256 of a file, in hex. */
-    static String sha256(Path file) throws Exception {
-        var digest = MessageDigest.getInstance("SHA-256");
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] buffer = new byte[1 << 16];
-            for (int n; (n = in.read(buffer)) > 0; ) {
-                digest.update(buffer, 0, n);
-            }
-        }
-        return HexFormat.of().formatHex(digest.digest());
-    }
-
     /**
      * sender.py in an interactive mode ({@code hold}, {@code reset},
      * {@code idle}), started without waiting: the test sees when it has sent
      * ({@link #awaitSent}) and tells it when to go on ({@link #proceed}).
      */
     static final class Interactive implements AutoCloseable {
-        private final Process process;
-        private final Path stdout;
-        private final Path stderr;
-        private final long startedAt = System.nanoTime();
+        private final Proc process;
 
-        private Interactive(Process process, Path stdout, Path stderr) {
+        private Interactive(Proc process) {
             this.process = process;
-            this.stdout = stdout;
-            this.stderr = stderr;
         }
 
         static Interactive start(int port, String mode, Object... args) throws IOException {
@@ -96,38 +75,32 @@ final class Senders {
             for (Object arg : args) {
                 command.add(arg.toString());
             }
-            Path out = Files.createTempFile("ferry-py-", ".out");
-            Path err = Files.createTempFile("ferry-py-", ".err");
-            var process = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.PIPE).start();
-            return new Interactive(process, out, err);
+            return new Interactive(Proc.start(command, Map.of(), ProcessBuilder.Redirect.PIPE));
         }
 
         /** Waits until the sender has handed all its first bytes to the kernel. */
         Interactive awaitSent(Duration deadline) {
-            boolean sent = Ferry.await(deadline, () -> Ferry.readOrEmpty(stdout).lines().anyMatch("sent"::equals)
+            boolean sent = Ferry.await(deadline, () -> process.stdout().lines().anyMatch("sent"::equals)
                     || !process.isAlive());
             assertThat(sent && process.isAlive()).as("sender.py sent its bytes within %s; stdout %s stderr %s", deadline,
-                    Ferry.readOrEmpty(stdout), Ferry.readOrEmpty(stderr)).isTrue();
+                    process.stdout(), process.stderr()).isTrue();
             return this;
         }
 
         /** Lets the sender go on (hold: send the rest; reset: reset now). */
         void proceed() throws IOException {
-            OutputStream in = process.getOutputStream();
+            OutputStream in = process.stdin();
             in.write("go\n".getBytes(StandardCharsets.US_ASCII));
             in.flush();
         }
 
-        Ferry.Result awaitExit(Duration deadline) throws IOException, InterruptedException {
-            return Ferry.awaitExit(process, stdout, stderr, startedAt, deadline, "sender.py", this::close);
+        Ferry.Result awaitExit(Duration deadline) throws InterruptedException {
+            return process.awaitExit(deadline);
         }
 
         @Override
         public void close() {
-            Ferry.kill(process);
-            Ferry.deleteQuietly(stdout, stderr);
+            process.close();
         }
     }
-
 }

@@ -111,7 +111,7 @@ class ServerArgumentsIT {
         if (flag != null) {
             args.add(flag);
         }
-        args.addAll(List.of(Integer.toString(Ferry.freePort()), tmp.resolve("never").toString()));
+        args.addAll(List.of(Integer.toString(Ports.unused()), tmp.resolve("never").toString()));
         Map<String, String> env = variable == null ? Map.of() : Map.of(variable.split("=")[0], variable.split("=")[1]);
         var result = Ferry.run("server", args, env, DEADLINE);
         assertThat(result.exitCode()).isEqualTo(2);
@@ -123,7 +123,7 @@ class ServerArgumentsIT {
     @Test
     void aFileWhereTheDirectoryShouldBeIsAnError() throws Exception {
         Path file = Files.writeString(tmp.resolve("plain-file"), "x");
-        var result = Ferry.run("server", List.of(Integer.toString(Ferry.freePort()), file.toString()), Map.of(), DEADLINE);
+        var result = Ferry.run("server", List.of(Integer.toString(Ports.unused()), file.toString()), Map.of(), DEADLINE);
         assertThat(result.exitCode()).isEqualTo(2);
         assertThat(result.stderr()).isEqualTo("ERROR: directory \"" + file + "\" is not a directory\n");
         assertThat(result.stdout()).isEmpty();
@@ -133,7 +133,7 @@ class ServerArgumentsIT {
     void aDirectoryBelowAFileCannotBeCreatedAndIsAnError() throws Exception {
         Path file = Files.writeString(tmp.resolve("another-file"), "x");
         Path below = file.resolve("sub");
-        var result = Ferry.run("server", List.of(Integer.toString(Ferry.freePort()), below.toString()), Map.of(), DEADLINE);
+        var result = Ferry.run("server", List.of(Integer.toString(Ports.unused()), below.toString()), Map.of(), DEADLINE);
         assertThat(result.exitCode()).isEqualTo(2);
         assertThat(result.stderr()).startsWith("ERROR: cannot create directory \"" + below + "\": ")
                 .doesNotContain("Exception").hasLineCount(1);
@@ -143,7 +143,7 @@ class ServerArgumentsIT {
     /** Even root cannot create files in /proc/sys: an unusable directory, found before listening. */
     @Test
     void aDirectoryWhereNoFileCanBeMadeIsAnError() throws Exception {
-        var result = Ferry.run("server", List.of(Integer.toString(Ferry.freePort()), "/proc/sys"), Map.of(), DEADLINE);
+        var result = Ferry.run("server", List.of(Integer.toString(Ports.unused()), "/proc/sys"), Map.of(), DEADLINE);
         assertThat(result.exitCode()).isEqualTo(2);
         assertThat(result.stderr()).startsWith("ERROR: directory \"/proc/sys\" is not writable: ")
                 .doesNotContain("Exception").hasLineCount(1);

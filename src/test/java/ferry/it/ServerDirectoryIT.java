@@ -31,12 +31,7 @@ class ServerDirectoryIT {
     Path tmp;
 
     private static void upload(int port, String text) throws IOException {
-        try (var socket = new Socket("127.0.0.1", port)) {
-            socket.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
-            socket.shutdownOutput();
-            socket.setSoTimeout(10_000);
-            assertThat(socket.getInputStream().read()).as("confirmed").isEqualTo(-1);
-        }
+        FaultPeer.upload(port, text.getBytes(StandardCharsets.US_ASCII));
     }
 
     private static List<Path> earlierFolders(Path dir) throws IOException {
@@ -104,7 +99,7 @@ class ServerDirectoryIT {
         Path dir = tmp.resolve("shared");
         try (var first = Ferry.Server.start(dir)) {
             upload(first.port, "owned by the first");
-            var second = Ferry.run("server", List.of(Integer.toString(Ferry.freePort()), dir.toString()), Map.of(),
+            var second = Ferry.run("server", List.of(Integer.toString(Ports.unused()), dir.toString()), Map.of(),
                     DEADLINE);
             assertThat(second.exitCode()).isEqualTo(1);
             assertThat(second.stderr()).matches("ERROR: directory \"" + Pattern.quote(dir.toString())
@@ -147,19 +142,19 @@ class ServerDirectoryIT {
         Ferry.Server server = Ferry.Server.start(tmp.resolve("files"), env);
         try (server) {
             upload(server.port, "fine");
-            try (var idle = new Socket("127.0.0.1", server.port)) {
+            try (var idle = FaultPeer.connect(server.port)) {
                 server.awaitLogLine(2, Duration.ofSeconds(5));
             }
-            try (var reset = new Socket("127.0.0.1", server.port)) {
+            try (var reset = FaultPeer.connect(server.port)) {
                 reset.getOutputStream().write(1);
                 reset.setSoLinger(true, 0);
             }
             server.awaitLogLine(3, Duration.ofSeconds(5));
-            try (var large = new Socket("127.0.0.1", server.port)) {
+            try (var large = FaultPeer.connect(server.port)) {
                 large.getOutputStream().write(new byte[2000]);
                 server.awaitLogLine(4, Duration.ofSeconds(5));
             }
-            var inFlight = new Socket("127.0.0.1", server.port);
+            var inFlight = FaultPeer.connect(server.port);
             inFlight.getOutputStream().write(1);
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> Files.exists(server.file(5)))).isTrue();
             server.signal("TERM");
@@ -197,7 +192,7 @@ class ServerDirectoryIT {
             boolean waited;
             try (server) {
                 for (int i = 0; i < 200; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                 }
                 waited = Ferry.await(Duration.ofSeconds(10),
                         () -> server.stdout().contains("cannot create the file of conn="));

@@ -41,9 +41,9 @@ class ServerIdleTimeoutIT {
     @Test
     void aSilentConnectionIsCutAfterTenSecondsAndASteadyOneIsNot() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of());
-             var silent = new Socket("127.0.0.1", server.port);
-             var empty = new Socket("127.0.0.1", server.port);
-             var steady = new Socket("127.0.0.1", server.port);
+             var silent = FaultPeer.connect(server.port);
+             var empty = FaultPeer.connect(server.port);
+             var steady = FaultPeer.connect(server.port);
              var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
             long emptyOpened = System.nanoTime();
             long silentLastByte = System.nanoTime(); // before the write: the server cannot see the bytes earlier

@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,9 +34,6 @@ class ServerResourcesIT {
 
     @TempDir
     Path tmp;
-
-    /** A tmpfs this test mounted, if any. */
-    private Path mounted;
 
     private static byte[] payload(int i) {
         byte[] random = Ferry.randomBytes(2000 + i % 1000, i);
@@ -69,7 +65,7 @@ class ServerResourcesIT {
         var sockets = new ArrayList<Socket>(count);
         try {
             for (int i = 1; i <= count; i++) {
-                sockets.add(new Socket("127.0.0.1", server.port));
+                sockets.add(FaultPeer.connect(server.port));
                 if (!connectAllFirst) {
                     send(sockets.get(i - 1), payload(i));
                 }
@@ -159,10 +155,9 @@ class ServerResourcesIT {
             var sockets = new ArrayList<Socket>();
             try {
                 for (int i = 0; i < 300; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                 }
-                assertThat(Ferry.await(Duration.ofSeconds(10), () -> server.stdout().contains("Too many open files")))
-                        .as("the server runs out of descriptors").isTrue();
+                server.awaitLine(Duration.ofSeconds(10), "Too many open files"); // out of descriptors
                 // The burst of accepts and file opens ends first (sooner or later, with the machine's load);
                 // a server that spun on the failure would never settle, and the wait would fail.
                 awaitSettled(server, "out of descriptors");
@@ -203,8 +198,7 @@ class ServerResourcesIT {
         assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
         int count = 300;
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of(), List.of("prlimit", "--nofile=128:128"))) {
-            assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().contains("up to 32 uploads at once")))
-                    .as("the limit follows from 128 descriptors: %s", server.stdout()).isTrue();
+            server.awaitLine(Duration.ofSeconds(5), "up to 32 uploads at once"); // the limit follows from 128 descriptors
             uploadTagged(server, count, false);
             assertThat(server.stdout()).doesNotContain("accept failed").doesNotContain("write-failed");
         }
@@ -219,7 +213,7 @@ class ServerResourcesIT {
             var sockets = new ArrayList<Socket>();
             try {
                 for (int i = 0; i < 500; i++) {
-                    sockets.add(new Socket("127.0.0.1", server.port));
+                    sockets.add(FaultPeer.connect(server.port));
                 }
                 assertThat(Ferry.await(Duration.ofSeconds(10), () -> Files.exists(server.file(500)))).isTrue();
                 awaitSettled(server, "once the 500 connections are accepted");
@@ -242,7 +236,13 @@ class ServerResourcesIT {
     void aFileLargerThanFourGibRoundTripsIntact() throws Exception {
         long size = (9L << 30) / 2;
         Path files = Files.createDirectories(tmp.resolve("files"));
-        mountTmpfs(files, "5g");
+        // In memory, when root may mount a tmpfs, so that the disk's write-back speed does not set the pace.
+        try (var mount = Mount.tryTmpfs(files, "5g")) {
+            roundTrip(files, size);
+        }
+    }
+
+    private void roundTrip(Path files, long size) throws Exception {
         assumeTrue(Files.getFileStore(files).getUsableSpace() > size + (100L << 20),
                 "needs 4.6 GiB free under " + files + " for the 4.5 GiB upload");
         Path source = tmp.resolve("sparse.bin");
@@ -262,22 +262,6 @@ class ServerResourcesIT {
             assertThat(Files.mismatch(server.file(1), source)).isEqualTo(-1L);
         } finally {
             Files.deleteIfExists(source);
-        }
-    }
-
-    /** Mounts a tmpfs of {@code size} on {@code dir} if this process may; {@link #unmount} undoes it. */
-    private void mountTmpfs(Path dir, String size) throws IOException, InterruptedException {
-        if ("root".equals(System.getProperty("user.name"))
-                && new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir.toString())
-                        .inheritIO().start().waitFor() == 0) {
-            mounted = dir;
-        }
-    }
-
-    @AfterEach
-    void unmount() throws IOException, InterruptedException {
-        if (mounted != null) {
-            new ProcessBuilder("umount", "-l", mounted.toString()).inheritIO().start().waitFor();
         }
     }
 }

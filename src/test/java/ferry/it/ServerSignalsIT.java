@@ -10,7 +10,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -34,14 +33,13 @@ class ServerSignalsIT {
 
     /** One finished upload (1.file) and {@link #IN_FLIGHT} in flight (2.file on); returns the open sockets. */
     private static List<Socket> finishedAndInFlight(Ferry.Server server, byte[] finished) throws IOException {
-        try (var done = new Socket("127.0.0.1", server.port)) {
+        try (var done = FaultPeer.connect(server.port)) {
             done.getOutputStream().write(finished);
-            done.shutdownOutput();
-            assertThat(done.getInputStream().read()).isEqualTo(-1);
+            FaultPeer.finish(done);
         }
         var open = new ArrayList<Socket>();
         for (int n = 2; n <= IN_FLIGHT + 1; n++) {
-            var socket = new Socket("127.0.0.1", server.port);
+            var socket = FaultPeer.connect(server.port);
             open.add(socket);
             socket.getOutputStream().write(new byte[100_000]);
             Path file = server.file(n);
@@ -97,23 +95,21 @@ class ServerSignalsIT {
     @ParameterizedTest(name = "SIG{0}")
     @ValueSource(strings = {"QUIT", "TERM"})
     void aServerStartedInTheBackgroundOfAScriptStillStopsOnTheSignal(String signal) throws Exception {
-        int port = Ferry.freePort();
+        int port = Ports.unused(); // the launcher takes no port 0
         Path pidFile = tmp.resolve("pid");
         Path rcFile = tmp.resolve("rc");
-        String script = "'" + Ferry.ROOT.resolve("server") + "' " + port + " '" + tmp.resolve("files") + "' >/dev/null &"
-                + " echo $! > '" + pidFile + "'; wait $!; echo $? > '" + rcFile + "'";
-        Process shell = new ProcessBuilder("bash", "-c", script).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        try {
-            assertThat(Ferry.await(Ferry.START_DEADLINE, () -> Ferry.listening(port))).isTrue();
+        Path log = tmp.resolve("log");
+        String script = "'" + Ferry.ROOT.resolve("server") + "' " + port + " '" + tmp.resolve("files") + "' >'" + log
+                + "' &" + " echo $! > '" + pidFile + "'; wait $!; echo $? > '" + rcFile + "'";
+        try (var shell = Proc.start(List.of("bash", "-c", script), Map.of(), null)) {
+            assertThat(Ferry.await(Ferry.START_DEADLINE, () -> Ferry.readOrEmpty(log).contains("listening on port " + port)))
+                    .as("./server listens; stderr: %s", shell.stderr()).isTrue();
             long pid = Long.parseLong(Files.readString(pidFile).trim());
             Ferry.signal(pid, signal);
-            assertThat(shell.waitFor(10, TimeUnit.SECONDS)).as("the server stops and the shell ends").isTrue();
+            assertThat(shell.awaitExit(Duration.ofSeconds(10)).exitCode()).as("the server stops and the shell ends")
+                    .isZero();
             assertThat(Files.readString(rcFile).trim()).isEqualTo("0");
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> !Ferry.listening(port))).isTrue();
-        } finally {
-            shell.descendants().forEach(ProcessHandle::destroyForcibly);
-            shell.destroyForcibly();
         }
     }
 
@@ -128,7 +124,7 @@ class ServerSignalsIT {
     void sigkillOfTheLauncherLeavesNoJvmHoldingThePort() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
             List<ProcessHandle> tree = server.process.descendants().toList();
-            try (var socket = new Socket("127.0.0.1", server.port)) {
+            try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write(new byte[1000]);
                 assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.sizeOf(server.file(1)) == 1000)).isTrue();
                 server.signal("KILL");

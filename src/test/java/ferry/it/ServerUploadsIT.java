@@ -115,7 +115,7 @@ class ServerUploadsIT {
     void savesAFileSentInSmallChunksWithDelays(int size, int chunk, int delayMillis) throws Exception {
         Path source = source(size);
         try (var server = Ferry.Server.start(tmp.resolve("files"));
-             var socket = new Socket("127.0.0.1", server.port);
+             var socket = FaultPeer.connect(server.port);
              InputStream in = Files.newInputStream(source)) {
             OutputStream out = socket.getOutputStream();
             byte[] buffer = new byte[chunk];
@@ -125,9 +125,7 @@ class ServerUploadsIT {
                 out.flush();
                 TimeUnit.MILLISECONDS.sleep(delayMillis);
             }
-            socket.shutdownOutput();
-            socket.setSoTimeout((int) DEADLINE.toMillis());
-            assertThat(socket.getInputStream().read()).as("the server closes after saving").isEqualTo(-1);
+            FaultPeer.finish(socket);
             assertSaved(server, 1, source);
         }
     }
@@ -138,15 +136,14 @@ class ServerUploadsIT {
         byte[] first = Ferry.randomBytes(64 * 1024, 1);
         byte[] rest = Ferry.randomBytes(1000, 2);
         try (var server = Ferry.Server.start(tmp.resolve("files"));
-             var socket = new Socket("127.0.0.1", server.port)) {
+             var socket = FaultPeer.connect(server.port)) {
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> Files.exists(server.file(1))))
                     .as("1.file exists before any byte is sent").isTrue();
             socket.getOutputStream().write(first);
             Ferry.awaitContent(server.file(1), first, Duration.ofSeconds(5));
             assertThat(server.stdout()).as("the upload is still in flight").doesNotContain("conn=1 ");
             socket.getOutputStream().write(rest);
-            socket.shutdownOutput();
-            assertThat(socket.getInputStream().read()).isEqualTo(-1);
+            FaultPeer.finish(socket);
             byte[] whole = new byte[first.length + rest.length];
             System.arraycopy(first, 0, whole, 0, first.length);
             System.arraycopy(rest, 0, whole, first.length, rest.length);
@@ -157,10 +154,7 @@ class ServerUploadsIT {
     @Test
     void aConnectionClosedWithoutDataGetsAnEmptyFile() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
-            try (var socket = new Socket("127.0.0.1", server.port)) {
-                socket.shutdownOutput();
-                assertThat(socket.getInputStream().read()).isEqualTo(-1);
-            }
+            FaultPeer.upload(server.port, new byte[0]);
             assertThat(server.awaitLogLine(1, DEADLINE)).contains(" bytes=0 ").contains(" outcome=complete ");
             assertThat(server.file(1)).exists().isEmptyFile();
         }
@@ -170,7 +164,7 @@ class ServerUploadsIT {
     @Test
     void listensOnTheWildcardAddressForIpv4AndIpv6() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
-            assertThat(wildcardListener(server.port)).as("a listening socket on :: or 0.0.0.0, port %d", server.port)
+            assertThat(TcpTable.wildcardListening(server.port)).as("a listening socket on :: or 0.0.0.0, port %d", server.port)
                     .isTrue();
             byte[] v4 = Ferry.randomBytes(700, 4);
             byte[] v6 = Ferry.randomBytes(600, 6);
@@ -209,19 +203,16 @@ class ServerUploadsIT {
             sources.add(Ferry.randomFile(tmp, "par-" + i, MEDIUM + i, 100 + i));
         }
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
-            var senders = new ArrayList<Process>();
+            var senders = new ArrayList<Proc>();
             try {
                 for (Path source : sources) {
-                    senders.add(new ProcessBuilder(Sender.NC.command(server.port, source))
-                            .redirectInput(source.toFile()).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                            .redirectError(ProcessBuilder.Redirect.DISCARD).start());
+                    senders.add(Proc.start(Sender.NC.command(server.port, source), Map.of(), Proc.from(source)));
                 }
-                for (Process sender : senders) {
-                    assertThat(sender.waitFor(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).isTrue();
-                    assertThat(sender.exitValue()).isZero();
+                for (Proc sender : senders) {
+                    assertThat(sender.awaitExit(DEADLINE).exitCode()).isZero();
                 }
             } finally {
-                senders.forEach(Process::destroyForcibly);
+                senders.forEach(Proc::close);
             }
             // The sizes differ, so each file names the upload it must equal.
             var bySize = new java.util.HashMap<Long, Path>();
@@ -244,11 +235,10 @@ class ServerUploadsIT {
     @Test
     void anUploadResetByTheSenderEndsAsError() throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("files"))) {
-            var socket = new Socket("127.0.0.1", server.port);
+            var socket = FaultPeer.connect(server.port);
             socket.getOutputStream().write(Ferry.randomBytes(10_000, 3));
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> Ferry.sizeOf(server.file(1)) == 10_000)).isTrue();
-            socket.setSoLinger(true, 0);
-            socket.close();
+            FaultPeer.reset(socket);
             assertThat(server.awaitLogLine(1, DEADLINE)).contains(" outcome=reset ");
             Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
         }
@@ -256,29 +246,9 @@ class ServerUploadsIT {
 
     private static void upload(InetAddress address, int port, byte[] data) throws IOException {
         try (var socket = new Socket(address, port)) {
-            socket.getOutputStream().write(data);
-            socket.shutdownOutput();
             socket.setSoTimeout((int) DEADLINE.toMillis());
-            assertThat(socket.getInputStream().read()).isEqualTo(-1);
+            socket.getOutputStream().write(data);
+            FaultPeer.finish(socket);
         }
-    }
-
-    /** True when /proc shows a listener on the all-zero address and {@code port}. */
-    private static boolean wildcardListener(int port) throws IOException {
-        for (String table : List.of("/proc/net/tcp6", "/proc/net/tcp")) {
-            Path path = Path.of(table);
-            if (!Files.exists(path)) {
-                continue;
-            }
-            List<String> rows = Files.readAllLines(path);
-            for (String row : rows.subList(1, rows.size())) {
-                String[] f = row.trim().split("\\s+");
-                String[] local = f[1].split(":");
-                if (f[3].equals("0A") && Integer.parseInt(local[1], 16) == port && local[0].matches("0+")) {
-                    return true;
-                }
-            }
-        }
-        return false;
     }
 }

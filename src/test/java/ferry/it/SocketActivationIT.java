@@ -2,7 +2,6 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.File;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.file.Files;
@@ -38,52 +37,30 @@ class SocketActivationIT {
                 "systemd-socket-activate is not installed (Debian package systemd): socket activation not tested");
     }
 
-    /** {@code systemd-socket-activate OPTIONS ./server ARGS}, its output in files, started when it listens. */
-    private record Activator(Process process, Path stdout, Path stderr, long startedAt) implements AutoCloseable {
-        static Activator start(Path logs, List<String> options, List<String> serverArgs, int... ports)
-                throws IOException {
-            var command = new ArrayList<String>();
-            command.add("systemd-socket-activate");
-            command.addAll(options);
-            // Only these variables reach the server: the tool passes PATH, HOME and TERM besides its own.
-            command.add("--setenv=JAVA_HOME=" + System.getenv().getOrDefault("JAVA_HOME", ""));
-            command.add(Ferry.ROOT.resolve("server").toString());
-            command.addAll(serverArgs);
-            Files.createDirectories(logs);
-            Path out = logs.resolve("stdout");
-            Path err = logs.resolve("stderr");
-            var builder = new ProcessBuilder(command).directory(Ferry.ROOT.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile());
-            // The tool's own notes (listening, executing) are info messages: keep them out of standard error.
-            builder.environment().put("SYSTEMD_LOG_LEVEL", "warning");
-            var activator = new Activator(builder.start(), out, err, System.nanoTime());
-            for (int port : ports) {
-                if (!Ferry.await(Duration.ofSeconds(10), () -> Ferry.listening(port) || !activator.process.isAlive())
-                        || !activator.process.isAlive()) {
-                    activator.close();
-                    throw new AssertionError("systemd-socket-activate did not listen on " + port + ": "
-                            + Ferry.readOrEmpty(err));
-                }
+    /**
+     * Starts {@code systemd-socket-activate OPTIONS ./server ARGS} and waits
+     * until the tool itself listens on each of {@code ports}. The ports are
+     * named before anything listens ({@link Ports#unused}): the tool and the
+     * launcher take no port 0.
+     */
+    private static Proc activate(List<String> options, List<String> serverArgs, int... ports) throws IOException {
+        var command = new ArrayList<String>();
+        command.add("systemd-socket-activate");
+        command.addAll(options);
+        // Only these variables reach the server: the tool passes PATH, HOME and TERM besides its own.
+        command.add("--setenv=JAVA_HOME=" + System.getenv().getOrDefault("JAVA_HOME", ""));
+        command.addAll(Proc.launcher("server", serverArgs));
+        // The tool's own notes (listening, executing) are info messages: keep them out of standard error.
+        var activator = Proc.start(command, Map.of("SYSTEMD_LOG_LEVEL", "warning"), null);
+        for (int port : ports) {
+            if (!Ferry.await(Duration.ofSeconds(10), () -> TcpTable.listeningBy(activator.process().toHandle(), port)
+                    || !activator.isAlive()) || !activator.isAlive()) {
+                String err = activator.stderr();
+                activator.close();
+                throw new AssertionError("systemd-socket-activate did not listen on " + port + ": " + err);
             }
-            return activator;
         }
-
-        String log() {
-            return Ferry.readOrEmpty(stdout);
-        }
-
-        Ferry.Result awaitExit(Duration deadline) throws IOException, InterruptedException {
-            return Ferry.awaitExit(process, stdout, stderr, startedAt, deadline, "systemd-socket-activate ./server",
-                    this::close);
-        }
-
-        @Override
-        public void close() {
-            List<ProcessHandle> tree = process.descendants().toList();
-            Ferry.kill(process);
-            Ferry.await(Duration.ofSeconds(10), () -> tree.stream().noneMatch(ProcessHandle::isAlive));
-        }
+        return activator;
     }
 
     /** Sends {@code file} with nc, as any peer would, and waits for it to finish. */
@@ -104,31 +81,31 @@ class SocketActivationIT {
     @Test
     void theServerServesOnTheSocketFromSystemdAndStopsOnSigterm() throws Exception {
         Assumptions.assumeTrue(Ferry.has("nc"), "nc is not installed");
-        int port = Ferry.freePort();
+        int port = Ports.unused();
         Path dir = tmp.resolve("files");
         Path upload = Ferry.randomFile(tmp, "upload", 1 << 20, 7);
-        try (var activator = Activator.start(tmp.resolve("logs"), List.of("--listen=127.0.0.1:" + port),
+        try (var activator = activate(List.of("--listen=127.0.0.1:" + port),
                 List.of(Integer.toString(port), dir.toString()), port)) {
             ncSend(port, upload);
             Ferry.awaitContent(dir.resolve("1.file"), Files.readAllBytes(upload), Ferry.START_DEADLINE);
-            assertThat(activator.log()).contains("ferry: listening on port " + port + " (socket from systemd), saving to "
+            assertThat(activator.stdout()).contains("ferry: listening on port " + port + " (socket from systemd), saving to "
                     + dir);
             ncSend(port, upload);
             Ferry.awaitContent(dir.resolve("2.file"), Files.readAllBytes(upload), Duration.ofSeconds(10));
 
-            try (var inFlight = new Socket("127.0.0.1", port)) {
+            try (var inFlight = FaultPeer.connect(port)) {
                 inFlight.getOutputStream().write(new byte[1000]);
                 assertThat(Ferry.await(Duration.ofSeconds(10), () -> Ferry.sizeOf(dir.resolve("3.file")) == 1000))
                         .isTrue();
                 long start = System.nanoTime();
-                Ferry.signal(activator.process.pid(), "TERM");
+                Ferry.signal(activator.pid(), "TERM");
                 var result = activator.awaitExit(Duration.ofSeconds(10));
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(PROMPT);
                 assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
                 assertThat(result.stderr()).isEmpty();
             }
             assertThat(dir.resolve("3.file")).hasContent("ERROR");
-            assertThat(activator.log()).contains("conn=3 ").contains("outcome=shutdown").contains("ferry: stopped");
+            assertThat(activator.stdout()).contains("conn=3 ").contains("outcome=shutdown").contains("ferry: stopped");
             assertThat(Ferry.listening(port)).as("the socket is released").isFalse();
         }
     }
@@ -141,12 +118,12 @@ class SocketActivationIT {
      */
     @Test
     void aPortThatIsNotTheSocketsIsOneErrorLineAndExitCode2() throws Exception {
-        int port = Ferry.freePort();
+        int port = Ports.unused();
         int other = port == 65535 ? port - 1 : port + 1;
         Path dir = tmp.resolve("files");
-        try (var activator = Activator.start(tmp.resolve("logs"), List.of("--listen=127.0.0.1:" + port),
+        try (var activator = activate(List.of("--listen=127.0.0.1:" + port),
                 List.of(Integer.toString(other), dir.toString()), port)) {
-            new Socket("127.0.0.1", port).close();
+            FaultPeer.connect(port).close();
             var result = activator.awaitExit(Ferry.START_DEADLINE);
             assertThat(result.exitCode()).isEqualTo(2);
             assertThat(result.stdout()).isEmpty();
@@ -164,19 +141,19 @@ class SocketActivationIT {
      */
     @Test
     void aConnectedSocketInsteadOfAListeningOneIsOneErrorLineAndExitCode1() throws Exception {
-        int port = Ferry.freePort();
+        int port = Ports.unused();
         Path dir = tmp.resolve("files");
-        try (var activator = Activator.start(tmp.resolve("logs"), List.of("--listen=127.0.0.1:" + port, "--accept"),
+        try (var activator = activate(List.of("--listen=127.0.0.1:" + port, "--accept"),
                 List.of(Integer.toString(port), dir.toString()), port);
-             var connection = new Socket("127.0.0.1", port)) {
+             var connection = FaultPeer.connect(port)) {
             connection.setSoTimeout((int) Ferry.START_DEADLINE.toMillis());
             // The per-connection server fails and exits; the connection then ends.
             assertThat(connection.getInputStream().read()).isEqualTo(-1);
-            assertThat(Ferry.await(Duration.ofSeconds(10), () -> !Ferry.readOrEmpty(activator.stderr).isEmpty()))
+            assertThat(Ferry.await(Duration.ofSeconds(10), () -> !activator.stderr().isEmpty()))
                     .isTrue();
-            assertThat(Ferry.readOrEmpty(activator.stderr)).isEqualTo("ERROR: socket activation: standard input is not "
+            assertThat(activator.stderr()).isEqualTo("ERROR: socket activation: standard input is not "
                     + "a listening socket (a connected socket); the socket unit needs Accept=no and one ListenStream=\n");
-            assertThat(activator.log()).isEmpty();
+            assertThat(activator.stdout()).isEmpty();
             assertThat(dir).doesNotExist();
         }
     }
@@ -189,13 +166,15 @@ class SocketActivationIT {
      */
     @Test
     void twoSocketsAreOneErrorLineAndExitCode2() throws Exception {
-        int port = Ferry.freePort();
-        int second = Ferry.freePort();
+        int port = Ports.unused();
+        int second = Ports.unused();
+        while (second == port) {
+            second = Ports.unused();
+        }
         Path dir = tmp.resolve("files");
-        try (var activator = Activator.start(tmp.resolve("logs"),
-                List.of("--listen=127.0.0.1:" + port, "--listen=127.0.0.1:" + second),
+        try (var activator = activate(List.of("--listen=127.0.0.1:" + port, "--listen=127.0.0.1:" + second),
                 List.of(Integer.toString(port), dir.toString()), port, second)) {
-            new Socket("127.0.0.1", port).close();
+            FaultPeer.connect(port).close();
             var result = activator.awaitExit(Ferry.START_DEADLINE);
             assertThat(result.exitCode()).isEqualTo(2);
             assertThat(result.stderr()).isEqualTo("ERROR: socket activation passed 2 sockets (LISTEN_FDS); ferry serves "

@@ -2,9 +2,7 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.fail;
 
-import java.io.File;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -296,132 +294,32 @@ final class TestNet implements AutoCloseable {
 
     // ---- processes in the namespaces ----
 
-    /** A process started in a namespace, with its output in files. */
-    static final class Running implements AutoCloseable {
-        final Process process;
-        final long started;
-        private final Path stdout;
-        private final Path stderr;
-
-        private Running(Process process, long started, Path stdout, Path stderr) {
-            this.process = process;
-            this.started = started;
-            this.stdout = stdout;
-            this.stderr = stderr;
-        }
-
-        /** Waits for the exit; kills the process and fails the test after {@code deadline}. */
-        Ferry.Result await(Duration deadline) throws InterruptedException {
-            if (!process.waitFor(deadline.toMillis(), TimeUnit.MILLISECONDS)) {
-                close();
-                fail("%s still running after %s", process.info().commandLine().orElse("process"), deadline);
-            }
-            return result();
-        }
-
-        /** The outcome of a process that has exited; elapsed is measured from its start. */
-        Ferry.Result result() {
-            return new Ferry.Result(process.exitValue(), Ferry.readOrEmpty(stdout), Ferry.readOrEmpty(stderr),
-                    Duration.ofNanos(System.nanoTime() - started));
-        }
-
-        String stdout() {
-            return Ferry.readOrEmpty(stdout);
-        }
-
-        String stderr() {
-            return Ferry.readOrEmpty(stderr);
-        }
-
-        @Override
-        public void close() {
-            process.descendants().forEach(ProcessHandle::destroyForcibly);
-            Ferry.kill(process);
-            Ferry.deleteQuietly(stdout, stderr, stdout.getParent());
-        }
-    }
-
-    /** Starts {@code command} in namespace {@code ns} from the repository root, stdin from {@code input}. */
-    static Running start(String ns, List<String> command, Map<String, String> env, File input) throws IOException {
+    /** Starts {@code command} in namespace {@code ns} from the repository root, stdin from {@code input} (null: none). */
+    static Proc start(String ns, List<String> command, Map<String, String> env, Path input) throws IOException {
         var full = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         full.addAll(command);
-        Path logs = Files.createTempDirectory("ferry-netns-");
-        Path out = logs.resolve("stdout");
-        Path err = logs.resolve("stderr");
-        var builder = new ProcessBuilder(full).directory(Ferry.ROOT.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(input))
-                .redirectOutput(out.toFile()).redirectError(err.toFile());
-        builder.environment().putAll(env);
-        long started = System.nanoTime();
-        return new Running(builder.start(), started, out, err);
+        return Proc.start(full, env, input == null ? null : Proc.from(input));
     }
 
     /** Starts {@code ./client host PORT file} in the client namespace. */
-    Running startClient(String host, Path file, Map<String, String> env) throws IOException {
-        return start(clientNs, List.of(Ferry.ROOT.resolve("client").toString(), host, Integer.toString(PORT),
-                file.toString()), env, new File("/dev/null"));
+    Proc startClient(String host, Path file, Map<String, String> env) throws IOException {
+        return start(clientNs, Proc.clientCommand(host, PORT, file.toString()), env, null);
     }
 
     /** Runs {@code ./client host PORT file} in the client namespace to completion. */
     Ferry.Result client(String host, Path file, Map<String, String> env, Duration deadline)
             throws IOException, InterruptedException {
-        try (Running client = startClient(host, file, env)) {
-            return client.await(deadline);
+        try (Proc client = startClient(host, file, env)) {
+            return client.awaitExit(deadline);
         }
     }
 
-    /** {@code ./server PORT dir} in the server namespace; killed on close (its JVM follows). */
-    static final class Server implements AutoCloseable {
-        final Running running;
-        final Path dir;
-
-        private Server(Running running, Path dir) {
-            this.running = running;
-            this.dir = dir;
-        }
-
-        Path file(long n) {
-            return dir.resolve(n + ".file");
-        }
-
-        String log() {
-            return running.stdout();
-        }
-
-        @Override
-        public void close() {
-            running.close();
-        }
-    }
-
-    /** Starts {@code ./server PORT dir} in the server namespace and waits until it listens. */
-    Server startServer(Path dir, Map<String, String> env) throws IOException {
-        var server = new Server(start(serverNs, List.of(Ferry.ROOT.resolve("server").toString(),
-                Integer.toString(PORT), dir.toString()), env, new File("/dev/null")), dir);
-        Process process = server.running.process;
-        // ip netns exec replaces itself with the launcher, so its /proc/<pid>/net is the server namespace's.
-        if (!Ferry.await(Ferry.START_DEADLINE, () -> listening(process.pid(), PORT) || !process.isAlive())
-                || !process.isAlive()) {
-            String stderr = server.running.stderr();
-            server.close();
-            fail("./server in %s did not listen on %d: %s", serverNs, PORT, stderr);
-        }
-        return server;
-    }
-
-    /** True while some socket in the network namespace of {@code pid} listens on {@code port}. */
-    private static boolean listening(long pid, int port) {
-        for (String table : List.of("tcp", "tcp6")) {
-            try (Stream<String> rows = Files.lines(Path.of("/proc", Long.toString(pid), "net", table))) {
-                if (rows.skip(1).map(row -> row.trim().split("\\s+")).anyMatch(f -> f[3].equals("0A")
-                        && Integer.parseInt(f[1].substring(f[1].lastIndexOf(':') + 1), 16) == port)) {
-                    return true;
-                }
-            } catch (IOException | UncheckedIOException e) {
-                // Process gone or no IPv6: look again later.
-            }
-        }
-        return false;
+    /**
+     * Starts {@code ./server PORT dir} in the server namespace, on the fixed
+     * {@link #PORT} (the namespace is private), and waits until it listens.
+     */
+    Ferry.Server startServer(Path dir, Map<String, String> env) throws IOException {
+        return Ferry.Server.start(List.of("ip", "netns", "exec", serverNs), List.of(), PORT, dir.toString(), dir, env);
     }
 
     // ---- cleanup ----
@@ -543,24 +441,15 @@ final class TestNet implements AutoCloseable {
 
     /** Runs a command to completion; returns its standard output, or throws with its error output. */
     static String sh(String... command) throws IOException, InterruptedException {
-        Path out = Files.createTempFile("ferry-netns-", ".out");
-        Path err = Files.createTempFile("ferry-netns-", ".err");
-        try {
-            Process process = new ProcessBuilder(command)
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-            if (!process.waitFor(COMMAND_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)) {
-                process.destroyForcibly();
+        try (var process = Proc.start(List.of(command), Map.of(), null)) {
+            if (!process.process().waitFor(COMMAND_DEADLINE.toMillis(), TimeUnit.MILLISECONDS)) {
                 throw new IOException(String.join(" ", command) + ": still running after " + COMMAND_DEADLINE);
             }
-            if (process.exitValue() != 0) {
-                throw new IOException(String.join(" ", command) + ": exit " + process.exitValue() + ": "
-                        + Files.readString(err).strip());
+            if (process.process().exitValue() != 0) {
+                throw new IOException(String.join(" ", command) + ": exit " + process.process().exitValue() + ": "
+                        + process.stderr().strip());
             }
-            return Files.readString(out);
-        } finally {
-            Files.deleteIfExists(out);
-            Files.deleteIfExists(err);
+            return process.stdout();
         }
     }
 }
