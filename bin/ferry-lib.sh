@@ -187,6 +187,11 @@ ferry_maven_env() {
 # then their list, then the jar, each by a rename, so a launcher starting
 # meanwhile finds the old file or the new one, whole, and every jar the list
 # names. Output goes to standard output (the build log).
+#
+# Maven runs the goals of `package` that make the jar, lib/ and the list, one
+# by one, and with -Dferry.launcher, which leaves out the tests' dependencies
+# (pom.xml, profile "tests"): a first launch fetches no test library and no
+# test plugin, and compiles no test.
 _ferry_maven_build() {
     local work=$1 dep libraries="" entry
     echo "building ferry with Maven and $FERRY_JAVA_HOME at $(date -u +%FT%TZ)"
@@ -194,8 +199,9 @@ _ferry_maven_build() {
     rm -rf "$FERRY_MAVEN_DIR"
     (
         cd "$FERRY_ROOT" && ferry_maven_env &&
-            mvn --batch-mode --no-transfer-progress -Dstyle.color=never -Dmaven.test.skip=true \
-                "-Dferry.build.directory=$FERRY_MAVEN_DIR" package </dev/null
+            mvn --batch-mode --no-transfer-progress -Dstyle.color=never -Dferry.launcher \
+                "-Dferry.build.directory=$FERRY_MAVEN_DIR" resources:resources compiler:compile jar:jar \
+                dependency:copy-dependencies@runtime-lib dependency:build-classpath@runtime-list </dev/null
     ) || return 1
     mkdir -p "$FERRY_LIB" || return 1
     for dep in "$FERRY_MAVEN_DIR"/lib/*.jar; do
