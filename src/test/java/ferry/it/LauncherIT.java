@@ -74,6 +74,33 @@ class LauncherIT {
         assertThat(waited.exitCode()).as("the training in %s ended within %s; %s", dir, TRAINING, waited.stderr()).isZero();
     }
 
+    /**
+     * What the descriptors of the processes that hold the copy's .train-lock open
+     * (the training's: its shell, timeout, the JVMs) point to, as /proc/PID/fd shows them.
+     */
+    private List<String> descriptorsOfTraining() throws IOException {
+        Path lock = launcherDir().resolve(".train-lock");
+        var targets = new ArrayList<String>();
+        for (ProcessHandle process : ProcessHandle.allProcesses().toList()) {
+            var own = new ArrayList<String>();
+            try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(process.pid()), "fd"))) {
+                for (Path fd : fds.toList()) {
+                    try {
+                        own.add(Files.readSymbolicLink(fd).toString());
+                    } catch (IOException e) {
+                        // Closed meanwhile.
+                    }
+                }
+            } catch (IOException e) {
+                continue; // ended meanwhile
+            }
+            if (own.contains(lock.toString())) {
+                targets.addAll(own);
+            }
+        }
+        return targets;
+    }
+
     /** True while a training of the start-up caches of the copy is under way (it holds .train-lock). */
     private boolean training() throws Exception {
         return Ferry.exec(List.of("flock", "-n", launcherDir().resolve(".train-lock").toString(), "true"), Map.of(), null,
@@ -628,7 +655,8 @@ class LauncherIT {
     /**
      * <ol>
      * <li>Training runs that hang do not hold up the launch that started them: it ends
-     * while they still run, in the background.</li>
+     * while they still run, in the background, holding none of the launcher's descriptors
+     * (its standard streams, or a descriptor 3 such as systemd's socket).</li>
      * <li>They are cut at their time limit; the next launch says so in one note line
      * before its own output, and runs without caches; later runs are silent, and
      * without a cache too.</li>
@@ -641,10 +669,16 @@ class LauncherIT {
     @Test
     void aHangingOrFailingTrainingIsCutReportedInOneLineAndNoLaunchWaitsForIt() throws Exception {
         prebuilt();
-        var hung = client(Map.of("FERRY_TRAINING_FAULT", "hang", "FERRY_TRAINING_TIMEOUT", "20"), "127.0.0.1", "0", "x");
+        Path third = Files.writeString(copy.resolve("descriptor-3.txt"), "the launcher's descriptor 3\n");
+        var hung = Ferry.exec(List.of("bash", "-c", "exec 3<\"$1\" && shift && exec \"$@\"", "with-3", third.toString(),
+                copy.resolve("client").toString(), "127.0.0.1", "0", "x"),
+                withNotes(Map.of("FERRY_TRAINING_FAULT", "hang", "FERRY_TRAINING_TIMEOUT", "20")), null, BUILD);
         assertThat(hung.exitCode()).isEqualTo(2);
         assertThat(hung.stderr()).matches(buildingLine("start-up caches for ") + "ERROR: invalid port .*\n");
         assertThat(training()).as("the hung training still runs once the launch that started it has ended").isTrue();
+        List<String> held = descriptorsOfTraining();
+        assertThat(held).as("the training's descriptors").anyMatch(target -> target.endsWith("/.train-lock"))
+                .noneMatch(target -> target.equals(third.toString()) || target.contains("ferry-exec-"));
         awaitTrainingOf(launcherDir());
         assertThat(launcherDir().resolve("server.cache")).doesNotExist();
         assertThat(launcherDir().resolve("client.cache")).doesNotExist();
