@@ -136,16 +136,25 @@ class PackageIT {
         assertThat(built.stdout()).isEmpty();
     }
 
+    /** Copies {@code from} to {@code to} with the times of its files and directories, as they are in the checkout. */
     private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.createDirectories(target.getParent());
-                    Files.copy(path, target, StandardCopyOption.COPY_ATTRIBUTES);
-                }
+        List<Path> paths;
+        try (Stream<Path> walk = Files.walk(from)) {
+            paths = walk.toList();
+        }
+        for (Path path : paths) {
+            Path target = to.resolve(from.relativize(path).toString());
+            if (Files.isDirectory(path)) {
+                Files.createDirectories(target);
+            } else {
+                Files.createDirectories(target.getParent());
+                Files.copy(path, target, StandardCopyOption.COPY_ATTRIBUTES);
+            }
+        }
+        // After the files, whose copying changed their directories' times.
+        for (Path path : paths) {
+            if (Files.isDirectory(path)) {
+                Files.setLastModifiedTime(to.resolve(from.relativize(path).toString()), Files.getLastModifiedTime(path));
             }
         }
     }
