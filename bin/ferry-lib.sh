@@ -404,7 +404,8 @@ _ferry_train_caches() {
 # no child of it.
 _ferry_train_in_background() {
     local lock fd
-    exec {lock}>"$FERRY_BUILD_DIR/.train-lock" || return 0
+    # A checkout this user cannot write to runs without caches, and without a word about it.
+    { exec {lock}>"$FERRY_BUILD_DIR/.train-lock"; } 2>/dev/null || return 0
     # Taken here, so that once this returns, the training holds the lock.
     if ! flock -n "$lock" || ! ferry_cache_stale; then
         exec {lock}>&-
