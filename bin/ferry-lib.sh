@@ -27,6 +27,9 @@ FERRY_JAVA_CACHE="$FERRY_BUILD_DIR/java-home"
 # AOT cache on JDK 25+, a CDS archive before. cache-jdk names the JDK that
 # trained them; a program whose training failed has no cache file.
 FERRY_CACHE_JDK="$FERRY_BUILD_DIR/cache-jdk"
+# The note of a training that failed in the background of a launch (one line),
+# which the next launch that shows notes shows, once (ferry_cache_options).
+FERRY_TRAINING_NOTE="$FERRY_BUILD_DIR/training-note"
 # Each program's JVM options (FERRY_SERVER_JVM_OPTS, FERRY_CLIENT_JVM_OPTS)
 # come from bin/ferry-launch.sh, which the package installs too.
 . "$FERRY_ROOT/bin/ferry-launch.sh"
@@ -155,10 +158,12 @@ ferry_build_stale() {
 }
 
 # Sets FERRY_JVM_CACHE_OPTS to the options that use program $1's start-up
-# cache (server or client), if this JDK trained one.
+# cache (server or client), if this JDK trained one. Shows the note of a
+# training that failed in the background, if one is left (FERRY_TRAINING_NOTE).
 ferry_cache_options() {
     local cache="$FERRY_BUILD_DIR/$1.cache" made_with=""
     FERRY_JVM_CACHE_OPTS=()
+    [ ! -s "$FERRY_TRAINING_NOTE" ] || _ferry_training_note
     [ -r "$cache" ] && [ -r "$FERRY_CACHE_JDK" ] && IFS= read -r made_with <"$FERRY_CACHE_JDK"
     [ "$made_with" = "$FERRY_JAVA_HOME" ] || return 0
     # A cache the JVM cannot use only costs start-up time; its complaints must not reach the user.
@@ -186,16 +191,26 @@ ferry_maven_env() {
 # target/launcher/lib (each under its versioned name, replaced by a rename),
 # then their list, then the jar, each by a rename, so a launcher starting
 # meanwhile finds the old file or the new one, whole, and every jar the list
-# names. Output goes to standard output (the build log).
+# names. The start-up caches of the old jar go first (its JVM would refuse
+# them). Output goes to standard output (the build log).
+#
+# Maven runs the goals of `package` that make the jar, lib/ and the list, one
+# by one, and with -Dferry.launcher, which leaves out the tests' dependencies
+# (pom.xml, profile "tests"): a first launch fetches no test library and no
+# test plugin, and compiles no test.
 _ferry_maven_build() {
     local work=$1 dep libraries="" entry
     echo "building ferry with Maven and $FERRY_JAVA_HOME at $(date -u +%FT%TZ)"
     : >"$work/started"
     rm -rf "$FERRY_MAVEN_DIR"
     (
-        cd "$FERRY_ROOT" && ferry_maven_env &&
-            mvn --batch-mode --no-transfer-progress -Dstyle.color=never -Dmaven.test.skip=true \
-                "-Dferry.build.directory=$FERRY_MAVEN_DIR" package </dev/null
+        # Maven's own JVM, for a build of seconds: C1 alone and the serial collector spare the
+        # CPU that C2's and G1's threads would take (a first build's Maven time on 2 cores:
+        # 23 -> 11-16 s with the local repository filled; the user's MAVEN_OPTS come after, and win).
+        cd "$FERRY_ROOT" && export MAVEN_OPTS="-XX:TieredStopAtLevel=1 -XX:+UseSerialGC ${MAVEN_OPTS:-}" && ferry_maven_env &&
+            mvn --batch-mode --no-transfer-progress -Dstyle.color=never -Dferry.launcher \
+                "-Dferry.build.directory=$FERRY_MAVEN_DIR" resources:resources compiler:compile jar:jar \
+                dependency:copy-dependencies@runtime-lib dependency:build-classpath@runtime-list </dev/null
     ) || return 1
     mkdir -p "$FERRY_LIB" || return 1
     for dep in "$FERRY_MAVEN_DIR"/lib/*.jar; do
@@ -216,60 +231,9 @@ _ferry_maven_build() {
         }
     done
     printf '%s\n' "$libraries" >"$work/libraries" && mv -f "$work/libraries" "$FERRY_LIBRARIES" || return 1
+    rm -f "$FERRY_CACHE_JDK" "$FERRY_BUILD_DIR/server.cache" "$FERRY_BUILD_DIR/client.cache"
     cp "$FERRY_MAVEN_DIR/ferry.jar" "$work/ferry.jar" && touch -r "$work/started" "$work/ferry.jar" &&
         mv -f "$work/ferry.jar" "$FERRY_JAR"
-}
-
-# Trains program $1's start-up cache (ferry.Training $1), within
-# FERRY_TRAINING_TIMEOUT seconds (default 60; tests shorten it). Output goes to
-# standard output (the build log); on failure, says why in _ferry_why.
-_ferry_train() {
-    local program=$1 work=$2 limit=${FERRY_TRAINING_TIMEOUT:-60} option status
-    local -n opts=FERRY_${program^^}_JVM_OPTS
-    if [ "$FERRY_JAVA_FEATURE" -ge 25 ]; then
-        option="-XX:AOTCacheOutput=$work/$program.cache"
-    else
-        option="-XX:ArchiveClassesAtExit=$work/$program.cache"
-    fi
-    echo "training the $program's start-up cache ($option), at most $limit s"
-    timeout --kill-after=5 "$limit" "$FERRY_JAVA_HOME/bin/java" "$option" "${opts[@]}" -cp "$FERRY_JAR" ferry.Training "$program" </dev/null
-    status=$?
-    if [ $status -eq 0 ] && [ -s "$work/$program.cache" ] && mv -f "$work/$program.cache" "$FERRY_BUILD_DIR/$program.cache"; then
-        echo "trained the $program's start-up cache"
-        return 0
-    fi
-    case $status in
-        0) _ferry_why="no cache was written" ;;
-        124 | 137) _ferry_why="timed out after $limit s" ;;
-        *) _ferry_why="exit code $status" ;;
-    esac
-    echo "no start-up cache for the $program: $_ferry_why"
-    return 1
-}
-
-# Trains both programs' caches side by side; prints one note on standard error
-# if either fails (that program then runs without a cache).
-_ferry_train_all() {
-    local work=$1 log=$2 program pid failed=() why=()
-    local -A pids
-    rm -f "$FERRY_CACHE_JDK" "$FERRY_BUILD_DIR/server.cache" "$FERRY_BUILD_DIR/client.cache"
-    for program in server client; do
-        ( _ferry_train "$program" "$work" >"$work/train-$program.log" 2>&1 || { printf '%s\n' "$_ferry_why" >"$work/why-$program"; exit 1; } ) &
-        pids[$program]=$!
-    done
-    for program in server client; do
-        if ! wait "${pids[$program]}"; then
-            failed+=("$program")
-            why+=("$program: $(cat "$work/why-$program" 2>/dev/null)")
-        fi
-        cat "$work/train-$program.log" >>"$log"
-    done
-    printf '%s\n' "$FERRY_JAVA_HOME" >"$FERRY_CACHE_JDK"
-    if [ ${#failed[@]} -eq 2 ]; then
-        ferry_note "note: could not train the server's and the client's start-up caches (${why[0]}; ${why[1]}; see $log); ferry runs without its start-up cache"
-    elif [ ${#failed[@]} -eq 1 ]; then
-        ferry_note "note: could not train the ${failed[0]}'s start-up cache (${why[0]}; see $log); ferry runs without its start-up cache"
-    fi
 }
 
 # The last build's duration in seconds, or $1 when there was none.
@@ -282,24 +246,22 @@ _ferry_last_seconds() {
     echo "$seconds"
 }
 
-# Builds the jar with Maven when pom.xml, a source or this file changed, and
-# trains the start-up caches when they are missing or were made for another
-# jar or JDK. Says so in one line on standard error; the full output goes to
-# target/launcher/build.log, shown only when the build fails. Concurrent
-# launchers wait for one another on a lock.
-ferry_build() {
-    ferry_build_stale || return 0
+# ferry_build_jar [THEN]: builds the jar with Maven when it is missing or
+# pom.xml, a source or this file changed, and says so in one line on standard
+# error (ferry_note), which THEN ends (what comes after the build). The full
+# output goes to target/launcher/build.log, shown only when the build fails.
+# Concurrent launchers wait for one another on a lock.
+ferry_build_jar() {
+    ferry_jar_stale || return 0
     local log="$FERRY_BUILD_DIR/build.log" what
     if ! mkdir -p "$FERRY_BUILD_DIR" 2>/dev/null; then
         echo "ERROR: cannot create the build directory $FERRY_BUILD_DIR" >&2
         return 1
     fi
     if [ ! -f "$FERRY_JAR" ]; then
-        what="first run: Maven build and start-up caches, about $(_ferry_last_seconds 40) s"
-    elif ferry_jar_stale; then
-        what="the sources changed: Maven build and start-up caches, about $(_ferry_last_seconds 30) s"
+        what="first run: Maven build, about $(_ferry_last_seconds 25) s${1:+; $1}"
     else
-        what="start-up caches for $FERRY_JAVA_HOME, about 10 s"
+        what="the sources changed: Maven build, about $(_ferry_last_seconds 20) s${1:+; $1}"
     fi
     ferry_note "building ferry ($what) ..."
     (
@@ -307,29 +269,191 @@ ferry_build() {
             echo "ERROR: timed out waiting for another build of ferry to finish ($FERRY_BUILD_DIR/.lock)" >&2
             exit 1
         fi
-        ferry_build_stale || exit 0
-        local work="$FERRY_BUILD_DIR/work.$$" status=0 started=$SECONDS
+        ferry_jar_stale || exit 0
+        if ! command -v mvn >/dev/null 2>&1; then
+            echo "ERROR: building ferry needs Maven (mvn), which is not installed (Debian: apt-get install maven)" >&2
+            exit 1
+        fi
+        local work="$FERRY_BUILD_DIR/work.$$" started=$SECONDS
         rm -rf "$work"
         mkdir -p "$work" || exit 1
-        if ferry_jar_stale; then
-            if ! command -v mvn >/dev/null 2>&1; then
-                echo "ERROR: building ferry needs Maven (mvn), which is not installed (Debian: apt-get install maven)" >&2
-                rm -rf "$work"
-                exit 1
-            fi
-            _ferry_maven_build "$work" >"$log" 2>&1 || status=1
-        else
-            : >"$log"
-        fi
-        if [ $status -ne 0 ]; then
+        if ! _ferry_maven_build "$work" >"$log" 2>&1; then
             rm -rf "$work"
             echo "ERROR: building ferry failed; the build log ($log) follows" >&2
             tail -n 40 "$log" >&2
             exit 1
         fi
-        _ferry_train_all "$work" "$log"
         rm -rf "$work"
         printf '%s\n' $((SECONDS - started)) >"$FERRY_BUILD_DIR/build-seconds"
         exit 0
     ) 9>"$FERRY_BUILD_DIR/.lock"
+}
+
+# Trains program $1's start-up cache (ferry.Training $1) into $2/$1.cache,
+# within FERRY_TRAINING_TIMEOUT seconds (default 60; tests shorten it). Output
+# goes to standard output; on failure, says why in _ferry_why.
+_ferry_train() {
+    local program=$1 work=$2 limit=${FERRY_TRAINING_TIMEOUT:-60} option status
+    local -n opts=FERRY_${program^^}_JVM_OPTS
+    if [ "$FERRY_JAVA_FEATURE" -ge 25 ]; then
+        option="-XX:AOTCacheOutput=$work/$program.cache"
+    else
+        option="-XX:ArchiveClassesAtExit=$work/$program.cache"
+    fi
+    echo "training the $program's start-up cache ($option), at most $limit s"
+    timeout --kill-after=5 "$limit" "$FERRY_JAVA_HOME/bin/java" "$option" "${opts[@]}" -cp "$FERRY_JAR" ferry.Training "$program" </dev/null
+    status=$?
+    if [ $status -eq 0 ] && [ -s "$work/$program.cache" ]; then
+        echo "trained the $program's start-up cache"
+        return 0
+    fi
+    rm -f "$work/$program.cache"
+    case $status in
+        0) _ferry_why="no cache was written" ;;
+        124 | 137) _ferry_why="timed out after $limit s" ;;
+        *) _ferry_why="exit code $status" ;;
+    esac
+    echo "no start-up cache for the $program: $_ferry_why"
+    return 1
+}
+
+# Shows the note a failed background training left (see FERRY_TRAINING_NOTE), if notes are shown.
+_ferry_training_note() {
+    local note=""
+    case ${FERRY_BUILD_NOTES:-auto} in
+        always) ;;
+        never) return 0 ;;
+        *) [ -t 2 ] || return 0 ;;
+    esac
+    IFS= read -r note <"$FERRY_TRAINING_NOTE" 2>/dev/null
+    : >"$FERRY_TRAINING_NOTE" 2>/dev/null
+    [ -n "$note" ] && printf '%s\n' "$note" >&2
+    return 0
+}
+
+# _ferry_train_all WORK TELL: trains both programs' caches side by side in
+# WORK, appending their output to target/launcher/build.log, and installs them
+# for the JDK found (cache-jdk), under the build's lock and only if the jar is
+# still the one trained (a build may have replaced it meanwhile). If either
+# training fails (that program then runs without a cache), one note says so:
+# now (TELL=now), or through FERRY_TRAINING_NOTE (TELL=later).
+_ferry_train_all() {
+    local work=$1 tell=$2 log="$FERRY_BUILD_DIR/build.log" program pid note="" failed=() why=()
+    local -A pids
+    rm -f "$FERRY_CACHE_JDK" "$FERRY_BUILD_DIR/server.cache" "$FERRY_BUILD_DIR/client.cache" "$FERRY_TRAINING_NOTE"
+    # The jar trained for, by a second name: a build may replace the jar meanwhile (a
+    # file system without hard links goes without that check).
+    ln -f "$FERRY_JAR" "$work/trained.jar" 2>/dev/null || : >"$work/no-link"
+    for program in server client; do
+        ( _ferry_train "$program" "$work" >"$work/train-$program.log" 2>&1 || { printf '%s\n' "$_ferry_why" >"$work/why-$program"; exit 1; } ) &
+        pids[$program]=$!
+    done
+    for program in server client; do
+        if ! wait "${pids[$program]}"; then
+            failed+=("$program")
+            why+=("$program: $(cat "$work/why-$program" 2>/dev/null)")
+        fi
+        cat "$work/train-$program.log" >>"$log"
+    done
+    if [ ${#failed[@]} -eq 2 ]; then
+        note="note: could not train the server's and the client's start-up caches (${why[0]}; ${why[1]}; see $log); ferry runs without its start-up cache"
+    elif [ ${#failed[@]} -eq 1 ]; then
+        note="note: could not train the ${failed[0]}'s start-up cache (${why[0]}; see $log); ferry runs without its start-up cache"
+    fi
+    (
+        flock -w 600 9 || exit 1
+        [ -e "$work/no-link" ] || [ "$FERRY_JAR" -ef "$work/trained.jar" ] || exit 1
+        for program in server client; do
+            [ ! -f "$work/$program.cache" ] || mv -f "$work/$program.cache" "$FERRY_BUILD_DIR/$program.cache" || exit 1
+        done
+        printf '%s\n' "$FERRY_JAVA_HOME" >"$FERRY_CACHE_JDK"
+    ) 9>"$FERRY_BUILD_DIR/.lock" || return 1
+    [ -n "$note" ] || return 0
+    if [ "$tell" = now ]; then
+        ferry_note "$note"
+    else
+        printf '%s\n' "$note" >"$FERRY_TRAINING_NOTE"
+    fi
+}
+
+# _ferry_train_caches WAIT TELL: trains the start-up caches if they are stale,
+# holding the lock target/launcher/.train-lock, which descriptor 8 must have
+# open: waiting for another launcher's training to end first (WAIT=wait), or
+# leaving it to one under way (WAIT=no). TELL as for _ferry_train_all.
+_ferry_train_caches() {
+    local wait=$1 tell=$2 work="$FERRY_BUILD_DIR/train.$BASHPID" status
+    if [ "$wait" = wait ]; then
+        flock -w 600 8 || return 1
+    else
+        flock -n 8 || return 0
+    fi
+    ferry_cache_stale || return 0
+    rm -rf "$work"
+    mkdir -p "$work" || return 1
+    _ferry_train_all "$work" "$tell"
+    status=$?
+    rm -rf "$work"
+    return $status
+}
+
+# _ferry_train_in_background [NOTE]: starts training the start-up caches in
+# the background, with NOTE (ferry_note) if given, and returns at once: this
+# launch goes on without them, the next ones use them. A training under way
+# already is left to finish. The training holds nothing of the launcher's (no
+# standard stream, no socket from systemd, no descriptor but its lock) and is
+# no child of it.
+_ferry_train_in_background() {
+    local lock fd
+    # A checkout this user cannot write to runs without caches, and without a word about it.
+    { exec {lock}>"$FERRY_BUILD_DIR/.train-lock"; } 2>/dev/null || return 0
+    # Taken here, so that once this returns, the training holds the lock.
+    if ! flock -n "$lock" || ! ferry_cache_stale; then
+        exec {lock}>&-
+        return 0
+    fi
+    [ -z "${1:-}" ] || ferry_note "$1"
+    (
+        (
+            # A terminal's hang-up or ^C, when the launcher's session or job ends, is not for it.
+            trap '' HUP INT QUIT
+            for fd in /proc/$BASHPID/fd/*; do
+                fd=${fd##*/}
+                [ "$fd" -gt 2 ] && [ "$fd" != "$lock" ] && eval "exec $fd>&-"
+            done
+            # The same open file, so the lock it holds: flock -n on it succeeds.
+            exec 8>&"$lock" {lock}>&-
+            _ferry_train_caches no later
+        ) </dev/null >/dev/null 2>&1 &
+    )
+    exec {lock}>&-
+    return 0
+}
+
+# For the launchers (./server, ./client): builds the jar with Maven in the
+# foreground when needed (ferry_build_jar); then, when the start-up caches were
+# not trained by this JDK for this jar, starts their training in the
+# background, so that no launch waits for it. A training that fails is told by
+# a later launch (FERRY_TRAINING_NOTE).
+ferry_launch_build() {
+    ferry_build_stale || return 0
+    if ferry_jar_stale; then
+        ferry_build_jar "start-up caches next, in the background" || return 1
+        _ferry_train_in_background
+    else
+        _ferry_train_in_background "building ferry (start-up caches for $FERRY_JAVA_HOME, in the background) ..."
+    fi
+}
+
+# For ./run-tests, packaging and the benchmark: builds the jar with Maven when
+# needed (ferry_build_jar) and trains the start-up caches when they are missing
+# or were made for another jar or JDK, waiting for both; a training that fails
+# is one note line, at once.
+ferry_build() {
+    ferry_build_stale || return 0
+    if ferry_jar_stale; then
+        ferry_build_jar "start-up caches after it" || return 1
+    else
+        ferry_note "building ferry (start-up caches for $FERRY_JAVA_HOME, about 10 s) ..."
+    fi
+    _ferry_train_caches wait now 8>"$FERRY_BUILD_DIR/.train-lock"
 }

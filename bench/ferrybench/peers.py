@@ -157,6 +157,10 @@ def prebuild(root=ROOT):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
     if "usage" not in proc.stderr:
         raise RunFailure(f"building ferry in {root} failed: {proc.stderr.strip()}")
+    # The launchers train their start-up caches in the background (holding this lock): no round runs before them.
+    lock = os.path.join(root, "target", "launcher", ".train-lock")
+    if os.path.exists(lock):
+        subprocess.run(["flock", "-w", "300", lock, "true"], stdin=subprocess.DEVNULL, timeout=330)
     log(f"ferry in {root} built or up to date ({time.perf_counter() - start:.1f} s)")
 
 

@@ -12,6 +12,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,7 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The Debian package, as a user gets it: {@code packaging/build-deb} on a
- * copy of the sources (as a fresh clone has them) makes the .deb,
+ * copy of the sources (as a fresh clone has them) and of the jar this run's
+ * {@code mvn verify} made, which it packages instead of building again, makes the .deb,
  * {@code dpkg -i} installs it on this machine, and the installed commands
  * alone (no JDK, no Maven, no source tree) carry an upload, stop on SIGTERM
  * with exit 0 and serve on a socket from {@code systemd-socket-activate};
@@ -45,7 +47,7 @@ class PackageIT {
     private static final Path HOME = Path.of("/usr/lib/ferry");
     private static final Path DEFAULTS = Path.of("/etc/default/ferry");
     private static final Path UNITS = Path.of("/usr/lib/systemd/system");
-    /** A Maven build, jlink and two training runs on a loaded 2-core machine, with room to spare. */
+    /** jlink and two training runs on a loaded 2-core machine, with room to spare. */
     private static final Duration BUILD = Duration.ofMinutes(6);
     private static final Duration DPKG = Duration.ofMinutes(2);
 
@@ -63,15 +65,14 @@ class PackageIT {
         Assumptions.assumeFalse(status.stdout().contains("installed"),
                 "a ferry package is installed on this machine already; not replacing it");
 
-        Path copy = work.resolve("ferry");
-        for (String name : List.of("server", "client", "bin", "pom.xml", "src/main", "packaging")) {
-            copyTree(Ferry.ROOT.resolve(name), copy.resolve(name));
-        }
+        Path copy = copyWithVerifysBuild(work.resolve("ferry"));
         var built = Ferry.exec(List.of(copy.resolve("packaging/build-deb").toString()), Map.of(), null, BUILD);
         assertThat(built.exitCode()).as("packaging/build-deb; stderr: %s", built.stderr()).isZero();
         deb = Path.of(built.stdout().strip());
         assertThat(deb.getFileName().toString()).matches("ferry_[0-9][^_]*_amd64\\.deb");
         assertThat(deb).isRegularFile().hasParent(copy.resolve("target"));
+        assertThat(copy.resolve("target/launcher/ferry.jar")).as("build-deb packaged the jar of mvn verify, building none")
+                .doesNotExist();
 
         var installed = dpkg("-i", deb.toString());
         installedHere = true;
@@ -92,16 +93,68 @@ class PackageIT {
         return Ferry.exec(command, Map.of("DEBIAN_FRONTEND", "noninteractive"), null, DPKG);
     }
 
+    /**
+     * A copy of the sources, as a fresh clone has them, and of what this run's
+     * {@code mvn verify} built in target/ (Failsafe runs after {@code package}):
+     * the jar, its list of run-time libraries and the libraries it lists, with
+     * their times, newer than the sources'.
+     */
+    private static Path copyWithVerifysBuild(Path copy) throws IOException {
+        for (String name : List.of("server", "client", "bin", "pom.xml", "src/main", "packaging")) {
+            copyTree(Ferry.ROOT.resolve(name), copy.resolve(name));
+        }
+        Path built = Ferry.ROOT.resolve("target");
+        Files.createDirectories(copy.resolve("target/lib"));
+        for (String name : List.of("ferry.jar", "libraries")) {
+            Files.copy(built.resolve(name), copy.resolve("target").resolve(name), StandardCopyOption.COPY_ATTRIBUTES);
+        }
+        for (String entry : Files.readString(built.resolve("libraries")).strip().split(":")) {
+            Files.copy(built.resolve(entry), copy.resolve("target").resolve(entry), StandardCopyOption.COPY_ATTRIBUTES);
+        }
+        return copy;
+    }
+
+    /**
+     * build-deb packages the jar of mvn verify only when it is newer than every
+     * source: after a change to one, it builds ferry with Maven (here a stand-in
+     * that fails, so that the build is seen and costs nothing).
+     */
+    @Test
+    @Order(0)
+    void aJarOlderThanASourceIsBuiltAgainNotPackaged() throws Exception {
+        Path copy = copyWithVerifysBuild(work.resolve("stale"));
+        Path source = copy.resolve("src/main/java/ferry/common/Arguments.java");
+        Files.setLastModifiedTime(source, FileTime.fromMillis(
+                Files.getLastModifiedTime(copy.resolve("target/ferry.jar")).toMillis() + 1000));
+        Path bin = Files.createDirectories(work.resolve("fake-maven"));
+        Path mvn = Files.writeString(bin.resolve("mvn"), "#!/bin/sh\necho 'the stand-in for mvn ran'\nexit 1\n");
+        assertThat(mvn.toFile().setExecutable(true)).isTrue();
+        var built = Ferry.exec(List.of(copy.resolve("packaging/build-deb").toString()),
+                Map.of("PATH", bin + ":" + System.getenv("PATH")), null, Duration.ofMinutes(2));
+        assertThat(built.exitCode()).as("build-deb; stderr: %s", built.stderr()).isEqualTo(1);
+        assertThat(built.stderr()).startsWith("ERROR: building ferry failed").contains("the stand-in for mvn ran");
+        assertThat(built.stdout()).isEmpty();
+    }
+
+    /** Copies {@code from} to {@code to} with the times of its files and directories, as they are in the checkout. */
     private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> paths = Files.walk(from)) {
-            for (Path path : paths.toList()) {
-                Path target = to.resolve(from.relativize(path).toString());
-                if (Files.isDirectory(path)) {
-                    Files.createDirectories(target);
-                } else {
-                    Files.createDirectories(target.getParent());
-                    Files.copy(path, target, StandardCopyOption.COPY_ATTRIBUTES);
-                }
+        List<Path> paths;
+        try (Stream<Path> walk = Files.walk(from)) {
+            paths = walk.toList();
+        }
+        for (Path path : paths) {
+            Path target = to.resolve(from.relativize(path).toString());
+            if (Files.isDirectory(path)) {
+                Files.createDirectories(target);
+            } else {
+                Files.createDirectories(target.getParent());
+                Files.copy(path, target, StandardCopyOption.COPY_ATTRIBUTES);
+            }
+        }
+        // After the files, whose copying changed their directories' times.
+        for (Path path : paths) {
+            if (Files.isDirectory(path)) {
+                Files.setLastModifiedTime(to.resolve(from.relativize(path).toString()), Files.getLastModifiedTime(path));
             }
         }
     }
