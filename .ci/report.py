@@ -9,13 +9,16 @@ Prints, in this order:
   -Dmaven.test.redirectTestOutputToFile=true); a class that passed prints none;
 - each test that was skipped or aborted (an assumption that failed), with its
   reason;
-- a table of the classes' times, slowest first, and the total.
+- a table of the classes' times, slowest first, and the total;
+- with --jacoco CSV, when that file exists (mvn verify -Pcoverage), the line
+  and branch coverage it reports.
 
 Exits 1 when a test failed, or, with --skips-fail, when one was skipped or
 aborted; 2 when a directory holds no report. A failed test is also Maven's
 to report: this only makes its logs readable.
 """
 import argparse
+import csv
 import glob
 import os
 import sys
@@ -32,10 +35,29 @@ def suites(directory):
         yield kind, ET.parse(path).getroot(), path
 
 
+def print_coverage(path):
+    """Line and branch coverage, in all and per package, from JaCoCo's CSV report."""
+    counts = {}  # package -> [lines missed, lines covered, branches missed, branches covered]
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            c = counts.setdefault(row["PACKAGE"], [0, 0, 0, 0])
+            for i, column in enumerate(("LINE_MISSED", "LINE_COVERED", "BRANCH_MISSED", "BRANCH_COVERED")):
+                c[i] += int(row[column])
+    counts["all"] = [sum(c[i] for c in counts.values()) for i in range(4)]
+
+    def share(missed, covered):
+        return f"{100 * covered / max(1, missed + covered):5.1f}% ({covered}/{missed + covered})"
+
+    print(f"\nCoverage (JaCoCo, {path}; the test JVMs only, not those ./server and ./client start):")
+    for package, (lm, lc, bm, bc) in sorted(counts.items()):
+        print(f"  {package:16} line {share(lm, lc):20} branch {share(bm, bc)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skips-fail", action="store_true", help="a skipped or aborted test fails the run")
     parser.add_argument("--top", type=int, default=25, help="rows of the time table (the rest are summed)")
+    parser.add_argument("--jacoco", help="JaCoCo's CSV report, summed up when it exists")
     parser.add_argument("dirs", nargs="+")
     args = parser.parse_args()
 
@@ -92,6 +114,9 @@ def main():
     if rest:
         print(f"  {sum(c[0] for c in rest):8.1f}  the other {len(rest)} classes, "
               f"{sum(c[4] for c in rest)} failed, {sum(c[5] for c in rest)} skipped")
+
+    if args.jacoco and os.path.exists(args.jacoco):
+        print_coverage(args.jacoco)
 
     for directory in missing:
         print(f"ERROR: no test report in {directory}: the tests did not run", file=sys.stderr)
