@@ -2,6 +2,7 @@ package ferry.it;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ferry.testing.ClassFixtures;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -17,10 +18,15 @@ import java.util.stream.Stream;
  * ({@code /usr/lib/postgresql/N/bin}, installed by bin/install-test-tools),
  * a scratch data directory, a free port on 127.0.0.1, trust authentication.
  * PostgreSQL refuses to run as root: as root, every command runs as the
- * {@code postgres} user (runuser). {@link #close()} stops it and deletes the
- * directory, whatever happened.
+ * {@code postgres} user (runuser).
+ *
+ * <p>One cluster serves a whole test class ({@link ClassFixtures}): {@link #close()}
+ * keeps it for the class's next {@link #start()}, which hands it over as fresh as
+ * {@code initdb} left it (running, no other session, an empty {@code public}
+ * schema), on the same port. When the class has ended, it is stopped and its
+ * directory deleted, whatever happened.
  */
-public final class TestPostgres implements AutoCloseable {
+public final class TestPostgres implements AutoCloseable, ClassFixtures.Fixture {
     private static final Duration DEADLINE = Duration.ofSeconds(60);
 
     final int port;
@@ -47,10 +53,23 @@ public final class TestPostgres implements AutoCloseable {
         }
     }
 
-    /** A new cluster, started; skips the test when PostgreSQL is not installed. */
+    /**
+     * A started cluster with an empty database: the class's kept one, or a new
+     * one; skips the test when PostgreSQL is not installed.
+     */
     public static TestPostgres start() throws Exception {
         Path bin = binaries();
         assumeTrue(bin != null, "PostgreSQL's server is not installed (bin/install-test-tools installs it)");
+        TestPostgres kept = ClassFixtures.take(TestPostgres.class);
+        if (kept != null) {
+            try {
+                kept.reset();
+                return kept;
+            } catch (Exception | AssertionError e) {
+                // A cluster that a test left broken is replaced.
+                kept.destroy();
+            }
+        }
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "ferry-pg-");
         var postgres = new TestPostgres(bin, dir, Ferry.freePort());
         try {
@@ -62,9 +81,23 @@ public final class TestPostgres implements AutoCloseable {
             postgres.startAgain();
             return postgres;
         } catch (Exception | AssertionError e) {
-            postgres.close();
+            postgres.destroy();
             throw e;
         }
+    }
+
+    /**
+     * Running again, with no session of an earlier test left (a lock it held
+     * would outlive it) and the {@code public} schema emptied: ferry's table is
+     * created anew on first use, as on a fresh cluster.
+     */
+    private void reset() throws Exception {
+        if (!running) {
+            startAgain();
+        }
+        query("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                + " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+        query("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
     }
 
     /** Starts the (stopped) cluster, waiting until it accepts connections. */
@@ -94,8 +127,17 @@ public final class TestPostgres implements AutoCloseable {
         return result.stdout().strip();
     }
 
+    /** Gives the cluster back for the class's next test, or stops and deletes it when one is kept already. */
     @Override
     public void close() {
+        if (!ClassFixtures.keep(this)) {
+            destroy();
+        }
+    }
+
+    /** Stops the cluster and deletes its directory, whatever happened. */
+    @Override
+    public void destroy() {
         try {
             if (running) {
                 stop();

@@ -2,6 +2,7 @@ package ferry.it;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ferry.testing.ClassFixtures;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
@@ -25,6 +27,7 @@ import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.MultipartUpload;
+import software.amazon.awssdk.services.s3.model.ObjectIdentifier;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
@@ -32,15 +35,20 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  * a process of its own, storing into a scratch directory through jclouds'
  * filesystem backend, on a free port of 127.0.0.1, with one bucket,
  * {@link #BUCKET}. It can be stopped and started again on the same port and
- * data (a store that goes away mid-run). {@link #close()} stops it and
- * deletes the directory, whatever happened.
+ * data (a store that goes away mid-run).
+ *
+ * <p>One s3proxy serves a whole test class ({@link ClassFixtures}): {@link #close()}
+ * keeps it for the class's next {@link #start()}, which hands it over running,
+ * on the same port, with an empty bucket (no object, no multipart upload) and
+ * an empty log. When the class has ended, it is stopped and its directory
+ * deleted, whatever happened.
  *
  * <p>The class path comes from {@code target/test-classpath.txt}, which the
  * build writes (maven-dependency-plugin, phase generate-test-resources). A
  * logging configuration keeps s3proxy to warnings: without one, it prints
  * every Jetty DEBUG line.
  */
-public final class TestS3 implements AutoCloseable {
+public final class TestS3 implements AutoCloseable, ClassFixtures.Fixture {
     /** The bucket every test server has. */
     public static final String BUCKET = "ferry-test";
     /** s3proxy's credentials (any will do; these are the ones it checks). */
@@ -58,8 +66,18 @@ public final class TestS3 implements AutoCloseable {
         this.port = port;
     }
 
-    /** A new s3proxy, started, with an empty {@link #BUCKET}. */
+    /** An s3proxy, started, with an empty {@link #BUCKET}: the class's kept one, or a new one. */
     public static TestS3 start() throws Exception {
+        TestS3 kept = ClassFixtures.take(TestS3.class);
+        if (kept != null) {
+            try {
+                kept.reset();
+                return kept;
+            } catch (Exception | AssertionError e) {
+                // A server that a test left broken is replaced.
+                kept.destroy();
+            }
+        }
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "ferry-s3-");
         var s3 = new TestS3(dir, Ferry.freePort());
         try {
@@ -84,7 +102,7 @@ public final class TestS3 implements AutoCloseable {
             s3.client().createBucket(b -> b.bucket(BUCKET));
             return s3;
         } catch (Exception | AssertionError e) {
-            s3.close();
+            s3.destroy();
             throw e;
         }
     }
@@ -94,6 +112,29 @@ public final class TestS3 implements AutoCloseable {
         Path file = Path.of(System.getProperty("ferry.root", "."), "target", "test-classpath.txt");
         assertTrue(Files.isRegularFile(file), file + " is missing: the build (mvn generate-test-resources) writes it");
         return Path.of(System.getProperty("ferry.root", "."), "target", "test-classes") + ":" + Files.readString(file).strip();
+    }
+
+    /** Running again, with an empty bucket and an empty log, as {@link #start()} made it. */
+    private void reset() throws Exception {
+        if (process == null || !process.isAlive()) {
+            startAgain();
+        }
+        for (MultipartUpload upload : client().listMultipartUploadsPaginator(b -> b.bucket(BUCKET)).uploads()) {
+            client().abortMultipartUpload(b -> b.bucket(BUCKET).key(upload.key()).uploadId(upload.uploadId()));
+        }
+        var keys = new ArrayList<ObjectIdentifier>();
+        for (S3Object object : client().listObjectsV2Paginator(b -> b.bucket(BUCKET)).contents()) {
+            keys.add(ObjectIdentifier.builder().key(object.key()).build());
+        }
+        // DeleteObjects takes up to 1000 keys a request.
+        for (int from = 0; from < keys.size(); from += 1000) {
+            var batch = keys.subList(from, Math.min(keys.size(), from + 1000));
+            client().deleteObjects(b -> b.bucket(BUCKET).delete(d -> d.objects(batch)));
+        }
+        assertTrue(objects("").isEmpty() && pendingMultipartUploads("").isEmpty(),
+                "the bucket is not empty after a reset: " + objects(""));
+        // s3proxy appends to it (O_APPEND): truncated, it holds this test's lines only.
+        Files.write(dir.resolve("err.log"), new byte[0]);
     }
 
     /** Starts the (stopped) server on the same port and data, waiting until it accepts connections. */
@@ -204,8 +245,17 @@ public final class TestS3 implements AutoCloseable {
         client().putObject(b -> b.bucket(BUCKET).key(key), RequestBody.fromBytes(content));
     }
 
+    /** Gives the server back for the class's next test, or stops and deletes it when one is kept already. */
     @Override
     public void close() {
+        if (!ClassFixtures.keep(this)) {
+            destroy();
+        }
+    }
+
+    /** Stops the server and deletes its directory, whatever happened. */
+    @Override
+    public void destroy() {
         if (client != null) {
             client.close();
         }
