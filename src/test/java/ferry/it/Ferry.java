@@ -291,8 +291,16 @@ final class Ferry {
 
         /** One ended upload, as the server's text log records it. */
         record Record(long conn, String peer, long bytes, String outcome, String file, String line) {
+            private static final Pattern SHA256 = Pattern.compile(" sha256=([0-9a-f]{64})");
+
             boolean complete() {
                 return outcome.equals("complete");
+            }
+
+            /** The content's SHA-256 the server logged ({@code --checksum sha256}), or null. */
+            String sha256() {
+                var m = SHA256.matcher(line);
+                return m.find() ? m.group(1) : null;
             }
         }
 
