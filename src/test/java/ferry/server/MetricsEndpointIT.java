@@ -80,11 +80,8 @@ class MetricsEndpointIT {
         try {
             assertThat(InProcessServer.await(DEADLINE, () -> out.toString(StandardCharsets.UTF_8).contains("listening")))
                     .as("the server starts; stderr: %s", err).isTrue();
-            try (var upload = new Socket("127.0.0.1", port)) {
-                upload.getOutputStream().write("counted".getBytes(StandardCharsets.US_ASCII));
-                upload.shutdownOutput();
-                assertThat(upload.getInputStream().read()).as("the server confirms with a close").isEqualTo(-1);
-            }
+            assertThat(Uploads.upload(port, "counted".getBytes(StandardCharsets.US_ASCII)))
+                    .as("the server confirms with a close").isEqualTo(Uploads.End.CONFIRMED);
             assertThat(InProcessServer.await(DEADLINE, () -> scrape(metricsPort)
                     .contains("ferry_uploads_total{outcome=\"complete\"} 1.0"))).isTrue();
         } finally {
