@@ -13,6 +13,7 @@ import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -198,6 +199,21 @@ public final class FaultPeer implements AutoCloseable {
     }
 
     // ---- the sending side ----
+
+    /** Connections a test holds open at once, all closed (quietly) with it. */
+    public static final class Connections extends ArrayList<Socket> implements AutoCloseable {
+        @Override
+        public void close() {
+            for (Socket socket : this) {
+                try {
+                    socket.close();
+                } catch (IOException e) {
+                    // Closed either way.
+                }
+            }
+            clear();
+        }
+    }
 
     /** A connection to 127.0.0.1:{@code port} whose reads give up after {@link #READ_DEADLINE}. */
     static Socket connect(int port) throws IOException {

@@ -46,8 +46,7 @@ class FerryServerIT {
     @Test
     void numbersConnectionsInTheOrderTheyAreAccepted() throws Exception {
         start(Duration.ofSeconds(60)); // opening fifty connections may outlast a short idle limit on a loaded machine
-        var sockets = new ArrayList<Socket>();
-        try {
+        try (var sockets = new FaultPeer.Connections()) {
             for (int i = 1; i <= 50; i++) {
                 var socket = new Socket("127.0.0.1", server.port());
                 sockets.add(socket);
@@ -63,10 +62,6 @@ class FerryServerIT {
             for (int i = 1; i <= 50; i++) {
                 assertThat(Uploads.awaitEnd(sockets.get(i - 1), Duration.ofSeconds(10))).isEqualTo(Uploads.End.CONFIRMED);
                 assertThat(dir.resolve(i + ".file")).hasContent("payload " + i);
-            }
-        } finally {
-            for (Socket socket : sockets) {
-                socket.close();
             }
         }
     }
@@ -92,48 +87,42 @@ class FerryServerIT {
         int count = 2 * Runtime.getRuntime().availableProcessors() + 2;
         long tick = IDLE.toNanos() / 3;
         int ticksPerStagger = 2; // STAGGER = 2 ticks = 400 ms, more than the 300 ms slack
-        var sockets = new ArrayList<Socket>();
         long[] lastByte = new long[count + 1];
-        try (var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
+        try (var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory());
+             var sockets = new FaultPeer.Connections()) {
             var cuts = new ArrayList<Future<Long>>();
-            try {
-                for (int i = 1; i <= count; i++) {
-                    var socket = new Socket("127.0.0.1", server.port());
-                    sockets.add(socket);
-                    Path file = dir.resolve(i + ".file");
-                    assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file)))
-                            .as("connection %d is accepted as %d", i, i).isTrue();
-                    cuts.add(watchers.submit(() -> FaultPeer.awaitReset(socket, TEN_SECONDS)));
+            for (int i = 1; i <= count; i++) {
+                var socket = new Socket("127.0.0.1", server.port());
+                sockets.add(socket);
+                Path file = dir.resolve(i + ".file");
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file)))
+                        .as("connection %d is accepted as %d", i, i).isTrue();
+                cuts.add(watchers.submit(() -> FaultPeer.awaitReset(socket, TEN_SECONDS)));
+            }
+            long begin = System.nanoTime();
+            for (int k = 0; k <= ticksPerStagger * (count - 1); k++) {
+                long due = begin + k * tick;
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    Thread.sleep(Duration.ofNanos(wait));
                 }
-                long begin = System.nanoTime();
-                for (int k = 0; k <= ticksPerStagger * (count - 1); k++) {
-                    long due = begin + k * tick;
-                    long wait = due - System.nanoTime();
-                    if (wait > 0) {
-                        Thread.sleep(Duration.ofNanos(wait));
-                    }
-                    for (int i = 1; i <= count; i++) {
-                        if (k <= ticksPerStagger * (count - i)) {
-                            lastByte[i] = System.nanoTime(); // before the write: the server cannot see it earlier
-                            try {
-                                sockets.get(i - 1).getOutputStream().write('a' + k % 26);
-                            } catch (SocketException e) {
-                                throw new AssertionError("connection " + i + " was cut while still sending, "
-                                        + Duration.ofNanos(lastByte[i] - begin).toMillis() + " ms into the test: " + e);
-                            }
+                for (int i = 1; i <= count; i++) {
+                    if (k <= ticksPerStagger * (count - i)) {
+                        lastByte[i] = System.nanoTime(); // before the write: the server cannot see it earlier
+                        try {
+                            sockets.get(i - 1).getOutputStream().write('a' + k % 26);
+                        } catch (SocketException e) {
+                            throw new AssertionError("connection " + i + " was cut while still sending, "
+                                    + Duration.ofNanos(lastByte[i] - begin).toMillis() + " ms into the test: " + e);
                         }
                     }
                 }
-                for (int i = 1; i <= count; i++) {
-                    long cut = FaultPeer.resultOf(cuts.get(i - 1), TEN_SECONDS);
-                    assertThat(Duration.ofNanos(cut - lastByte[i]))
-                            .as("connection %d of %d: from its last byte to its reset", i, count)
-                            .isBetween(IDLE, IDLE.plusMillis(300));
-                }
-            } finally {
-                for (Socket socket : sockets) {
-                    socket.close();
-                }
+            }
+            for (int i = 1; i <= count; i++) {
+                long cut = FaultPeer.resultOf(cuts.get(i - 1), TEN_SECONDS);
+                assertThat(Duration.ofNanos(cut - lastByte[i]))
+                        .as("connection %d of %d: from its last byte to its reset", i, count)
+                        .isBetween(IDLE, IDLE.plusMillis(300));
             }
         }
         for (int i = 1; i <= count; i++) {
@@ -231,8 +220,7 @@ class FerryServerIT {
         start();
         assertThat(Uploads.upload(server.port(), "finished".getBytes(StandardCharsets.US_ASCII)))
                 .isEqualTo(Uploads.End.CONFIRMED);
-        var inFlight = new ArrayList<Socket>();
-        try {
+        try (var inFlight = new FaultPeer.Connections()) {
             for (int i = 0; i < 5; i++) {
                 var socket = new Socket("127.0.0.1", server.port());
                 socket.getOutputStream().write(new byte[10_000]);
@@ -242,10 +230,6 @@ class FerryServerIT {
             long start = System.nanoTime();
             assertThat(server.server.stop()).isTrue();
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(1));
-        } finally {
-            for (Socket socket : inFlight) {
-                socket.close();
-            }
         }
         assertThat(dir.resolve("1.file")).hasContent("finished");
         for (int i = 2; i <= 6; i++) {
