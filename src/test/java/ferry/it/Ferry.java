@@ -33,6 +33,8 @@ final class Ferry {
     static final Path ROOT = Path.of(System.getProperty("ferry.root", ".")).toAbsolutePath().normalize();
     /** First start on a fresh clone compiles the sources: allow for it. */
     static final Duration START_DEADLINE = Duration.ofSeconds(90);
+    /** Room for the client's JVM to start (and, on a fresh clone, for the first build). */
+    static final Duration CLIENT_START = Duration.ofSeconds(60);
 
     private Ferry() {
     }
