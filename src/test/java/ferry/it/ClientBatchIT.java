@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.InputStream;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
@@ -137,13 +136,7 @@ class ClientBatchIT {
             assertThat(result.exitCode()).isEqualTo(2);
             assertThat(result.stderr()).startsWith("ERROR: file ").contains("missing").contains("does not exist");
             byte[] probe = "probe".getBytes(StandardCharsets.US_ASCII);
-            try (var socket = new Socket()) {
-                socket.setSoTimeout((int) DEADLINE.toMillis());
-                socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), server.port), 10_000);
-                socket.getOutputStream().write(probe);
-                socket.shutdownOutput();
-                assertThat(socket.getInputStream().read()).as("the server's confirming close").isEqualTo(-1);
-            }
+            FaultPeer.upload(server.port, probe);
             try (Stream<Path> saved = Files.list(tmp.resolve("out"))) {
                 assertThat(saved.map(f -> f.getFileName().toString()).filter(f -> f.endsWith(".file")))
                         .containsExactly("1.file");

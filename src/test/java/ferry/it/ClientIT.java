@@ -47,8 +47,6 @@ class ClientIT {
     private static final Duration SHORT = Duration.ofMillis(1500);
     private static final Map<String, String> SHORT_TIMEOUT =
             Map.of("FERRY_CLIENT_TIMEOUT_MS", Long.toString(SHORT.toMillis()));
-    /** Room for the client's JVM to start (and, on a fresh clone, for the first build). */
-    private static final Duration ACCEPT_DEADLINE = Duration.ofSeconds(60);
     private static final String USAGE = "usage: ./client <HOSTNAME-OR-IP> <PORT> <FILENAME>";
 
     @TempDir
@@ -150,7 +148,7 @@ class ClientIT {
     void halfClosesAfterTheLastByteAndExitsOnlyAfterTheReceiverCloses() throws Exception {
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), medium, Map.of())) {
-            Socket socket = receiver.accept(ACCEPT_DEADLINE);
+            Socket socket = receiver.accept(Ferry.CLIENT_START);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
             assertThat(received.sha256()).isEqualTo(DIGESTS.get(MEDIUM));
@@ -337,7 +335,7 @@ class ClientIT {
             Duration within) throws Exception {
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), large, env)) {
-            receiver.accept(ACCEPT_DEADLINE);
+            receiver.accept(Ferry.CLIENT_START);
             long acceptedAt = System.nanoTime();
 
             var result = client.awaitExit(timeout.plusSeconds(10));
@@ -374,7 +372,7 @@ class ClientIT {
         }
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.client("127.0.0.1", server.port, huge, SHORT_TIMEOUT)) {
-            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+            assertThat(Ferry.await(Ferry.CLIENT_START, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
             try (var stalled = server.stall()) {
                 long stoppedAt = System.nanoTime();
@@ -406,7 +404,7 @@ class ClientIT {
     void reportsAResetAfterTheLastByteAsAnError() throws Exception {
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), medium, Map.of())) {
-            receiver.accept(ACCEPT_DEADLINE);
+            receiver.accept(Ferry.CLIENT_START);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
             assertThat(client.isAlive()).as("the client waits for the receiver's close").isTrue();
@@ -435,7 +433,7 @@ class ClientIT {
     void givesUpWhenTheReceiverNeverCloses() throws Exception {
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), medium, SHORT_TIMEOUT)) {
-            receiver.accept(ACCEPT_DEADLINE);
+            receiver.accept(Ferry.CLIENT_START);
             var received = receiver.readToEnd(Duration.ofSeconds(10));
             assertThat(received.bytes()).isEqualTo(MEDIUM);
 
@@ -463,7 +461,7 @@ class ClientIT {
         Path out = tmp.resolve("received.bin");
         try (var receiver = ReceiverProcess.slowPython(out, 0.02);
              var client = Proc.client("127.0.0.1", receiver.port, large, Map.of())) {
-            assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(out) >= 256 << 10))
+            assertThat(Ferry.await(Ferry.CLIENT_START, () -> Ferry.sizeOf(out) >= 256 << 10))
                     .as("the upload reached the receiver; its stderr: %s", receiver.stderr()).isTrue();
             assertThat(client.isAlive()).as("the client is still sending").isTrue();
             Ferry.signal(receiver.pid(), "KILL");

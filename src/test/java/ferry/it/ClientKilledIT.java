@@ -28,8 +28,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * here fails: the server logs {@code outcome=complete} for the part it got.
  */
 class ClientKilledIT {
-    /** Room for the client's JVM to start (and, on a fresh clone, for the first build). */
-    private static final Duration ACCEPT_DEADLINE = Duration.ofSeconds(60);
     /** A sparse file far larger than can be sent before the test kills the client. */
     private static final long HUGE = 2L << 30;
 
@@ -68,7 +66,7 @@ class ClientKilledIT {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), Map.of(), ProcessBuilder.Redirect.PIPE)) {
             writeInBackground(client.stdin(), part);
-            assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
+            assertThat(Ferry.await(Ferry.CLIENT_START, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first MiB; 1.file has %d bytes", Ferry.sizeOf(server.file(1))).isTrue();
             assertThat(client.isAlive()).as("the client waits for more input").isTrue();
 
@@ -98,7 +96,7 @@ class ClientKilledIT {
     void aClientKilledWhileSendingALargeFileLeavesErrorOnTheServer(String signal) throws Exception {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, huge.toString()), Map.of(), null)) {
-            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+            assertThat(Ferry.await(Ferry.CLIENT_START, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
             try (var stalled = server.stall()) {
                 assertThat(client.isAlive()).as("the client is still sending").isTrue();
@@ -133,7 +131,7 @@ class ClientKilledIT {
             if (stdin) {
                 writeInBackground(client.stdin(), Ferry.randomBytes(256 << 10, 8));
             }
-            Socket socket = receiver.accept(ACCEPT_DEADLINE);
+            Socket socket = receiver.accept(Ferry.CLIENT_START);
             socket.setSoTimeout(10_000);
             InputStream in = socket.getInputStream();
             assertThat(in.readNBytes(64 << 10)).as("the first 64 KiB").hasSize(64 << 10);

@@ -38,8 +38,6 @@ import org.junit.jupiter.params.provider.CsvSource;
 class ClientStreamIT {
     private static final long MEDIUM = 1 << 20;
     private static final long LARGE = 100L << 20;
-    /** Room for the client's JVM to start (and, on a fresh clone, for the first build). */
-    private static final Duration ACCEPT_DEADLINE = Duration.ofSeconds(60);
     private static final Duration RUN_DEADLINE = Duration.ofSeconds(90);
     private static final Duration SHORT = Duration.ofMillis(1500);
     private static final Map<String, String> SHORT_TIMEOUT =
@@ -210,7 +208,7 @@ class ClientStreamIT {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"), Map.of("FERRY_IDLE_TIMEOUT_MS", "2000"));
              var client = Proc.sender(Proc.clientCommand("127.0.0.1", server.port, "-"), SHORT_TIMEOUT, ProcessBuilder.Redirect.PIPE)) {
             ClientKilledIT.writeInBackground(client.stdin(), part);
-            assertThat(Ferry.await(ACCEPT_DEADLINE, () -> Ferry.sizeOf(server.file(1)) == part.length))
+            assertThat(Ferry.await(Ferry.CLIENT_START, () -> Ferry.sizeOf(server.file(1)) == part.length))
                     .as("the server saved the first 64 KiB").isTrue();
             long arrivedAt = System.nanoTime();
             assertThat(Ferry.await(SHORT, () -> !client.isAlive()))
@@ -243,7 +241,7 @@ class ClientStreamIT {
         try (var server = Ferry.Server.start(tmp.resolve("uploads"));
              var client = Proc.bash("cat /dev/zero | \"$CLIENT\" 127.0.0.1 \"$1\" -",
                      List.of(Integer.toString(server.port)), SHORT_TIMEOUT)) {
-            assertThat(Ferry.await(ACCEPT_DEADLINE, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
+            assertThat(Ferry.await(Ferry.CLIENT_START, Duration.ofMillis(1), () -> Ferry.sizeOf(server.file(1)) > 0))
                     .as("the upload started").isTrue();
             long stoppedAt;
             Ferry.Result result;
@@ -279,7 +277,7 @@ class ClientStreamIT {
         String original = Checksums.sha256(file);
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), file, Map.of())) {
-            Socket socket = receiver.accept(ACCEPT_DEADLINE);
+            Socket socket = receiver.accept(Ferry.CLIENT_START);
             socket.setSoTimeout(10_000);
             InputStream in = socket.getInputStream();
             byte[] head = in.readNBytes(64 << 10);
@@ -314,7 +312,7 @@ class ClientStreamIT {
         Path file = Ferry.randomFile(tmp, "shrinking.bin", 64 << 20, 16);
         try (var receiver = FaultPeer.open();
              var client = Proc.client("127.0.0.1", receiver.port(), file, Map.of())) {
-            Socket socket = receiver.accept(ACCEPT_DEADLINE);
+            Socket socket = receiver.accept(Ferry.CLIENT_START);
             socket.setSoTimeout(10_000);
             assertThat(socket.getInputStream().readNBytes(64 << 10)).hasSize(64 << 10);
             try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {

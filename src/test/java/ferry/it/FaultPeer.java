@@ -4,15 +4,20 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
 import java.net.SocketTimeoutException;
 import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -22,9 +27,9 @@ import java.util.concurrent.TimeUnit;
  * trickle, stall, reset or close after N bytes) on a thread of its own, or
  * step by step as the test drives it. The sending side is here too: raw
  * connections to a server, every read with a deadline. {@link #close()}
- * releases both sockets.
+ * releases both sockets. Public for the in-process tests of {@code ferry.server}.
  */
-final class FaultPeer implements AutoCloseable {
+public final class FaultPeer implements AutoCloseable {
     /** The longest any read of a peer waits. */
     static final Duration READ_DEADLINE = Duration.ofSeconds(60);
 
@@ -195,6 +200,21 @@ final class FaultPeer implements AutoCloseable {
 
     // ---- the sending side ----
 
+    /** Connections a test holds open at once, all closed (quietly) with it. */
+    public static final class Connections extends ArrayList<Socket> implements AutoCloseable {
+        @Override
+        public void close() {
+            for (Socket socket : this) {
+                try {
+                    socket.close();
+                } catch (IOException e) {
+                    // Closed either way.
+                }
+            }
+            clear();
+        }
+    }
+
     /** A connection to 127.0.0.1:{@code port} whose reads give up after {@link #READ_DEADLINE}. */
     static Socket connect(int port) throws IOException {
         var socket = new Socket();
@@ -205,7 +225,17 @@ final class FaultPeer implements AutoCloseable {
 
     /** Sends {@code data}, half-closes and waits for the receiver's confirming close (end of stream). */
     static void upload(int port, byte[] data) throws IOException {
-        try (var socket = connect(port)) {
+        upload(null, InetAddress.getLoopbackAddress(), port, data);
+    }
+
+    /** As {@link #upload(int, byte[])}, from {@code from} (null: any local address) to {@code to}. */
+    static void upload(InetAddress from, InetAddress to, int port, byte[] data) throws IOException {
+        try (var socket = new Socket()) {
+            if (from != null) {
+                socket.bind(new InetSocketAddress(from, 0));
+            }
+            socket.connect(new InetSocketAddress(to, port), 10_000);
+            socket.setSoTimeout(Math.toIntExact(READ_DEADLINE.toMillis()));
             socket.getOutputStream().write(data);
             finish(socket);
         }
@@ -245,6 +275,41 @@ final class FaultPeer implements AutoCloseable {
             throw e;
         } catch (IOException e) {
             return true;
+        }
+    }
+
+    /**
+     * Blocks until the receiver resets {@code socket} (ECONNRESET on read), how a
+     * server ends an aborted upload, and returns {@link System#nanoTime()} then;
+     * a clean close (end of stream), a byte, or nothing within {@code deadline}
+     * fails the test.
+     */
+    public static long awaitReset(Socket socket, Duration deadline) {
+        try {
+            socket.setSoTimeout(Math.toIntExact(deadline.toMillis()));
+            int read = socket.getInputStream().read();
+            throw new AssertionError(read == -1
+                    ? "expected a reset, but the server closed the connection cleanly (end of stream)"
+                    : "expected a reset, but the server sent a byte (" + read + ")");
+        } catch (SocketTimeoutException e) {
+            throw new AssertionError("expected a reset within " + deadline + ", but the connection stayed open", e);
+        } catch (SocketException e) {
+            assertThat(e).as("how the connection ended").hasMessageContaining("Connection reset");
+            return System.nanoTime();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** What a watcher thread returned (waiting at most {@code deadline}), or its own failure rethrown. */
+    public static <T> T resultOf(Future<T> watcher, Duration deadline) throws Exception {
+        try {
+            return watcher.get(deadline.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof AssertionError failure) {
+                throw failure;
+            }
+            throw e;
         }
     }
 

@@ -33,6 +33,8 @@ final class Ferry {
     static final Path ROOT = Path.of(System.getProperty("ferry.root", ".")).toAbsolutePath().normalize();
     /** First start on a fresh clone compiles the sources: allow for it. */
     static final Duration START_DEADLINE = Duration.ofSeconds(90);
+    /** Room for the client's JVM to start (and, on a fresh clone, for the first build). */
+    static final Duration CLIENT_START = Duration.ofSeconds(60);
 
     private Ferry() {
     }
@@ -291,8 +293,16 @@ final class Ferry {
 
         /** One ended upload, as the server's text log records it. */
         record Record(long conn, String peer, long bytes, String outcome, String file, String line) {
+            private static final Pattern SHA256 = Pattern.compile(" sha256=([0-9a-f]{64})");
+
             boolean complete() {
                 return outcome.equals("complete");
+            }
+
+            /** The content's SHA-256 the server logged ({@code --checksum sha256}), or null. */
+            String sha256() {
+                var m = SHA256.matcher(line);
+                return m.find() ? m.group(1) : null;
             }
         }
 

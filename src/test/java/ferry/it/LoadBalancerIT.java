@@ -5,19 +5,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -25,7 +19,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -59,8 +52,6 @@ class LoadBalancerIT {
     private static final Duration IDLE = Duration.ofSeconds(2);
     private static final long MAX_BYTES = 40L << 20;
     private static final String PREFIX = "lb";
-    private static final Pattern RECORD = Pattern.compile(
-            " ferry: conn=(\\d+) peer=\\S+ bytes=(\\d+) ms=\\d+ outcome=(\\S+) file=(\\S+)(?:.* sha256=([0-9a-f]{64}))?");
     /** HAProxy's tcplog line of a session the server's side aborted: 0 bytes back, state SD. */
     private static final Pattern SERVER_ABORT = Pattern.compile(" ferry receivers/[ab] -?\\d+/-?\\d+/\\d+ 0 SD ");
     /** A sender in Python: the file's bytes, a half-close, then waiting for the receiver's close (a reset raises). */
@@ -78,7 +69,7 @@ class LoadBalancerIT {
     private Path tmp;
     private TestPostgres postgres;
     private TestS3 s3;
-    private final Map<String, Receiver> receivers = new TreeMap<>();
+    private final Map<String, Ferry.Server> receivers = new TreeMap<>();
     private Balancer haproxy;
 
     @BeforeAll
@@ -88,9 +79,9 @@ class LoadBalancerIT {
         postgres = TestPostgres.start();
         s3 = TestS3.start();
         for (String name : List.of("a", "b")) {
-            receivers.put(name, Receiver.start(name, Ferry.freePort(), s3.url(PREFIX), tmp, env()));
+            receivers.put(name, receiver(0));
         }
-        haproxy = Balancer.start(CONFIG, tmp, Ferry.freePort(), receivers.get("a").port, receivers.get("b").port);
+        haproxy = Balancer.start(CONFIG, tmp, Ports.unused(), receivers.get("a").port, receivers.get("b").port);
     }
 
     @AfterAll
@@ -98,7 +89,7 @@ class LoadBalancerIT {
         if (haproxy != null) {
             haproxy.close();
         }
-        receivers.values().forEach(Receiver::close);
+        receivers.values().forEach(Ferry.Server::close);
         if (postgres != null) {
             postgres.close();
         }
@@ -112,6 +103,11 @@ class LoadBalancerIT {
                 // Left in /tmp.
             }
         }
+    }
+
+    /** A receiver saving into the shared bucket and prefix, on {@code port} (0: any). */
+    private Ferry.Server receiver(int port) throws IOException {
+        return Ferry.Server.start(List.of(), List.of(), port, s3.url(PREFIX), null, env());
     }
 
     private Map<String, String> env() {
@@ -172,9 +168,7 @@ class LoadBalancerIT {
         assertThat(served.values()).allSatisfy(n -> assertThat(n).isGreaterThanOrEqualTo(3));
         assertThat(haproxy.log()).contains("ferry receivers/a ").contains("ferry receivers/b ");
         // Health checks every 2 s, for the whole run: none reached a receiver as a connection.
-        for (var receiver : receivers.values()) {
-            assertThat(receiver.records()).allSatisfy(r -> assertThat(r.outcome).isEqualTo("complete"));
-        }
+        assertThat(records()).allSatisfy(r -> assertThat(r.outcome).isEqualTo("complete"));
     }
 
     /** Sends {@code file} with the named sender through HAProxy; on exit 0 its record and object must already be there. */
@@ -188,7 +182,7 @@ class LoadBalancerIT {
             default -> throw new IllegalArgumentException(sender);
         };
         assertThat(result.exitCode()).as("%s %s: exit code; stderr: %s", sender, file, result.stderr()).isZero();
-        String sha256 = sha256(file);
+        String sha256 = Checksums.sha256(file);
         // No waiting: the record is written, and the object saved, before the receiver's confirming close.
         Record record = recordOf(sha256);
         if (record == null) {
@@ -236,20 +230,19 @@ class LoadBalancerIT {
     @Order(2)
     void aSilentSenderIsCutByTheReceiverAndSavedAsError() throws Exception {
         byte[] partial = Ferry.randomBytes(1000, 77);
-        String end;
+        boolean reset;
         long after;
-        try (var socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", haproxy.port), 5_000);
+        try (var socket = FaultPeer.connect(haproxy.port)) {
             socket.getOutputStream().write(partial);
             long lastByte = System.nanoTime();
-            end = awaitEnd(socket, DEADLINE);
+            reset = FaultPeer.endsInReset(socket, DEADLINE);
             after = Duration.ofNanos(System.nanoTime() - lastByte).toMillis();
         }
         // The only 1000-byte upload of the class.
         Record record = awaitRecord(r -> r.bytes == partial.length);
         assertThat(record.outcome).as("the silent upload's outcome").isEqualTo("idle-timeout");
         assertThat(savedBytes(record)).asString(StandardCharsets.US_ASCII).isEqualTo("ERROR");
-        assertThat(end).as("how the sender's connection ended").isEqualTo("closed");
+        assertThat(reset).as("the sender's connection ended in a reset, not a clean close").isFalse();
         // HAProxy logs the session once both sides are closed: ended by the server's side, nothing sent back.
         assertThat(Ferry.await(DEADLINE, () -> haproxy.log().lines().anyMatch(SERVER_ABORT.asPredicate())))
                 .as("HAProxy's line for a session the receiver aborted (SD); its log:%n%s", haproxy.log()).isTrue();
@@ -267,8 +260,7 @@ class LoadBalancerIT {
     @Order(3)
     void aSlowButSteadySenderIsNeverCut() throws Exception {
         byte[] slow = "slow!".getBytes(StandardCharsets.US_ASCII);
-        try (var socket = new Socket()) {
-            socket.connect(new InetSocketAddress("127.0.0.1", haproxy.port), 5_000);
+        try (var socket = FaultPeer.connect(haproxy.port)) {
             for (byte b : slow) {
                 try {
                     socket.getOutputStream().write(b);
@@ -277,10 +269,9 @@ class LoadBalancerIT {
                 }
                 Thread.sleep(1000); // pacing, not synchronisation
             }
-            socket.shutdownOutput();
-            assertThat(awaitEnd(socket, DEADLINE)).as("the receiver's confirming close").isEqualTo("closed");
+            FaultPeer.finish(socket);
         }
-        Record record = awaitRecord(r -> r.sha256 != null && r.sha256.equals(sha256(slow)));
+        Record record = awaitRecord(r -> r.sha256 != null && r.sha256.equals(Checksums.sha256(slow)));
         assertThat(record.outcome).isEqualTo("complete");
         assertThat(savedBytes(record)).isEqualTo(slow);
     }
@@ -314,8 +305,7 @@ class LoadBalancerIT {
         var failed = new ArrayList<Record>();
         assertThat(Ferry.await(DEADLINE, () -> {
             failed.clear();
-            receivers.values().forEach(r -> r.records().stream().filter(x -> x.outcome.equals("too-large"))
-                    .forEach(failed::add));
+            records().stream().filter(x -> x.outcome.equals("too-large")).forEach(failed::add);
             return failed.size() >= 3;
         })).as("three too-large records").isTrue();
         for (Record record : failed) {
@@ -351,8 +341,8 @@ class LoadBalancerIT {
         } finally {
             s3.startAgain();
         }
-        assertThat(Ferry.await(DEADLINE, () -> receivers.values().stream().mapToLong(r -> r.records().stream()
-                .filter(x -> x.outcome.equals("write-failed") && (x.bytes == 500 || x.bytes == 501)).count()).sum() == 2))
+        assertThat(Ferry.await(DEADLINE, () -> records().stream()
+                .filter(x -> x.outcome.equals("write-failed") && (x.bytes == 500 || x.bytes == 501)).count() == 2))
                 .as("both uploads logged as write-failed; logs:%n%s", logs()).isTrue();
         assertThat(straight.exitCode()).as("./client straight to a receiver; stderr: %s", straight.stderr())
                 .isEqualTo(1);
@@ -376,27 +366,20 @@ class LoadBalancerIT {
     @Test
     @Order(6)
     void aStreamingClientWhoseSourceStallsIsNotToldSuccess() throws Exception {
-        var builder = new ProcessBuilder(Ferry.ROOT.resolve("client").toString(), "127.0.0.1",
-                Integer.toString(haproxy.port), "-").directory(Ferry.ROOT.toFile())
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(tmp.resolve("stream.err").toFile());
-        Process client = builder.start();
-        try {
-            byte[] first = Ferry.randomBytes(3, 31);
-            client.getOutputStream().write(first);
-            client.getOutputStream().flush();
+        try (var client = Proc.start(Proc.clientCommand("127.0.0.1", haproxy.port, "-"), Map.of(),
+                ProcessBuilder.Redirect.PIPE)) {
+            client.stdin().write(Ferry.randomBytes(3, 31));
+            client.stdin().flush();
             Record record = awaitRecord(r -> r.bytes == 3 && r.outcome.equals("idle-timeout"));
             assertThat(savedBytes(record)).asString(StandardCharsets.US_ASCII).isEqualTo("ERROR");
             try {
-                client.getOutputStream().write(Ferry.randomBytes(3, 32));
-                client.getOutputStream().close();
+                client.stdin().write(Ferry.randomBytes(3, 32));
+                client.stdin().close();
             } catch (java.io.IOException ended) {
                 // ./client saw HAProxy's close while still streaming and has already given up: its pipe is gone.
             }
-            assertThat(client.waitFor(30, TimeUnit.SECONDS)).isTrue();
-            assertThat(client.exitValue()).as("./client's exit code; stderr: %s",
-                    Ferry.readOrEmpty(tmp.resolve("stream.err"))).isEqualTo(1);
-        } finally {
-            Ferry.kill(client);
+            var result = client.awaitExit(Duration.ofSeconds(30));
+            assertThat(result.exitCode()).as("./client's exit code; stderr: %s", result.stderr()).isEqualTo(1);
         }
     }
 
@@ -413,19 +396,17 @@ class LoadBalancerIT {
     @Test
     @Order(7)
     void aStoppedReceiverIsPassedOverAndRejoinsWithNewNumbers() throws Exception {
-        Receiver a = receivers.get("a");
-        Ferry.signal(a.process.pid(), "TERM");
-        assertThat(a.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
-        assertThat(a.process.exitValue()).isZero();
+        Ferry.Server a = receivers.get("a");
+        Ferry.stop(a);
         for (int i = 0; i < 6; i++) {
             Path file = Ferry.randomFile(tmp, "while-down-" + i, 10_000 + i, 500 + i);
             Record record = sendAndCheckSaved("client", file);
             assertThat(record.receiver).isEqualTo("b");
         }
         var before = new HashMap<Long, Record>();
-        receivers.values().forEach(r -> r.records().forEach(x -> before.put(x.number, x)));
-        Receiver again = Receiver.start("a", a.port, s3.url(PREFIX), tmp, env());
-        receivers.put("a", again);
+        records().forEach(x -> before.put(x.number, x));
+        a.close();
+        receivers.put("a", receiver(a.port));
         var afterRestart = new ArrayList<Record>();
         // Health checks every 2 s: HAProxy sends to it again once it is seen up.
         assertThat(Ferry.await(DEADLINE, Duration.ofMillis(200), () -> {
@@ -462,9 +443,9 @@ class LoadBalancerIT {
     void withNoReceiverUpASenderIsResetNotConfirmed() throws Exception {
         for (var receiver : receivers.values()) {
             if (receiver.process.isAlive()) {
-                Ferry.signal(receiver.process.pid(), "TERM");
+                receiver.signal("TERM");
             }
-            assertThat(receiver.process.waitFor(10, TimeUnit.SECONDS)).isTrue();
+            receiver.awaitExit(Duration.ofSeconds(10));
         }
         assertThat(Ferry.await(DEADLINE, () -> haproxy.log().contains("backend receivers has no server available")))
                 .as("HAProxy sees both receivers down; its log:%n%s", haproxy.log()).isTrue();
@@ -501,22 +482,23 @@ class LoadBalancerIT {
     record Record(String receiver, long number, long bytes, String outcome, String file, String sha256) {
     }
 
-    /** The record of the complete upload with this SHA-256, from either receiver, or null. */
+    /** Every upload record that either receiver has logged so far. */
+    private List<Record> records() {
+        var records = new ArrayList<Record>();
+        receivers.forEach((name, server) -> server.records().forEach(r -> records.add(
+                new Record(name, r.conn(), r.bytes(), r.outcome(), r.file(), r.sha256()))));
+        return records;
+    }
+
+    /** The record of the upload with this SHA-256, from either receiver, or null. */
     private Record recordOf(String sha256) {
-        for (var receiver : receivers.values()) {
-            for (Record record : receiver.records()) {
-                if (sha256.equals(record.sha256)) {
-                    return record;
-                }
-            }
-        }
-        return null;
+        return records().stream().filter(r -> sha256.equals(r.sha256)).findFirst().orElse(null);
     }
 
     private Record awaitRecord(java.util.function.Predicate<Record> which) {
         var found = new java.util.concurrent.atomic.AtomicReference<Record>();
         boolean logged = Ferry.await(DEADLINE, () -> {
-            receivers.values().forEach(r -> r.records().stream().filter(which).findFirst().ifPresent(found::set));
+            records().stream().filter(which).findFirst().ifPresent(found::set);
             return found.get() != null;
         });
         assertThat(logged).as("a matching record; logs:%n%s", logs()).isTrue();
@@ -529,109 +511,7 @@ class LoadBalancerIT {
         return text.append("haproxy:\n").append(haproxy.log()).toString();
     }
 
-    /**
-     * Reads until the connection ends: "closed" (end of stream), "reset", or
-     * "open" if it is still open after {@code deadline}.
-     */
-    private static String awaitEnd(Socket socket, Duration deadline) throws IOException {
-        socket.setSoTimeout((int) deadline.toMillis());
-        try {
-            while (socket.getInputStream().read() >= 0) {
-                // A receiver sends nothing; read on until the end.
-            }
-            return "closed";
-        } catch (SocketTimeoutException e) {
-            return "open";
-        } catch (SocketException e) {
-            return "reset";
-        }
-    }
-
-    private static String sha256(Path file) throws Exception {
-        try (InputStream in = Files.newInputStream(file)) {
-            return sha256(in);
-        }
-    }
-
-    private static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new AssertionError(e);
-        }
-    }
-
-    private static String sha256(InputStream in) throws Exception {
-        var digest = MessageDigest.getInstance("SHA-256");
-        byte[] buffer = new byte[1 << 16];
-        for (int n; (n = in.read(buffer)) > 0; ) {
-            digest.update(buffer, 0, n);
-        }
-        return HexFormat.of().formatHex(digest.digest());
-    }
-
-    // --- the processes ------------------------------------------------------------------------
-
-    /** A {@code ./server} started through the real launcher, its output in files. */
-    static final class Receiver implements AutoCloseable {
-        final String name;
-        final int port;
-        final Process process;
-        private final Path stdout;
-
-        private Receiver(String name, int port, Process process, Path stdout) {
-            this.name = name;
-            this.port = port;
-            this.process = process;
-            this.stdout = stdout;
-        }
-
-        /** Starts {@code ./server PORT FILE-DIR} with {@code env} and waits until it listens. */
-        static Receiver start(String name, int port, String fileDir, Path tmp, Map<String, String> env)
-                throws IOException {
-            Path logs = Files.createTempDirectory(tmp, "log-" + name + "-");
-            var builder = new ProcessBuilder(Ferry.ROOT.resolve("server").toString(), Integer.toString(port),
-                    fileDir)
-                    .directory(Ferry.ROOT.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                    .redirectOutput(logs.resolve("stdout").toFile())
-                    .redirectError(logs.resolve("stderr").toFile());
-            builder.environment().putAll(env);
-            var receiver = new Receiver(name, port, builder.start(), logs.resolve("stdout"));
-            if (!Ferry.await(Ferry.START_DEADLINE, () -> receiver.stdout().contains("listening on port ")
-                    || !receiver.process.isAlive()) || !receiver.process.isAlive()) {
-                String err = Ferry.readOrEmpty(logs.resolve("stderr"));
-                receiver.close();
-                throw new AssertionError("receiver " + name + " did not start: " + err);
-            }
-            return receiver;
-        }
-
-        String stdout() {
-            return Ferry.readOrEmpty(stdout);
-        }
-
-        /** Every upload record this receiver has logged so far. */
-        List<Record> records() {
-            var records = new ArrayList<Record>();
-            for (String line : stdout().lines().toList()) {
-                Matcher m = RECORD.matcher(line);
-                if (m.find()) {
-                    records.add(new Record(name, Long.parseLong(m.group(1)), Long.parseLong(m.group(2)), m.group(3),
-                            m.group(4), m.group(5)));
-                }
-            }
-            return records;
-        }
-
-        @Override
-        public void close() {
-            List<ProcessHandle> jvm = process.descendants().toList();
-            Ferry.kill(process);
-            jvm.forEach(ProcessHandle::destroyForcibly);
-            Ferry.await(Duration.ofSeconds(10), () -> jvm.stream().noneMatch(ProcessHandle::isAlive));
-        }
-    }
+    // --- the balancer ------------------------------------------------------------------------
 
     /** HAProxy in the foreground ({@code -db}) with a copy of the committed configuration on free ports. */
     static final class Balancer implements AutoCloseable {

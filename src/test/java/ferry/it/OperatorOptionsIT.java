@@ -31,19 +31,6 @@ class OperatorOptionsIT {
     @TempDir
     Path tmp;
 
-    /** Sends {@code data} from {@code from} (null: any local address), half-closes and waits for the confirmation. */
-    private static void upload(InetAddress from, InetAddress to, int port, byte[] data) throws IOException {
-        try (var socket = new Socket()) {
-            if (from != null) {
-                socket.bind(new InetSocketAddress(from, 0));
-            }
-            socket.connect(new InetSocketAddress(to, port), 5_000);
-            socket.setSoTimeout(10_000);
-            socket.getOutputStream().write(data);
-            FaultPeer.finish(socket);
-        }
-    }
-
     /** Connects from {@code from} and expects the server to reset the connection at once, without data sent. */
     private static void expectReset(InetAddress from, InetAddress to, int port) throws IOException {
         try (var socket = new Socket()) {
@@ -77,9 +64,9 @@ class OperatorOptionsIT {
         Path dir = tmp.resolve("files");
         try (var server = Ferry.Server.start(List.of(), List.of("--listen", "127.0.0.1"), dir, Map.of())) {
             assertThat(server.stdout()).contains("listening on port " + server.port + " (127.0.0.1)");
-            upload(null, address("127.0.0.1"), server.port, "v4".getBytes());
+            FaultPeer.upload(null, address("127.0.0.1"), server.port, "v4".getBytes());
             Ferry.awaitContent(server.file(1), "v4".getBytes(), DEADLINE);
-            assertThatThrownBy(() -> upload(null, address("::1"), server.port, "v6".getBytes()))
+            assertThatThrownBy(() -> FaultPeer.upload(null, address("::1"), server.port, "v6".getBytes()))
                     .isInstanceOf(ConnectException.class);
         }
     }
@@ -100,7 +87,7 @@ class OperatorOptionsIT {
             expectReset(address("127.0.0.1"), address("127.0.0.1"), server.port);
             assertThat(Ferry.await(DEADLINE, () -> server.stdout().contains("refused peer=127.0.0.1:"))).isTrue();
             assertThat(server.stdout()).contains("by=rule reason=\"not in any allowed range\"");
-            upload(address("127.0.0.2"), address("127.0.0.1"), server.port, "allowed".getBytes());
+            FaultPeer.upload(address("127.0.0.2"), address("127.0.0.1"), server.port, "allowed".getBytes());
             Ferry.awaitContent(server.file(1), "allowed".getBytes(), DEADLINE);
             assertThat(server.awaitLogLine(1, DEADLINE)).contains("peer=127.0.0.2:").contains("outcome=complete");
             try (var files = Files.list(dir)) {
@@ -122,7 +109,7 @@ class OperatorOptionsIT {
         Path dir = tmp.resolve("files");
         try (var server = Ferry.Server.start(List.of(), List.of("--deny", "::ffff:127.0.0.0/104"), dir, Map.of())) {
             expectReset(null, address("127.0.0.1"), server.port);
-            upload(null, address("::1"), server.port, "v6".getBytes());
+            FaultPeer.upload(null, address("::1"), server.port, "v6".getBytes());
             Ferry.awaitContent(server.file(1), "v6".getBytes(), DEADLINE);
             assertThat(server.stdout()).contains("refused peer=127.0.0.1:")
                     .contains("reason=\"denied by ::ffff:127.0.0.0/104\"");
@@ -149,7 +136,7 @@ class OperatorOptionsIT {
             assertThat(nc.exitCode()).isZero();
             assertThat(server.awaitLogLine(1, DEADLINE)).contains(" sha256=" + Checksums.sha256(data))
                     .contains("outcome=complete");
-            upload(null, address("127.0.0.1"), server.port, new byte[0]);
+            FaultPeer.upload(null, address("127.0.0.1"), server.port, new byte[0]);
             assertThat(server.awaitLogLine(2, DEADLINE)).contains(" sha256=" + Checksums.sha256(new byte[0]));
             try (var socket = FaultPeer.connect(server.port)) {
                 socket.getOutputStream().write("cut short".getBytes());
@@ -176,7 +163,7 @@ class OperatorOptionsIT {
         Path log;
         try (var server = Ferry.Server.start(List.of(), List.of("--log-format", "json", "--checksum", "sha256",
                 "--deny", "127.0.0.2"), dir, Map.of("FERRY_IDLE_TIMEOUT_MS", "300"))) {
-            upload(null, address("127.0.0.1"), server.port, "hello \"json\"\n".getBytes());
+            FaultPeer.upload(null, address("127.0.0.1"), server.port, "hello \"json\"\n".getBytes());
             try (var silent = FaultPeer.connect(server.port)) {
                 silent.setSoTimeout(5_000);
                 assertThatThrownBy(() -> silent.getInputStream().read()).isInstanceOf(SocketException.class);
@@ -219,7 +206,7 @@ class OperatorOptionsIT {
             var wrapper = List.of("strace", "-f", "-qq", "-y", "-e", "trace=fsync,fdatasync,shutdown",
                     "-o", trace.toString());
             try (var server = Ferry.Server.start(wrapper, fsync ? List.of("--fsync") : List.of(), dir, Map.of())) {
-                upload(null, address("127.0.0.1"), server.port, "durable".getBytes());
+                FaultPeer.upload(null, address("127.0.0.1"), server.port, "durable".getBytes());
                 server.awaitLogLine(1, DEADLINE);
                 // Killing strace would only detach it: the launcher below it is stopped as a user would.
                 var tree = server.process.descendants().toList();
@@ -275,7 +262,7 @@ class OperatorOptionsIT {
                     .as("said once per stretch").isEqualTo(1);
             assertThat(server.file(1)).doesNotExist();
             Files.delete(filler);
-            upload(null, address("127.0.0.1"), server.port, "room again".getBytes());
+            FaultPeer.upload(null, address("127.0.0.1"), server.port, "room again".getBytes());
             Ferry.awaitContent(server.file(1), "room again".getBytes(), DEADLINE);
             assertThat(server.stdout()).contains("free space is back: serving again");
         }

@@ -12,8 +12,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * Ports for the few tests that must name one before anything listens on it
  * (the launchers take no port 0): a port the kernel never hands out by itself,
  * and a port where a connection is refused for as long as the test holds it.
+ * Public for the in-process tests of {@code ferry.server}.
  */
-final class Ports {
+public final class Ports {
     /** The lowest port tried: above the usual services. */
     private static final int LOWEST = 20_000;
 
@@ -26,7 +27,7 @@ final class Ports {
      * tests can still pick the same one: a server that then cannot bind it is
      * started again on another ({@link Ferry.Server}).
      */
-    static int unused() {
+    public static int unused() {
         int below = ephemeralLow();
         var used = TcpTable.rows(Path.of("/proc/net"));
         while (true) {

@@ -105,8 +105,8 @@ class PostgresCounterIT {
         var logged = new HashSet<Long>();
         for (var server : servers) {
             // Every upload was confirmed, so its line is written: nothing to wait for.
-            assertThat(loggedNumbers(server)).as("lines logged").hasSameSizeAs(files(server.dir).keySet());
-            for (long n : loggedNumbers(server)) {
+            assertThat(server.loggedNumbers()).as("lines logged").hasSameSizeAs(files(server.dir).keySet());
+            for (long n : server.loggedNumbers()) {
                 assertThat(logged.add(n)).as("conn=%d logged by both receivers", n).isTrue();
             }
         }
@@ -187,8 +187,7 @@ class PostgresCounterIT {
             expected.put((long) i, "in hand " + i);
         }
         assertThat(files(server.dir)).isEqualTo(expected);
-        var waiting = new ArrayList<Socket>();
-        try {
+        try (var waiting = new FaultPeer.Connections()) {
             for (int i = 0; i < 5; i++) {
                 var socket = new Socket();
                 waiting.add(socket);
@@ -213,10 +212,6 @@ class PostgresCounterIT {
             assertThat(files(server.dir)).as("N -> N.file's content").isEqualTo(expected);
             assertThat(server.stdout()).contains("numbering works again").contains("counter: allocating again");
             assertThat(server.stderr()).as("no stack trace, no driver's warning").isEmpty();
-        } finally {
-            for (var socket : waiting) {
-                socket.close();
-            }
         }
         Ferry.stop(server);
     }
@@ -274,13 +269,7 @@ class PostgresCounterIT {
      * close: once it returns, the upload's file is final and its line logged.
      */
     private static Void send(int port, String body) throws IOException {
-        try (var socket = new Socket()) {
-            socket.setSoTimeout((int) DEADLINE.toMillis());
-            socket.connect(new InetSocketAddress("127.0.0.1", port), 5_000);
-            socket.getOutputStream().write(body.getBytes(StandardCharsets.UTF_8));
-            socket.shutdownOutput();
-            assertThat(socket.getInputStream().read()).as("the server's confirming close").isEqualTo(-1);
-        }
+        FaultPeer.upload(port, body.getBytes(StandardCharsets.UTF_8));
         return null;
     }
 
@@ -304,14 +293,5 @@ class PostgresCounterIT {
         var all = new HashSet<String>();
         servers.forEach(s -> all.addAll(files(s.dir).values()));
         return all;
-    }
-
-    private static List<Long> loggedNumbers(Ferry.Server server) {
-        var m = Pattern.compile(" ferry: conn=(\\d+) ").matcher(server.stdout());
-        var numbers = new ArrayList<Long>();
-        while (m.find()) {
-            numbers.add(Long.parseLong(m.group(1)));
-        }
-        return numbers;
     }
 }

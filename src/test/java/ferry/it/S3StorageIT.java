@@ -281,9 +281,7 @@ class S3StorageIT {
 
     /** Sends {@code bytes} and then resets the connection (SO_LINGER 0). */
     private static void resetAfter(int port, long bytes) throws IOException {
-        Socket socket = sendWithoutEnd(port, bytes);
-        socket.setSoLinger(true, 0);
-        socket.close();
+        FaultPeer.reset(sendWithoutEnd(port, bytes));
     }
 
     /** Sends {@code bytes} and then neither ends nor sends more, until closed. */

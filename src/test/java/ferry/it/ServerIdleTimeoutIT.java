@@ -2,18 +2,12 @@ package ferry.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.Socket;
 import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,6 +20,8 @@ class ServerIdleTimeoutIT {
     private static final Duration LIMIT = Duration.ofSeconds(10);
     /** How late the abort may come on a loaded machine; the server aims for a few milliseconds. */
     private static final Duration SLACK = Duration.ofMillis(1500);
+    /** How long a watcher waits for its connection's reset. */
+    private static final Duration WATCH = Duration.ofSeconds(30);
 
     @TempDir
     Path tmp;
@@ -48,8 +44,8 @@ class ServerIdleTimeoutIT {
             long emptyOpened = System.nanoTime();
             long silentLastByte = System.nanoTime(); // before the write: the server cannot see the bytes earlier
             silent.getOutputStream().write(Ferry.randomBytes(1000, 1));
-            Future<Long> silentCut = watchers.submit(() -> awaitEnd(silent));
-            Future<Long> emptyCut = watchers.submit(() -> awaitEnd(empty));
+            Future<Long> silentCut = watchers.submit(() -> FaultPeer.awaitReset(silent, WATCH));
+            Future<Long> emptyCut = watchers.submit(() -> FaultPeer.awaitReset(empty, WATCH));
             for (int i = 0; i < 6; i++) {
                 try {
                     steady.getOutputStream().write('a' + i);
@@ -63,47 +59,13 @@ class ServerIdleTimeoutIT {
             steady.setSoTimeout(10_000);
             assertThat(steady.getInputStream().read()).as("the steady upload is confirmed").isEqualTo(-1);
 
-            assertThat(Duration.ofNanos(resultOf(silentCut) - silentLastByte)).isBetween(LIMIT, LIMIT.plus(SLACK));
-            assertThat(Duration.ofNanos(resultOf(emptyCut) - emptyOpened)).isBetween(LIMIT.minusMillis(100), LIMIT.plus(SLACK));
+            assertThat(Duration.ofNanos(FaultPeer.resultOf(silentCut, WATCH) - silentLastByte)).isBetween(LIMIT, LIMIT.plus(SLACK));
+            assertThat(Duration.ofNanos(FaultPeer.resultOf(emptyCut, WATCH) - emptyOpened)).isBetween(LIMIT.minusMillis(100), LIMIT.plus(SLACK));
             Ferry.awaitError(server.file(1), Duration.ofSeconds(1));
             Ferry.awaitError(server.file(2), Duration.ofSeconds(1));
             assertThat(server.file(3)).hasContent("abcdef");
             assertThat(server.awaitLogLine(1, Duration.ofSeconds(1))).contains("outcome=idle-timeout");
             assertThat(server.awaitLogLine(3, Duration.ofSeconds(1))).contains("outcome=complete");
-        }
-    }
-
-    /** The watcher's result (at most 30 s away), or its own failure rethrown. */
-    private static long resultOf(Future<Long> watcher) throws Exception {
-        try {
-            return watcher.get(30, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof AssertionError failure) {
-                throw failure;
-            }
-            throw e;
-        }
-    }
-
-    /**
-     * Blocks until the server resets the connection (ECONNRESET on read), how it
-     * ends an aborted upload, and returns when; a clean close (end of stream), a
-     * byte, or nothing within 30 s fails the test.
-     */
-    private static long awaitEnd(Socket socket) {
-        try {
-            socket.setSoTimeout(30_000);
-            int read = socket.getInputStream().read();
-            throw new AssertionError(read == -1
-                    ? "expected a reset, but the server closed the connection cleanly (end of stream)"
-                    : "expected a reset, but the server sent a byte (" + read + ")");
-        } catch (SocketTimeoutException e) {
-            throw new AssertionError("expected a reset within 30 s, but the connection stayed open", e);
-        } catch (SocketException e) {
-            assertThat(e).as("how the connection ended").hasMessageContaining("Connection reset");
-            return System.nanoTime();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 }

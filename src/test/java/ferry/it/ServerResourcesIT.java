@@ -10,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
@@ -44,16 +43,6 @@ class ServerResourcesIT {
         return data;
     }
 
-    private static void closeAll(List<Socket> sockets) {
-        for (Socket socket : sockets) {
-            try {
-                socket.close();
-            } catch (IOException e) {
-                // Closed either way.
-            }
-        }
-    }
-
     /**
      * Opens {@code count} connections one after another, each sending {@link #payload}
      * of its place in the order, and asserts that every one is confirmed and that
@@ -62,8 +51,7 @@ class ServerResourcesIT {
      * @param connectAllFirst open every connection before any sends, so all are open at once
      */
     private static void uploadTagged(Ferry.Server server, int count, boolean connectAllFirst) throws IOException {
-        var sockets = new ArrayList<Socket>(count);
-        try {
+        try (var sockets = new FaultPeer.Connections()) {
             for (int i = 1; i <= count; i++) {
                 sockets.add(FaultPeer.connect(server.port));
                 if (!connectAllFirst) {
@@ -74,11 +62,8 @@ class ServerResourcesIT {
                 send(sockets.get(i - 1), payload(i));
             }
             for (Socket socket : sockets) {
-                socket.setSoTimeout((int) DEADLINE.toMillis());
-                assertThat(socket.getInputStream().read()).isEqualTo(-1);
+                FaultPeer.awaitClose(socket);
             }
-        } finally {
-            closeAll(sockets);
         }
         for (int n = 1; n <= count; n++) {
             assertThat(server.file(n)).hasBinaryContent(payload(n));
@@ -96,10 +81,6 @@ class ServerResourcesIT {
      * accepting is over before idle CPU is measured; fails if that does not
      * happen within {@link #SETTLE_DEADLINE}.
      */
-    private static long outcomes(String log) {
-        return log.lines().filter(line -> line.contains(" outcome=")).count();
-    }
-
     private static void awaitSettled(Ferry.Server server, String when) {
         var previous = new AtomicReference<Duration>();
         var lastStep = new AtomicReference<Duration>();
@@ -152,8 +133,7 @@ class ServerResourcesIT {
         assumeTrue(Ferry.has("prlimit"), "prlimit (util-linux) is not installed");
         var env = Map.of("FERRY_MAX_CONNECTIONS", "1000", "FERRY_IDLE_TIMEOUT_MS", "60000");
         try (var server = Ferry.Server.start(tmp.resolve("files"), env, List.of("prlimit", "--nofile=128:128"))) {
-            var sockets = new ArrayList<Socket>();
-            try {
+            try (var sockets = new FaultPeer.Connections()) {
                 for (int i = 0; i < 300; i++) {
                     sockets.add(FaultPeer.connect(server.port));
                 }
@@ -163,14 +143,12 @@ class ServerResourcesIT {
                 awaitSettled(server, "out of descriptors");
                 assertThat(cpuWhileIdle(server)).as("CPU while out of descriptors").isLessThan(IDLE_CPU.multipliedBy(3));
                 assertThat(server.process.isAlive()).isTrue();
-            } finally {
-                closeAll(sockets);
             }
             // The closed connections drain first, in back-off rounds of up to a second each (about 2 s here
             // when the machine is quiet, far more under load): the upload below waits for them only once they
             // are all recorded, so that the client's 10 s rule measures the server serving again, not the
             // drain. A server that never served again would never record them all.
-            assertThat(Ferry.await(Duration.ofSeconds(90), Duration.ofMillis(100), () -> outcomes(server.stdout()) >= 300))
+            assertThat(Ferry.await(Duration.ofSeconds(90), Duration.ofMillis(100), () -> server.records().size() >= 300))
                     .as("all 300 connections recorded once their descriptors are free:%n%s", server.stdout())
                     .isTrue();
             byte[] data = Ferry.randomBytes(123_457, 7);
@@ -210,16 +188,13 @@ class ServerResourcesIT {
         try (var server = Ferry.Server.start(tmp.resolve("files"), Map.of("FERRY_IDLE_TIMEOUT_MS", "60000"))) {
             awaitSettled(server, "after start-up");
             assertThat(cpuWhileIdle(server)).as("CPU of an idle server").isLessThan(IDLE_CPU);
-            var sockets = new ArrayList<Socket>();
-            try {
+            try (var sockets = new FaultPeer.Connections()) {
                 for (int i = 0; i < 500; i++) {
                     sockets.add(FaultPeer.connect(server.port));
                 }
                 assertThat(Ferry.await(Duration.ofSeconds(10), () -> Files.exists(server.file(500)))).isTrue();
                 awaitSettled(server, "once the 500 connections are accepted");
                 assertThat(cpuWhileIdle(server)).as("CPU with 500 idle connections").isLessThan(IDLE_CPU);
-            } finally {
-                closeAll(sockets);
             }
         }
     }

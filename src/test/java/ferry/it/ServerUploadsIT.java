@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -168,11 +166,11 @@ class ServerUploadsIT {
                     .isTrue();
             byte[] v4 = Ferry.randomBytes(700, 4);
             byte[] v6 = Ferry.randomBytes(600, 6);
-            upload(Ferry.loopback(false), server.port, v4);
+            FaultPeer.upload(null, Ferry.loopback(false), server.port, v4);
             assertThat(server.awaitLogLine(1, DEADLINE)).contains("peer=127.0.0.1:");
             assertThat(server.file(1)).hasBinaryContent(v4);
             assumeTrue(Files.exists(Path.of("/proc/net/tcp6")), "IPv6 is disabled on this machine");
-            upload(Ferry.loopback(true), server.port, v6);
+            FaultPeer.upload(null, Ferry.loopback(true), server.port, v6);
             assertThat(server.awaitLogLine(2, DEADLINE)).contains("peer=[0:0:0:0:0:0:0:1]:");
             assertThat(server.file(2)).hasBinaryContent(v6);
         }
@@ -241,14 +239,6 @@ class ServerUploadsIT {
             FaultPeer.reset(socket);
             assertThat(server.awaitLogLine(1, DEADLINE)).contains(" outcome=reset ");
             Ferry.awaitError(server.file(1), Duration.ofSeconds(5));
-        }
-    }
-
-    private static void upload(InetAddress address, int port, byte[] data) throws IOException {
-        try (var socket = new Socket(address, port)) {
-            socket.setSoTimeout((int) DEADLINE.toMillis());
-            socket.getOutputStream().write(data);
-            FaultPeer.finish(socket);
         }
     }
 }

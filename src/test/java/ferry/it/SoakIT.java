@@ -10,7 +10,6 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -24,8 +23,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -50,8 +47,6 @@ class SoakIT {
     private static final Duration IDLE = Duration.ofSeconds(3);
     private static final int SENDERS = 24;
     private static final long SEED = Long.getLong("ferry.soak.seed", System.nanoTime());
-    private static final Pattern LOG = Pattern.compile(
-            "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ferry: conn=(\\d+) peer=(127\\.[0-9.]+:\\d+) bytes=(\\d+) ms=\\d+ outcome=(\\S+) .*");
     /**
      * Each upload comes from a loopback address of its own (all of 127.0.0.0/8 is local), so that
      * its log line is found by the peer address even when the kernel reuses a port at once (after a reset).
@@ -76,7 +71,7 @@ class SoakIT {
     }
 
     /** One upload as its sender saw it; {@code source} is its address and port as the server logs them. */
-    record Upload(String source, Fault fault, byte[] digest, long size, boolean confirmed) {
+    record Upload(String source, Fault fault, String sha256, long size, boolean confirmed) {
     }
 
     @Test
@@ -106,26 +101,19 @@ class SoakIT {
                 senders.shutdownNow();
             }
             // Every connection is logged once it ends; the last ones end within the idle limit.
-            assertThat(Ferry.await(IDLE.multipliedBy(4), () -> loggedCount(server) >= uploads.size()))
+            assertThat(Ferry.await(IDLE.multipliedBy(4), () -> server.records().size() >= uploads.size()))
                     .as("all %d uploads are logged", uploads.size()).isTrue();
             account(server, List.copyOf(uploads));
         }
     }
 
-    private static long loggedCount(Ferry.Server server) {
-        return server.stdout().lines().filter(line -> line.contains(" ferry: conn=")).count();
-    }
-
     /** Matches each upload to its connection by the sender's port, and checks its file. */
     private static void account(Ferry.Server server, List<Upload> uploads) throws Exception {
-        var bySource = new HashMap<String, Matcher>();
-        long connections = 0;
-        for (String line : server.stdout().lines().toList()) {
-            Matcher m = LOG.matcher(line);
-            if (m.matches()) {
-                connections++;
-                assertThat(bySource.put(m.group(2), m)).as("one connection from %s", m.group(2)).isNull();
-            }
+        var bySource = new HashMap<String, Ferry.Server.Record>();
+        List<Ferry.Server.Record> records = server.records();
+        long connections = records.size();
+        for (var record : records) {
+            assertThat(bySource.put(record.peer(), record)).as("one connection from %s", record.peer()).isNull();
         }
         int intact = 0;
         int error = 0;
@@ -133,25 +121,25 @@ class SoakIT {
         long lost = 0;
         var tally = new java.util.EnumMap<Fault, int[]>(Fault.class);
         for (Upload upload : uploads) {
-            Matcher m = bySource.get(upload.source());
+            var m = bySource.get(upload.source());
             assertThat(m).as("a log line for the upload from %s", upload.source()).isNotNull();
-            Path file = server.file(Long.parseLong(m.group(1)));
+            Path file = server.file(m.conn());
             tally.computeIfAbsent(upload.fault(), f -> new int[2])[upload.confirmed() ? 0 : 1]++;
             if (upload.confirmed()) {
-                if (Arrays.equals(digest(file), upload.digest()) && Files.size(file) == upload.size()) {
+                if (Checksums.sha256(file).equals(upload.sha256()) && Files.size(file) == upload.size()) {
                     intact++;
                 } else {
                     lost += upload.size();
-                    System.out.printf("soak: LOST %s: %s, file holds %d bytes%n", upload, m.group(), Files.size(file));
+                    System.out.printf("soak: LOST %s: %s, file holds %d bytes%n", upload, m.line(), Files.size(file));
                 }
             } else if (Arrays.equals(Files.readAllBytes(file), "ERROR".getBytes())) {
                 error++;
                 if (upload.fault() == Fault.NONE || upload.fault() == Fault.SLOW) {
-                    errorUnasked.add(upload.fault() + " " + upload.size() + " bytes: " + m.group());
+                    errorUnasked.add(upload.fault() + " " + upload.size() + " bytes: " + m.line());
                 }
             } else {
                 lost += upload.size();
-                System.out.printf("soak: NOT ERROR %s: %s, file holds %d bytes%n", upload, m.group(), Files.size(file));
+                System.out.printf("soak: NOT ERROR %s: %s, file holds %d bytes%n", upload, m.line(), Files.size(file));
             }
         }
         System.out.printf("soak: uploads tried %d, completed intact %d, ended as ERROR %d (of them without an"
@@ -222,18 +210,6 @@ class SoakIT {
             confirmed = false; // reset or cut by the server: the upload failed, and the sender knows it
         }
         assertThat(source).as("connected").isNotNull();
-        return new Upload(source, fault, MessageDigest.getInstance("SHA-256").digest(data), size, confirmed);
-    }
-
-    private static byte[] digest(Path file) throws Exception {
-        var sha = MessageDigest.getInstance("SHA-256");
-        try (InputStream in = Files.newInputStream(file)) {
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                sha.update(buffer, 0, n);
-            }
-        }
-        return sha.digest();
+        return new Upload(source, fault, Checksums.sha256(data), size, confirmed);
     }
 }

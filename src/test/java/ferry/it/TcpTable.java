@@ -12,16 +12,21 @@ import java.util.stream.Stream;
 /**
  * The kernel's TCP socket tables, {@code /proc/net/tcp} and {@code tcp6}, read
  * without opening a connection (so no connection number is used up): who
- * listens on a port, and on which address.
+ * listens on a port, on which address, and how many connections wait to be
+ * accepted. Public for the in-process tests of {@code ferry.server}.
  */
-final class TcpTable {
+public final class TcpTable {
     private static final String LISTEN = "0A";
 
     private TcpTable() {
     }
 
-    /** One row: the local address (hex, as the kernel writes it), port, state and socket inode. */
-    record Row(String localAddress, int localPort, String state, long inode) {
+    /**
+     * One row: the local address (hex, as the kernel writes it), port, state,
+     * receive queue (for a listening socket: connections not yet accepted) and
+     * socket inode.
+     */
+    record Row(String localAddress, int localPort, String state, int rxQueue, long inode) {
         boolean listening() {
             return state.equals(LISTEN);
         }
@@ -40,7 +45,7 @@ final class TcpTable {
                 lines.skip(1).map(line -> line.trim().split("\\s+")).forEach(f -> {
                     int colon = f[1].lastIndexOf(':');
                     rows.add(new Row(f[1].substring(0, colon), Integer.parseInt(f[1].substring(colon + 1), 16), f[3],
-                            Long.parseLong(f[9])));
+                            Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16), Long.parseLong(f[9])));
                 });
             } catch (IOException | RuntimeException e) {
                 // No such table (IPv6 off, or the process is gone): the other still counts.
@@ -52,6 +57,12 @@ final class TcpTable {
     /** True while some socket in this network namespace listens on {@code port}. */
     static boolean listening(int port) {
         return rows(Path.of("/proc/net")).stream().anyMatch(r -> r.listening() && r.localPort() == port);
+    }
+
+    /** Connections the kernel holds in the accept queue of the sockets listening on {@code port}. */
+    public static int acceptQueue(int port) {
+        return rows(Path.of("/proc/net")).stream().filter(r -> r.listening() && r.localPort() == port)
+                .mapToInt(Row::rxQueue).sum();
     }
 
     /** True while a socket on the all-zero address listens on {@code port}. */

@@ -2,6 +2,7 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.it.FaultPeer;
 import ferry.server.net.FerryServer;
 import java.io.BufferedReader;
 import java.io.File;
@@ -13,8 +14,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
@@ -94,8 +93,7 @@ class DescriptorReserveIT {
     private static void burst(int port, Path dir, StringBuffer log, int round) throws Exception {
         int from = log.length();
         long before = files(dir);
-        var sockets = new ArrayList<Socket>();
-        try {
+        try (var sockets = new FaultPeer.Connections()) {
             for (int i = 0; i < CONNECTIONS; i++) {
                 sockets.add(new Socket("127.0.0.1", port));
             }
@@ -103,8 +101,6 @@ class DescriptorReserveIT {
                     .as("burst %d: the uploads wait for descriptors:%n%s", round, log).isTrue();
             assertThat(InProcessServer.await(Duration.ofSeconds(30), () -> files(dir) > before))
                     .as("burst %d: with every connection held, some upload gets its file:%n%s", round, log).isTrue();
-        } finally {
-            closeAll(sockets);
         }
         long total = (long) round * CONNECTIONS;
         assertThat(InProcessServer.await(Duration.ofSeconds(90), () -> outcomes(log.toString()) >= total))
@@ -124,17 +120,6 @@ class DescriptorReserveIT {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-    }
-
-    private static void closeAll(List<Socket> sockets) {
-        for (Socket socket : sockets) {
-            try {
-                socket.close();
-            } catch (IOException e) {
-                // Closed either way.
-            }
-        }
-        sockets.clear();
     }
 
     private static String location(Class<?> type) {

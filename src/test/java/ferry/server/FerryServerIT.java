@@ -2,20 +2,17 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.it.FaultPeer;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The server in-process on a loopback port: numbering, the idle rule and stopping. */
 class FerryServerIT {
     private static final Duration IDLE = Duration.ofMillis(600);
+    private static final Duration TEN_SECONDS = Duration.ofSeconds(10);
 
     @TempDir
     Path dir;
@@ -48,8 +46,7 @@ class FerryServerIT {
     @Test
     void numbersConnectionsInTheOrderTheyAreAccepted() throws Exception {
         start(Duration.ofSeconds(60)); // opening fifty connections may outlast a short idle limit on a loaded machine
-        var sockets = new ArrayList<Socket>();
-        try {
+        try (var sockets = new FaultPeer.Connections()) {
             for (int i = 1; i <= 50; i++) {
                 var socket = new Socket("127.0.0.1", server.port());
                 sockets.add(socket);
@@ -63,12 +60,8 @@ class FerryServerIT {
                 socket.shutdownOutput();
             }
             for (int i = 1; i <= 50; i++) {
-                assertThat(sockets.get(i - 1).getInputStream().read()).isEqualTo(-1);
+                assertThat(Uploads.awaitEnd(sockets.get(i - 1), Duration.ofSeconds(10))).isEqualTo(Uploads.End.CONFIRMED);
                 assertThat(dir.resolve(i + ".file")).hasContent("payload " + i);
-            }
-        } finally {
-            for (Socket socket : sockets) {
-                socket.close();
             }
         }
     }
@@ -94,48 +87,42 @@ class FerryServerIT {
         int count = 2 * Runtime.getRuntime().availableProcessors() + 2;
         long tick = IDLE.toNanos() / 3;
         int ticksPerStagger = 2; // STAGGER = 2 ticks = 400 ms, more than the 300 ms slack
-        var sockets = new ArrayList<Socket>();
         long[] lastByte = new long[count + 1];
-        try (var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory())) {
+        try (var watchers = Executors.newThreadPerTaskExecutor(Thread.ofPlatform().factory());
+             var sockets = new FaultPeer.Connections()) {
             var cuts = new ArrayList<Future<Long>>();
-            try {
-                for (int i = 1; i <= count; i++) {
-                    var socket = new Socket("127.0.0.1", server.port());
-                    sockets.add(socket);
-                    Path file = dir.resolve(i + ".file");
-                    assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file)))
-                            .as("connection %d is accepted as %d", i, i).isTrue();
-                    cuts.add(watchers.submit(() -> awaitReset(socket)));
+            for (int i = 1; i <= count; i++) {
+                var socket = new Socket("127.0.0.1", server.port());
+                sockets.add(socket);
+                Path file = dir.resolve(i + ".file");
+                assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> Files.exists(file)))
+                        .as("connection %d is accepted as %d", i, i).isTrue();
+                cuts.add(watchers.submit(() -> FaultPeer.awaitReset(socket, TEN_SECONDS)));
+            }
+            long begin = System.nanoTime();
+            for (int k = 0; k <= ticksPerStagger * (count - 1); k++) {
+                long due = begin + k * tick;
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    Thread.sleep(Duration.ofNanos(wait));
                 }
-                long begin = System.nanoTime();
-                for (int k = 0; k <= ticksPerStagger * (count - 1); k++) {
-                    long due = begin + k * tick;
-                    long wait = due - System.nanoTime();
-                    if (wait > 0) {
-                        Thread.sleep(Duration.ofNanos(wait));
-                    }
-                    for (int i = 1; i <= count; i++) {
-                        if (k <= ticksPerStagger * (count - i)) {
-                            lastByte[i] = System.nanoTime(); // before the write: the server cannot see it earlier
-                            try {
-                                sockets.get(i - 1).getOutputStream().write('a' + k % 26);
-                            } catch (SocketException e) {
-                                throw new AssertionError("connection " + i + " was cut while still sending, "
-                                        + Duration.ofNanos(lastByte[i] - begin).toMillis() + " ms into the test: " + e);
-                            }
+                for (int i = 1; i <= count; i++) {
+                    if (k <= ticksPerStagger * (count - i)) {
+                        lastByte[i] = System.nanoTime(); // before the write: the server cannot see it earlier
+                        try {
+                            sockets.get(i - 1).getOutputStream().write('a' + k % 26);
+                        } catch (SocketException e) {
+                            throw new AssertionError("connection " + i + " was cut while still sending, "
+                                    + Duration.ofNanos(lastByte[i] - begin).toMillis() + " ms into the test: " + e);
                         }
                     }
                 }
-                for (int i = 1; i <= count; i++) {
-                    long cut = resultOf(cuts.get(i - 1));
-                    assertThat(Duration.ofNanos(cut - lastByte[i]))
-                            .as("connection %d of %d: from its last byte to its reset", i, count)
-                            .isBetween(IDLE, IDLE.plusMillis(300));
-                }
-            } finally {
-                for (Socket socket : sockets) {
-                    socket.close();
-                }
+            }
+            for (int i = 1; i <= count; i++) {
+                long cut = FaultPeer.resultOf(cuts.get(i - 1), TEN_SECONDS);
+                assertThat(Duration.ofNanos(cut - lastByte[i]))
+                        .as("connection %d of %d: from its last byte to its reset", i, count)
+                        .isBetween(IDLE, IDLE.plusMillis(300));
             }
         }
         for (int i = 1; i <= count; i++) {
@@ -149,7 +136,7 @@ class FerryServerIT {
         start();
         try (var socket = new Socket("127.0.0.1", server.port())) {
             long opened = System.nanoTime();
-            long cut = awaitReset(socket);
+            long cut = FaultPeer.awaitReset(socket, TEN_SECONDS);
             assertThat(Duration.ofNanos(cut - opened)).isBetween(IDLE.minusMillis(50), IDLE.plusMillis(300));
         }
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
@@ -178,12 +165,11 @@ class FerryServerIT {
                 Thread.sleep(gapMillis);
             }
             socket.shutdownOutput();
-            socket.setSoTimeout(5_000);
-            assertThat(socket.getInputStream().read()).as("the server confirms the upload with a clean close")
-                    .isEqualTo(-1);
+            assertThat(Uploads.awaitEnd(socket, Duration.ofSeconds(5))).as("the server confirms the upload with a clean close")
+                    .isEqualTo(Uploads.End.CONFIRMED);
         }
         assertThat(dir.resolve("1.file")).hasContent("abcdefgh");
-        assertThat(awaitLogLine(1)).contains(" bytes=8 ", "outcome=complete");
+        assertThat(server.awaitLogLine(1)).contains(" bytes=8 ", "outcome=complete");
     }
 
     /**
@@ -205,24 +191,20 @@ class FerryServerIT {
                     .as("the bytes reach 1.file").isTrue();
             resetting.setSoLinger(true, 0);
         }
-        assertThat(awaitLogLine(1)).contains(" bytes=14 ", "outcome=reset");
+        assertThat(server.awaitLogLine(1)).contains(" bytes=14 ", "outcome=reset");
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
 
         try (var resetting = new Socket("127.0.0.1", server.port())) {
             resetting.getOutputStream().write("all of it, no half-close".getBytes(StandardCharsets.US_ASCII));
             resetting.setSoLinger(true, 0);
         }
-        assertThat(awaitLogLine(2)).contains("outcome=reset");
+        assertThat(server.awaitLogLine(2)).contains("outcome=reset");
         assertThat(dir.resolve("2.file")).hasContent("ERROR");
 
-        try (var next = new Socket("127.0.0.1", server.port())) {
-            next.getOutputStream().write("next".getBytes(StandardCharsets.US_ASCII));
-            next.shutdownOutput();
-            next.setSoTimeout(5_000);
-            assertThat(next.getInputStream().read()).isEqualTo(-1);
-        }
+        assertThat(Uploads.upload(server.port(), "next".getBytes(StandardCharsets.US_ASCII)))
+                .isEqualTo(Uploads.End.CONFIRMED);
         assertThat(dir.resolve("3.file")).hasContent("next");
-        assertThat(awaitLogLine(3)).contains("outcome=complete");
+        assertThat(server.awaitLogLine(3)).contains("outcome=complete");
     }
 
     private static long sizeOf(Path file) {
@@ -236,13 +218,9 @@ class FerryServerIT {
     @Test
     void stoppingAbortsUploadsInFlightAndKeepsFinishedOnes() throws Exception {
         start();
-        try (var done = new Socket("127.0.0.1", server.port())) {
-            done.getOutputStream().write("finished".getBytes(StandardCharsets.US_ASCII));
-            done.shutdownOutput();
-            assertThat(done.getInputStream().read()).isEqualTo(-1);
-        }
-        var inFlight = new ArrayList<Socket>();
-        try {
+        assertThat(Uploads.upload(server.port(), "finished".getBytes(StandardCharsets.US_ASCII)))
+                .isEqualTo(Uploads.End.CONFIRMED);
+        try (var inFlight = new FaultPeer.Connections()) {
             for (int i = 0; i < 5; i++) {
                 var socket = new Socket("127.0.0.1", server.port());
                 socket.getOutputStream().write(new byte[10_000]);
@@ -252,57 +230,11 @@ class FerryServerIT {
             long start = System.nanoTime();
             assertThat(server.server.stop()).isTrue();
             assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(1));
-        } finally {
-            for (Socket socket : inFlight) {
-                socket.close();
-            }
         }
         assertThat(dir.resolve("1.file")).hasContent("finished");
         for (int i = 2; i <= 6; i++) {
             assertThat(dir.resolve(i + ".file")).hasContent("ERROR");
         }
         assertThat(server.server.stop()).as("a second stop is a no-op").isFalse();
-    }
-
-    /**
-     * Blocks until the server resets the connection (ECONNRESET on read) and
-     * returns when that was seen; a clean close (end of stream), a byte from the
-     * server, or nothing within 10 s fails the test.
-     */
-    private static long awaitReset(Socket socket) {
-        try {
-            socket.setSoTimeout(10_000);
-            int read = socket.getInputStream().read();
-            throw new AssertionError(read == -1
-                    ? "expected a reset, but the server closed the connection cleanly (end of stream)"
-                    : "expected a reset, but the server sent a byte (" + read + ")");
-        } catch (SocketTimeoutException e) {
-            throw new AssertionError("expected a reset within 10 s, but the connection stayed open", e);
-        } catch (SocketException e) {
-            assertThat(e).as("how the connection ended").hasMessageContaining("Connection reset");
-            return System.nanoTime();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-    }
-
-    /** The watcher's result (at most 10 s away), or its own failure rethrown. */
-    private static long resultOf(Future<Long> watcher) throws Exception {
-        try {
-            return watcher.get(10, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof AssertionError failure) {
-                throw failure;
-            }
-            throw e;
-        }
-    }
-
-    /** Waits (at most 5 s) for connection {@code n}'s log line, written when it ends, and returns it. */
-    private String awaitLogLine(long n) throws InterruptedException {
-        var prefix = " ferry: conn=" + n + " "; // after the timestamp
-        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> server.log().contains(prefix)))
-                .as("connection %d is logged; log so far:%n%s", n, server.log()).isTrue();
-        return server.log().lines().filter(line -> line.contains(prefix)).findFirst().orElseThrow();
     }
 }

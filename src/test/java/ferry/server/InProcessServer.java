@@ -1,5 +1,7 @@
 package ferry.server;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import ferry.common.UserError;
 import ferry.server.net.FerryServer;
 import ferry.server.numbering.ConnectionCounter;
@@ -46,6 +48,14 @@ final class InProcessServer implements AutoCloseable {
         synchronized (logBytes) {
             return logBytes.toString(StandardCharsets.UTF_8);
         }
+    }
+
+    /** Waits (at most 5 s) for connection {@code n}'s log line, written when it ends, and returns it. */
+    String awaitLogLine(long n) throws InterruptedException {
+        var prefix = " ferry: conn=" + n + " "; // after the timestamp
+        assertThat(await(Duration.ofSeconds(5), () -> log().contains(prefix)))
+                .as("connection %d is logged; log so far:%n%s", n, log()).isTrue();
+        return log().lines().filter(line -> line.contains(prefix)).findFirst().orElseThrow();
     }
 
     @Override

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import ferry.common.ExitCode;
+import ferry.it.Ports;
 import ferry.server.store.UploadDirectory;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -24,6 +25,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -41,13 +43,6 @@ class MetricsEndpointIT {
 
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private final ByteArrayOutputStream err = new ByteArrayOutputStream();
-
-    private static int freePort() throws IOException {
-        try (var socket = new ServerSocket()) {
-            socket.bind(new InetSocketAddress("127.0.0.1", 0));
-            return socket.getLocalPort();
-        }
-    }
 
     private ServerMain main() {
         return new ServerMain(Map.of(), new PrintStream(out, true, StandardCharsets.UTF_8),
@@ -70,8 +65,9 @@ class MetricsEndpointIT {
      */
     @Test
     void theEndpointServesWhileTheServerRunsAndStopsWithIt() throws Exception {
-        int port = freePort();
-        int metricsPort = freePort();
+        int port = Ports.unused();
+        // Both are picked before either is bound: they must differ.
+        int metricsPort = IntStream.generate(Ports::unused).filter(p -> p != port).findFirst().orElseThrow();
         var stop = new PipedOutputStream();
         var pipe = new PipedInputStream(stop);
         var result = new AtomicReference<ExitCode>();
@@ -80,11 +76,8 @@ class MetricsEndpointIT {
         try {
             assertThat(InProcessServer.await(DEADLINE, () -> out.toString(StandardCharsets.UTF_8).contains("listening")))
                     .as("the server starts; stderr: %s", err).isTrue();
-            try (var upload = new Socket("127.0.0.1", port)) {
-                upload.getOutputStream().write("counted".getBytes(StandardCharsets.US_ASCII));
-                upload.shutdownOutput();
-                assertThat(upload.getInputStream().read()).as("the server confirms with a close").isEqualTo(-1);
-            }
+            assertThat(Uploads.upload(port, "counted".getBytes(StandardCharsets.US_ASCII)))
+                    .as("the server confirms with a close").isEqualTo(Uploads.End.CONFIRMED);
             assertThat(InProcessServer.await(DEADLINE, () -> scrape(metricsPort)
                     .contains("ferry_uploads_total{outcome=\"complete\"} 1.0"))).isTrue();
         } finally {
@@ -118,7 +111,7 @@ class MetricsEndpointIT {
      */
     @Test
     void aMetricsPortInUseFailsTheStartAndLeavesThePortAndTheDirectoryFree() throws Exception {
-        int port = freePort();
+        int port = Ports.unused();
         try (var taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress("127.0.0.1", 0));
             int metricsPort = taken.getLocalPort();

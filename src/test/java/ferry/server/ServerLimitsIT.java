@@ -2,8 +2,8 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.it.TcpTable;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
@@ -11,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,6 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
  * on a loopback port.
  */
 class ServerLimitsIT {
+    private static final Duration TEN_SECONDS = Duration.ofSeconds(10);
+
     @TempDir
     Path dir;
 
@@ -64,21 +65,19 @@ class ServerLimitsIT {
                 second.getOutputStream().write("second".getBytes(StandardCharsets.US_ASCII));
                 assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> hasContent(dir.resolve("2.file"), "second")))
                         .as("the second holds the other slot: its bytes are saved as they arrive").isTrue();
-                assertThat(InProcessServer.await(Duration.ofSeconds(2), () -> acceptQueue(server.port()) == 1))
-                        .as("the third waits in the kernel's accept queue (%d queued)", acceptQueue(server.port())).isTrue();
+                assertThat(InProcessServer.await(Duration.ofSeconds(2), () -> TcpTable.acceptQueue(server.port()) == 1))
+                        .as("the third waits in the kernel's accept queue (%d queued)", TcpTable.acceptQueue(server.port())).isTrue();
                 assertThat(InProcessServer.await(Duration.ofMillis(500),
                         () -> Files.exists(dir.resolve("3.file")) || log().contains("conn=3 ")))
                         .as("no slot, no accept: the third gets no number, no file and no log line").isFalse();
-                assertThat(acceptQueue(server.port())).as("the third still waits in the accept queue").isEqualTo(1);
+                assertThat(TcpTable.acceptQueue(server.port())).as("the third still waits in the accept queue").isEqualTo(1);
 
                 first.shutdownOutput();
-                first.setSoTimeout(10_000);
-                assertThat(first.getInputStream().read()).isEqualTo(-1);
-                third.setSoTimeout(10_000);
-                assertThat(third.getInputStream().read()).as("the third upload is served once a slot is free")
-                        .isEqualTo(-1);
+                assertThat(Uploads.awaitEnd(first, TEN_SECONDS)).isEqualTo(Uploads.End.CONFIRMED);
+                assertThat(Uploads.awaitEnd(third, TEN_SECONDS)).as("the third upload is served once a slot is free")
+                        .isEqualTo(Uploads.End.CONFIRMED);
                 assertThat(dir.resolve("3.file")).hasContent("third");
-                assertThat(acceptQueue(server.port())).as("nothing is left in the accept queue").isZero();
+                assertThat(TcpTable.acceptQueue(server.port())).as("nothing is left in the accept queue").isZero();
             }
             assertThat(dir.resolve("1.file")).isEmptyFile();
             assertThat(log().split("connection limit reached", -1)).as("said once, not per waiting connection")
@@ -110,12 +109,10 @@ class ServerLimitsIT {
                 assertThat(dir.resolve("2.file")).as("no slot, no accept").doesNotExist();
                 first.setSoLinger(true, 0);
             }
-            waiting.setSoTimeout(10_000);
-            assertThat(waiting.getInputStream().read()).as("the waiting upload is served once the reset frees the slot")
-                    .isEqualTo(-1);
+            assertThat(Uploads.awaitEnd(waiting, TEN_SECONDS))
+                    .as("the waiting upload is served once the reset frees the slot").isEqualTo(Uploads.End.CONFIRMED);
         }
-        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("conn=1 "))).isTrue();
-        assertThat(log()).containsPattern("conn=1 .*bytes=9 .*outcome=reset");
+        assertThat(server.awaitLogLine(1)).containsPattern("conn=1 .*bytes=9 .*outcome=reset");
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
         assertThat(dir.resolve("2.file")).hasContent("second");
     }
@@ -123,17 +120,11 @@ class ServerLimitsIT {
     @Test
     void anUploadLargerThanTheSizeLimitEndsAsErrorAndOneAtTheLimitIsSaved() throws Exception {
         start(10, 100_000, Duration.ZERO, Duration.ofSeconds(30));
-        try (var atLimit = new Socket("127.0.0.1", server.port())) {
-            atLimit.getOutputStream().write(new byte[100_000]);
-            atLimit.shutdownOutput();
-            assertThat(atLimit.getInputStream().read()).isEqualTo(-1);
-        }
+        assertThat(Uploads.upload(server.port(), new byte[100_000])).isEqualTo(Uploads.End.CONFIRMED);
         assertThat(Files.size(dir.resolve("1.file"))).isEqualTo(100_000);
-        try (var tooLarge = new Socket("127.0.0.1", server.port())) {
-            assertThat(sendUntilCut(tooLarge, 100_001)).as("the server cuts the upload").isTrue();
-        }
-        assertThat(InProcessServer.await(Duration.ofSeconds(5), () -> log().contains("conn=2 "))).isTrue();
-        assertThat(log()).containsPattern("conn=2 .*outcome=too-large");
+        assertThat(Uploads.upload(server.port(), new byte[100_001])).as("the server cuts the upload")
+                .isEqualTo(Uploads.End.RESET);
+        assertThat(server.awaitLogLine(2)).containsPattern("conn=2 .*outcome=too-large");
         assertThat(dir.resolve("2.file")).hasContent("ERROR");
     }
 
@@ -166,50 +157,11 @@ class ServerLimitsIT {
         assertThat(dir.resolve("1.file")).hasContent("ERROR");
     }
 
-    /** Writes {@code size} bytes and half-closes; true when the server then reset instead of confirming. */
-    private static boolean sendUntilCut(Socket socket, int size) {
-        try {
-            socket.getOutputStream().write(new byte[size]);
-            socket.shutdownOutput();
-            return socket.getInputStream().read() != -1;
-        } catch (IOException e) {
-            return true;
-        }
-    }
-
     private static boolean hasContent(Path file, String expected) {
         try {
             return Files.readString(file, StandardCharsets.US_ASCII).equals(expected);
         } catch (IOException e) {
             return false;
         }
-    }
-
-    /**
-     * Connections the kernel holds in the accept queue of the socket listening
-     * on {@code port}: the rx_queue of its LISTEN row in /proc/net/tcp{,6}.
-     */
-    private static int acceptQueue(int port) {
-        int queued = 0;
-        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
-            Path path = Path.of(table);
-            if (!Files.exists(path)) {
-                continue;
-            }
-            List<String> rows;
-            try {
-                rows = Files.readAllLines(path);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-            for (String row : rows.subList(1, rows.size())) {
-                String[] f = row.trim().split("\\s+");
-                String local = f[1];
-                if (f[3].equals("0A") && Integer.parseInt(local.substring(local.lastIndexOf(':') + 1), 16) == port) {
-                    queued += Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16);
-                }
-            }
-        }
-        return queued;
     }
 }

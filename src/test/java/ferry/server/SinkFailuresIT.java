@@ -2,6 +2,7 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.it.FaultPeer;
 import ferry.server.numbering.LocalCounter;
 import ferry.server.store.FileSink;
 import java.io.IOException;
@@ -11,8 +12,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -44,8 +43,8 @@ class SinkFailuresIT {
     }
 
     /** Opens {@code count} connections, numbered 1 to count in this order. */
-    private List<Socket> connect(int count) throws Exception {
-        var sockets = new ArrayList<Socket>();
+    private FaultPeer.Connections connect(int count) throws Exception {
+        var sockets = new FaultPeer.Connections();
         for (int i = 1; i <= count; i++) {
             sockets.add(new Socket("127.0.0.1", server.port()));
             Path file = dir.resolve(i + ".file");
@@ -66,15 +65,10 @@ class SinkFailuresIT {
      * loop) are confirmed and saved; then six more uploads are served.
      */
     private void onlyTheBrokenUploadFails(int broken, String outcome, String reason) throws Exception {
-        List<Socket> sockets = connect(6);
-        try {
+        try (var sockets = connect(6)) {
             for (int i = 1; i <= 6; i++) {
                 Uploads.End end = Uploads.send(sockets.get(i - 1), payload(i), Duration.ofSeconds(10));
                 assertThat(end).as("upload %d", i).isEqualTo(i == broken ? Uploads.End.RESET : Uploads.End.CONFIRMED);
-            }
-        } finally {
-            for (Socket socket : sockets) {
-                socket.close();
             }
         }
         for (int i = 1; i <= 6; i++) {

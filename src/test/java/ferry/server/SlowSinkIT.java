@@ -2,6 +2,7 @@ package ferry.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import ferry.it.FaultPeer;
 import ferry.server.numbering.LocalCounter;
 import ferry.server.store.FileSink;
 import java.io.IOException;
@@ -93,10 +94,9 @@ class SlowSinkIT {
         // Idle connections on every loop, so that the loads stay level and new uploads go to every
         // loop in turn, the slow one's included (uploads go to the least loaded loop, ties rotating).
         int cores = Runtime.getRuntime().availableProcessors();
-        var idle = new ArrayList<Socket>();
         var millis = new ArrayList<Long>();
         byte[] small = random(100, 2);
-        try {
+        try (var idle = new FaultPeer.Connections()) {
             for (int i = 0; i < 2 * cores - 1; i++) {
                 idle.add(new Socket("127.0.0.1", server.port()));
             }
@@ -104,10 +104,6 @@ class SlowSinkIT {
                 long start = System.nanoTime();
                 assertThat(Uploads.upload(server.port(), small)).isEqualTo(Uploads.End.CONFIRMED);
                 millis.add((System.nanoTime() - start) / 1_000_000);
-            }
-        } finally {
-            for (Socket socket : idle) {
-                socket.close();
             }
         }
         millis.sort(null);
