@@ -229,6 +229,9 @@ class LauncherIT {
         try (var lib = Files.list(launcherDir().resolve("lib"))) {
             assertThat(lib.map(file -> "lib/" + file.getFileName())).containsExactlyInAnyOrderElementsOf(listed);
         }
+        // The same jars as mvn verify's lib/ (which the package ships), whatever the tests' dependencies make Maven choose.
+        assertThat(listed).as("the launcher's libraries against mvn verify's (target/libraries)")
+                .containsExactlyInAnyOrder(Files.readString(Ferry.ROOT.resolve("target/libraries")).strip().split(":"));
         assertThat(launcherDir().resolve("build.log")).content().startsWith("building ferry with Maven and ")
                 .doesNotContain("surefire").doesNotContain("testCompile").doesNotContain("testResources");
 
@@ -300,10 +303,10 @@ class LauncherIT {
         Path clientCache = launcherDir().resolve("client.cache");
         assertThat(serverCache).isNotEmptyFile();
         assertThat(clientCache).isNotEmptyFile();
-        assertThat(contains(serverCache, "ferry/server/EventLoop")).isTrue();
+        assertThat(contains(serverCache, "ferry/server/net/EventLoop")).isTrue();
         assertThat(contains(serverCache, "ferry/client/Sender")).isFalse();
         assertThat(contains(clientCache, "ferry/client/Sender")).isTrue();
-        assertThat(contains(clientCache, "ferry/server/EventLoop")).isFalse();
+        assertThat(contains(clientCache, "ferry/server/net/EventLoop")).isFalse();
         String madeWith = Files.readString(launcherDir().resolve("cache-jdk")).trim();
         assertThat(Path.of(madeWith, "bin/java")).isExecutable();
 
