@@ -325,8 +325,8 @@ _ferry_training_note() {
         never) return 0 ;;
         *) [ -t 2 ] || return 0 ;;
     esac
-    IFS= read -r note <"$FERRY_TRAINING_NOTE" 2>/dev/null
-    : >"$FERRY_TRAINING_NOTE" 2>/dev/null
+    { IFS= read -r note <"$FERRY_TRAINING_NOTE"; } 2>/dev/null
+    { : >"$FERRY_TRAINING_NOTE"; } 2>/dev/null
     [ -n "$note" ] && printf '%s\n' "$note" >&2
     return 0
 }
@@ -455,5 +455,9 @@ ferry_build() {
     else
         ferry_note "building ferry (start-up caches for $FERRY_JAVA_HOME, about 10 s) ..."
     fi
-    _ferry_train_caches wait now 8>"$FERRY_BUILD_DIR/.train-lock"
+    # The caches are optional: a training that could not finish (a lock held too long, a jar rebuilt
+    # meanwhile) is a note, never a failed build.
+    _ferry_train_caches wait now 8>"$FERRY_BUILD_DIR/.train-lock" ||
+        ferry_note "note: the start-up caches were not installed this time (see $FERRY_BUILD_DIR/build.log)"
+    return 0
 }

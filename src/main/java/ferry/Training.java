@@ -76,7 +76,7 @@ public final class Training {
             int port = freePort();
             Path files = dir.resolve("files");
             var server = Thread.ofPlatform().name("training-server").daemon().start(() ->
-                    result.set(new ServerMain(Map.of(), out, out).run(new String[] {Integer.toString(port), files.toString()}, stopPipe)));
+                    result.set(new ServerMain(Map.of("FERRY_LISTEN", "127.0.0.1"), out, out).run(new String[] {Integer.toString(port), files.toString()}, stopPipe)));
             try (Socket socket = connect(port)) {
                 socket.setSoTimeout(WAIT_MS);
                 socket.getOutputStream().write(new byte[UPLOAD_BYTES]);

@@ -83,7 +83,7 @@ final class EventLoop implements Runnable, Upload.Loop {
     private volatile boolean stopping;
     private volatile long stopDeadline;
 
-    public EventLoop(String name, Duration idleTimeout, Duration maxDuration, Semaphore slots, Log log, Consumer<String> fatal)
+    EventLoop(String name, Duration idleTimeout, Duration maxDuration, Semaphore slots, Log log, Consumer<String> fatal)
             throws IOException {
         this.name = name;
         this.idleNanos = idleTimeout.toNanos();

@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A running server: the listening socket, the accept thread and the event
  * loops. Stops in order: the listening socket closes first, so no
  * connection is accepted after that, then every loop ends what it holds
- * (unfinished uploads as {@code ERROR}) within {@link #STOP_GRACE_NANOS},
+ * (unfinished uploads as {@code ERROR}) within {@link EventLoop#STOP_GRACE_NANOS},
  * each writing its record.
  *
  * <p>A failure of a shared part that cannot be retried (an event loop's
@@ -33,8 +33,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 public final class FerryServer {
     /** Pending connections the kernel may queue before accept; capped by net.core.somaxconn. */
     private static final int BACKLOG = 4096;
-    /** How long a stop waits in all for uploads to end and their sinks to finish: 3 s. */
-    static final long STOP_GRACE_NANOS = EventLoop.STOP_GRACE_NANOS;
 
     private final ServerSocketChannel channel;
     private final Thread acceptor;
@@ -158,7 +156,7 @@ public final class FerryServer {
         closeQuietly(channel);
         // Wakes the acceptor wherever it waits: for a slot, in a back-off, or in its selector for a connection.
         acceptor.interrupt();
-        long deadline = System.nanoTime() + STOP_GRACE_NANOS;
+        long deadline = System.nanoTime() + EventLoop.STOP_GRACE_NANOS;
         join(acceptor, deadline);
         loops.forEach(loop -> loop.stop(deadline));
         // The loops end at the deadline on their own; the extra half second covers their last records.

@@ -78,8 +78,9 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 final class Upload {
     /**
-     * The event loop that holds an upload, as the upload's worker sees it. Each call only queues an event and
-     * wakes the loop, which then runs it on its own thread; none blocks.
+     * The event loop that holds an upload, as the upload's worker sees it. {@code opened}, {@code yielded} and
+     * {@code concluded} only queue an event and wake the loop, which then runs it on its own thread; {@code note}
+     * writes its line at once, on the caller's thread.
      */
     interface Loop {
         /** The sink is open: wait for data. */
