@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -212,6 +213,22 @@ public final class FaultPeer implements AutoCloseable {
                 }
             }
             clear();
+        }
+    }
+
+    /**
+     * Connects to 127.0.0.1:{@code port} and closes at once, for a peer that may refuse by resetting the
+     * connection as soon as it has accepted it. That reset can reach the connecting thread before its connect
+     * returns (on a loaded machine it often does), so a reset is no error here; a refused connection (nothing
+     * listening) still is. What the peer made of the connection is for the test to check.
+     */
+    static void knock(int port) throws IOException {
+        try {
+            new Socket(InetAddress.getLoopbackAddress(), port).close();
+        } catch (ConnectException e) {
+            throw e;
+        } catch (SocketException e) {
+            // Accepted, then reset: the connection was made.
         }
     }
 

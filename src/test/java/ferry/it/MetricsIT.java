@@ -226,7 +226,7 @@ class MetricsIT {
                 socket.connect(new InetSocketAddress("127.0.0.1", server.port));
             }
             awaitSample(metricsPort, "ferry_connections_refused_total{by=\"rule\"}", 1);
-            FaultPeer.connect(server.port).close();
+            FaultPeer.knock(server.port);
             String scrape = awaitSample(metricsPort, "ferry_connections_refused_total{by=\"free-space\"}", 1);
             assertThat(value(scrape, "ferry_connections_refused_total{by=\"rule\"}")).isEqualTo(1);
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isZero();

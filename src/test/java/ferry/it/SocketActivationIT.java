@@ -123,7 +123,7 @@ class SocketActivationIT {
         Path dir = tmp.resolve("files");
         try (var activator = activate(List.of("--listen=127.0.0.1:" + port),
                 List.of(Integer.toString(other), dir.toString()), port)) {
-            FaultPeer.connect(port).close();
+            FaultPeer.knock(port);
             var result = activator.awaitExit(Ferry.START_DEADLINE);
             assertThat(result.exitCode()).isEqualTo(2);
             assertThat(result.stdout()).isEmpty();
@@ -174,7 +174,7 @@ class SocketActivationIT {
         Path dir = tmp.resolve("files");
         try (var activator = activate(List.of("--listen=127.0.0.1:" + port, "--listen=127.0.0.1:" + second),
                 List.of(Integer.toString(port), dir.toString()), port, second)) {
-            FaultPeer.connect(port).close();
+            FaultPeer.knock(port);
             var result = activator.awaitExit(Ferry.START_DEADLINE);
             assertThat(result.exitCode()).isEqualTo(2);
             assertThat(result.stderr()).isEqualTo("ERROR: socket activation passed 2 sockets (LISTEN_FDS); ferry serves "
