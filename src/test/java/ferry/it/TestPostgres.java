@@ -62,13 +62,7 @@ public final class TestPostgres implements AutoCloseable, ClassFixtures.Fixture 
         assumeTrue(bin != null, "PostgreSQL's server is not installed (bin/install-test-tools installs it)");
         TestPostgres kept = ClassFixtures.take(TestPostgres.class);
         if (kept != null) {
-            try {
-                kept.reset();
-                return kept;
-            } catch (Exception | AssertionError e) {
-                // A cluster that a test left broken is replaced.
-                kept.destroy();
-            }
+            return kept;
         }
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "ferry-pg-");
         var postgres = new TestPostgres(bin, dir, Ferry.freePort());
@@ -91,7 +85,8 @@ public final class TestPostgres implements AutoCloseable, ClassFixtures.Fixture 
      * would outlive it) and the {@code public} schema emptied: ferry's table is
      * created anew on first use, as on a fresh cluster.
      */
-    private void reset() throws Exception {
+    @Override
+    public void reset() throws Exception {
         if (!running) {
             startAgain();
         }

@@ -21,8 +21,11 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * holds two of a type gives the second one back by closing it for good.
  */
 public final class ClassFixtures implements AfterAllCallback {
-    /** A fixture that can be kept: {@link #destroy()} closes it for good. */
+    /** A fixture that can be kept: {@link #reset()} makes it as good as new, {@link #destroy()} closes it for good. */
     public interface Fixture {
+        /** Makes a kept fixture as good as new for the next test; fails when a test left it broken. */
+        void reset() throws Exception;
+
         /** Stops and deletes the fixture, whatever state a test left it in. */
         void destroy();
     }
@@ -31,9 +34,25 @@ public final class ClassFixtures implements AfterAllCallback {
     private static final Map<Class<?>, Fixture> IDLE = new LinkedHashMap<>();
     private static boolean hooked;
 
-    /** The kept fixture of this type, now the caller's, or null when there is none. */
-    public static synchronized <T extends Fixture> T take(Class<T> type) {
-        return type.cast(IDLE.remove(type));
+    /**
+     * The kept fixture of this type, reset and now the caller's, or null when there is none or when
+     * it could not be reset (a test left it broken: it is then destroyed, and the caller starts a new one).
+     */
+    public static <T extends Fixture> T take(Class<T> type) {
+        T kept;
+        synchronized (ClassFixtures.class) {
+            kept = type.cast(IDLE.remove(type));
+        }
+        if (kept == null) {
+            return null;
+        }
+        try {
+            kept.reset();
+            return kept;
+        } catch (Exception | AssertionError e) {
+            kept.destroy();
+            return null;
+        }
     }
 
     /**
