@@ -675,7 +675,7 @@ class LauncherIT {
         Path third = Files.writeString(copy.resolve("descriptor-3.txt"), "the launcher's descriptor 3\n");
         var hung = Ferry.exec(List.of("bash", "-c", "exec 3<\"$1\" && shift && exec \"$@\"", "with-3", third.toString(),
                 copy.resolve("client").toString(), "127.0.0.1", "0", "x"),
-                withNotes(Map.of("FERRY_TRAINING_FAULT", "hang", "FERRY_TRAINING_TIMEOUT", "20")), null, BUILD);
+                withNotes(Map.of("FERRY_TRAINING_FAULT", "hang", "FERRY_TRAINING_TIMEOUT", "8")), null, BUILD);
         assertThat(hung.exitCode()).isEqualTo(2);
         assertThat(hung.stderr()).matches(buildingLine("start-up caches for ") + "ERROR: invalid port .*\n");
         assertThat(training()).as("the hung training still runs once the launch that started it has ended").isTrue();
@@ -686,7 +686,7 @@ class LauncherIT {
         assertThat(launcherDir().resolve("server.cache")).doesNotExist();
         assertThat(launcherDir().resolve("client.cache")).doesNotExist();
         assertThat(badPort(Map.of())).isEqualTo("note: could not train the server's and the client's start-up caches "
-                + "(server: timed out after 20 s; client: timed out after 20 s; see " + launcherDir().resolve("build.log")
+                + "(server: timed out after 8 s; client: timed out after 8 s; see " + launcherDir().resolve("build.log")
                 + "); ferry runs without its start-up cache\n" + BAD_PORT);
         assertThat(badPort(Map.of())).isEqualTo(BAD_PORT);
 
