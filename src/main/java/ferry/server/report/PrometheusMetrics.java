@@ -28,18 +28,18 @@ import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * {@code --metrics [ADDR:]PORT}: the server's counters, served for Prometheus
  * at {@code http://ADDR:PORT/metrics} by the Prometheus Java client's own
- * HTTP server (the JDK's {@code com.sun.net.httpserver}, on daemon threads of
- * its own).
+ * HTTP server (the JDK's {@code com.sun.net.httpserver}, a virtual thread per
+ * request, with bounds on request time and connections: {@link #HTTP_LIMITS}).
  *
  * <p>Loaded only when the option is on: {@code ferry.server.ServerMain} is the one class
  * that names this one, in a branch taken only then, so that without the
@@ -132,6 +132,7 @@ public final class PrometheusMetrics implements ServerEvents {
      */
     public static PrometheusMetrics start(InetSocketAddress address, Path directory) throws UserError {
         var metrics = new PrometheusMetrics(directory);
+        limitConnections();
         try {
             var builder = HTTPServer.builder(PROPERTIES).port(address.getPort()).registry(metrics.registry);
             if (!address.getAddress().isAnyLocalAddress()) {
@@ -149,16 +150,43 @@ public final class PrometheusMetrics implements ServerEvents {
     }
 
     /**
-     * The threads that answer scrapes: at most two, daemons, and one that
-     * fails is logged as one line (never a stack trace) and replaced.
+     * Bounds on the endpoint's connections, so that slow or silent clients
+     * cannot hold it: a request (line and headers) must arrive within 5 s of
+     * its first byte, and a connection that sends nothing is closed after as
+     * long (checked every second, not the JDK's 10 s); a response must be
+     * read within 10 s; at most 64 connections are open at once (more are
+     * closed as they arrive). The JDK's HTTP server reads these system
+     * properties once, when its classes load, which is at this class's start
+     * (nothing else in the server uses it); one the operator set with
+     * {@code -D} is kept.
+     */
+    static final Map<String, String> HTTP_LIMITS = Map.of(
+            "sun.net.httpserver.maxReqTime", "5",
+            "sun.net.httpserver.maxRspTime", "10",
+            "sun.net.httpserver.clockTick", "1000",
+            "sun.net.httpserver.timerMillis", "1000",
+            "jdk.httpserver.maxConnections", "64");
+
+    private static void limitConnections() {
+        HTTP_LIMITS.forEach((name, value) -> {
+            if (System.getProperty(name) == null) {
+                System.setProperty(name, value);
+            }
+        });
+    }
+
+    /**
+     * The threads that answer scrapes: a virtual thread per request, so that
+     * a client that sends half a request holds only its own thread (until
+     * {@link #HTTP_LIMITS} closes it), never the scrapes beside it. One that
+     * fails is logged as one line, never a stack trace.
      */
     private static ExecutorService scrapers() {
-        var count = new AtomicInteger();
-        ThreadFactory factory = task -> Thread.ofPlatform().name("ferry-metrics-" + count.incrementAndGet()).daemon()
+        ThreadFactory factory = Thread.ofVirtual().name("ferry-metrics-", 1)
                 .uncaughtExceptionHandler((thread, e) -> System.out.println(java.time.Instant.now()
                         + " ferry: metrics: a scrape failed: " + e))
-                .unstarted(task);
-        return Executors.newFixedThreadPool(2, factory);
+                .factory();
+        return Executors.newThreadPerTaskExecutor(factory);
     }
 
     /**
