@@ -64,13 +64,13 @@ class MetricsIT {
     }
 
     /** The value of the one sample named {@code sample} (labels as written), or NaN when absent. */
-    private static double value(String scrape, String sample) {
+    static double value(String scrape, String sample) {
         var matcher = Pattern.compile("^" + Pattern.quote(sample) + " (\\S+)$", Pattern.MULTILINE).matcher(scrape);
         return matcher.find() ? Double.parseDouble(matcher.group(1)) : Double.NaN;
     }
 
     /** Polls the endpoint until {@code sample} reads {@code expected}; returns the scrape that did. */
-    private static String awaitSample(int metricsPort, String sample, double expected) {
+    static String awaitSample(int metricsPort, String sample, double expected) {
         var last = new AtomicReference<String>("");
         boolean seen = Ferry.await(DEADLINE, () -> {
             last.set(scrape(metricsPort));

@@ -24,12 +24,33 @@ public final class AccessRules {
 
     private final List<Range> allow;
     private final List<Range> deny;
+    /** {@code --max-per-peer}: connections one address may hold at once, or 0 for no limit (the default). */
+    private final int maxPerPeer;
 
     public AccessRules(List<Range> allow, List<Range> deny) {
-        this.allow = List.copyOf(allow);
-        this.deny = List.copyOf(deny);
+        this(allow, deny, 0);
     }
 
+    private AccessRules(List<Range> allow, List<Range> deny, int maxPerPeer) {
+        this.allow = List.copyOf(allow);
+        this.deny = List.copyOf(deny);
+        this.maxPerPeer = maxPerPeer;
+    }
+
+    /** These rules, and at most {@code max} connections at once from one address (0: no limit). */
+    public AccessRules withMaxPerPeer(int max) {
+        if (max < 0) {
+            throw new IllegalArgumentException("max " + max);
+        }
+        return new AccessRules(allow, deny, max);
+    }
+
+    /** Connections one address may hold at once, or 0 for no limit. */
+    public int maxPerPeer() {
+        return maxPerPeer;
+    }
+
+    /** True when an address range is given ({@code --allow}, {@code --deny}). */
     public boolean restricts() {
         return !allow.isEmpty() || !deny.isEmpty();
     }

@@ -97,8 +97,8 @@ public final class PrometheusMetrics implements ServerEvents {
                 .help("Uploads accepted and numbered that have not ended yet")
                 .callback(callback -> callback.call(inFlight.sum())).register(registry);
         var refusedTotal = Counter.builder(PROPERTIES).name("ferry_connections_refused_total")
-                .help("Connections reset before they got a number: by the access rules (by=rule) or for want"
-                        + " of free space (by=free-space)")
+                .help("Connections reset before they got a number: by the access rules (by=rule), for want"
+                        + " of free space (by=free-space), or at the per-address limit (by=per-peer)")
                 .labelNames("by").withoutExemplars().register(registry);
         for (Refusal refusal : Refusal.values()) {
             refused[refusal.ordinal()] = refusedTotal.labelValues(refusal.label());
