@@ -30,16 +30,19 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
  * {@code --metrics [ADDR:]PORT}: the server's counters, served for Prometheus
  * at {@code http://ADDR:PORT/metrics} by the Prometheus Java client's own
- * HTTP server (the JDK's {@code com.sun.net.httpserver}, a virtual thread per
- * request, with bounds on request time and connections: {@link #HTTP_LIMITS}).
+ * HTTP server (the JDK's {@code com.sun.net.httpserver}, a thread per request
+ * of its own, with bounds on request time and connections: {@link #HTTP_LIMITS}).
  *
  * <p>Loaded only when the option is on: {@code ferry.server.ServerMain} is the one class
  * that names this one, in a branch taken only then, so that without the
@@ -149,6 +152,9 @@ public final class PrometheusMetrics implements ServerEvents {
         return metrics;
     }
 
+    /** Connections the endpoint keeps open at once, and the most threads that answer them: 64. */
+    static final int MAX_CONNECTIONS = 64;
+
     /**
      * Bounds on the endpoint's connections, so that slow or silent clients
      * cannot hold it: a request (line and headers) must arrive within 5 s of
@@ -161,11 +167,12 @@ public final class PrometheusMetrics implements ServerEvents {
      * {@code -D} is kept.
      */
     static final Map<String, String> HTTP_LIMITS = Map.of(
+            // In seconds, though the JDK's documentation says milliseconds (MetricsIT measures it).
             "sun.net.httpserver.maxReqTime", "5",
             "sun.net.httpserver.maxRspTime", "10",
             "sun.net.httpserver.clockTick", "1000",
             "sun.net.httpserver.timerMillis", "1000",
-            "jdk.httpserver.maxConnections", "64");
+            "jdk.httpserver.maxConnections", Integer.toString(MAX_CONNECTIONS));
 
     private static void limitConnections() {
         HTTP_LIMITS.forEach((name, value) -> {
@@ -176,17 +183,25 @@ public final class PrometheusMetrics implements ServerEvents {
     }
 
     /**
-     * The threads that answer scrapes: a virtual thread per request, so that
-     * a client that sends half a request holds only its own thread (until
-     * {@link #HTTP_LIMITS} closes it), never the scrapes beside it. One that
-     * fails is logged as one line, never a stack trace.
+     * The threads that answer requests: one per connection in a request or a
+     * response, up to the connection limit, so that a client that sends half
+     * a request holds only its own thread (until {@link #HTTP_LIMITS} closes
+     * it), never the scrapes beside it. Platform threads, not virtual ones:
+     * the JDK's HTTP server reads a request inside {@code synchronized}
+     * methods, where a blocked virtual thread pins its carrier before JDK 24,
+     * and the carriers are the uploads' workers' too. Each ends after 30 s
+     * without work. One that fails is logged as one line, never a stack trace.
      */
     private static ExecutorService scrapers() {
-        ThreadFactory factory = Thread.ofVirtual().name("ferry-metrics-", 1)
+        var count = new AtomicInteger();
+        ThreadFactory factory = task -> Thread.ofPlatform().name("ferry-metrics-" + count.incrementAndGet()).daemon()
                 .uncaughtExceptionHandler((thread, e) -> System.out.println(java.time.Instant.now()
                         + " ferry: metrics: a scrape failed: " + e))
-                .factory();
-        return Executors.newThreadPerTaskExecutor(factory);
+                .unstarted(task);
+        var pool = new ThreadPoolExecutor(MAX_CONNECTIONS, MAX_CONNECTIONS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), factory);
+        pool.allowCoreThreadTimeOut(true);
+        return pool;
     }
 
     /**
