@@ -30,7 +30,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -190,7 +190,7 @@ public final class PrometheusMetrics implements ServerEvents {
      * the JDK's HTTP server reads a request inside {@code synchronized}
      * methods, where a blocked virtual thread pins its carrier before JDK 24,
      * and the carriers are the uploads' workers' too. Each ends after 30 s
-     * without work. One that fails is logged as one line, never a stack trace.
+     * without work, so a server that is not scraped keeps none. One that fails is logged as one line, never a stack trace.
      */
     private static ExecutorService scrapers() {
         var count = new AtomicInteger();
@@ -198,10 +198,11 @@ public final class PrometheusMetrics implements ServerEvents {
                 .uncaughtExceptionHandler((thread, e) -> System.out.println(java.time.Instant.now()
                         + " ferry: metrics: a scrape failed: " + e))
                 .unstarted(task);
-        var pool = new ThreadPoolExecutor(MAX_CONNECTIONS, MAX_CONNECTIONS, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), factory);
-        pool.allowCoreThreadTimeOut(true);
-        return pool;
+        // An idle thread is reused, a new one started only when none is idle. The connection limit keeps
+        // the threads busy at once within it, but for a moment while a closed connection's thread ends:
+        // a request then gets a thread of its own rather than being dropped.
+        return new ThreadPoolExecutor(0, MAX_CONNECTIONS, 30, TimeUnit.SECONDS, new SynchronousQueue<>(), factory,
+                (task, pool) -> factory.newThread(task).start());
     }
 
     /**
