@@ -34,6 +34,7 @@ final class ServerArgs {
     static final String ALLOW = "FERRY_ALLOW";
     static final String DENY = "FERRY_DENY";
     static final String MIN_FREE = "FERRY_MIN_FREE";
+    static final String MAX_PER_PEER = "FERRY_MAX_PER_PEER";
     static final String CHECKSUM = "FERRY_CHECKSUM";
     static final String FSYNC = "FERRY_FSYNC";
     static final String LOG_FORMAT = "FERRY_LOG_FORMAT";
@@ -61,6 +62,8 @@ final class ServerArgs {
             new Option("--allow", ALLOW, "CIDR,...", "everyone",
                     "accept only peers in these ranges (IPv4 and IPv6); others are reset, unnumbered"),
             new Option("--deny", DENY, "CIDR,...", "no one", "reset peers in these ranges, unnumbered"),
+            new Option("--max-per-peer", MAX_PER_PEER, "N", "no limit",
+                    "connections one address may hold at once; more are reset, unnumbered"),
             new Option("--min-free", MIN_FREE, "SIZE|N%", "none",
                     "start no upload while FILE-DIR's file system has less free space (500M, 2G, 5%)"),
             new Option("--max-connections", ServerConfig.MAX_CONNECTIONS_VARIABLE, "N",
@@ -186,6 +189,10 @@ final class ServerArgs {
         AccessRules access = allow == null && deny == null ? AccessRules.EVERYONE : new AccessRules(
                 allow == null ? List.of() : AccessRules.ranges(settings.label(ALLOW), allow),
                 deny == null ? List.of() : AccessRules.ranges(settings.label(DENY), deny));
+        int maxPerPeer = (int) settings.number(MAX_PER_PEER, "a whole number", 1_000_000, 0);
+        if (maxPerPeer > 0) {
+            access = access.withMaxPerPeer(maxPerPeer);
+        }
         String minFreeText = settings.get(MIN_FREE);
         MinFree minFree = minFreeText == null ? null : MinFree.parse(settings.label(MIN_FREE), minFreeText);
         String checksumText = settings.get(CHECKSUM);

@@ -17,6 +17,7 @@ import java.util.stream.Stream;
  */
 public final class TcpTable {
     private static final String LISTEN = "0A";
+    private static final String ESTABLISHED = "01";
 
     private TcpTable() {
     }
@@ -63,6 +64,15 @@ public final class TcpTable {
     public static int acceptQueue(int port) {
         return rows(Path.of("/proc/net")).stream().filter(r -> r.listening() && r.localPort() == port)
                 .mapToInt(Row::rxQueue).sum();
+    }
+
+    /**
+     * The receive queue of each established connection whose local port is {@code port}: bytes that arrived
+     * and that the process holding it has not read yet.
+     */
+    static List<Integer> receiveQueues(int port) {
+        return rows(Path.of("/proc/net")).stream().filter(r -> r.state().equals(ESTABLISHED) && r.localPort() == port)
+                .map(Row::rxQueue).toList();
     }
 
     /** True while a socket on the all-zero address listens on {@code port}. */
