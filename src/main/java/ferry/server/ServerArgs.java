@@ -93,7 +93,7 @@ final class ServerArgs {
             new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics"),
             new Option("--counter", COUNTER, "URL", "local, from 1 per process",
                     "number connections from a PostgreSQL database shared by several receivers"
-                            + " (postgresql://USER:PASSWORD@HOST:PORT/DB)"),
+                            + " (postgresql://USER@HOST:PORT/DB, the password from the file PGPASSFILE names)"),
             new Option("--s3-part-mib", S3_PART, "MIB", Integer.toString(S3Options.DEFAULT_PART_MIB),
                     "with FILE-DIR s3://BUCKET/PREFIX: the size of each multipart part (5 or more)"),
             new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(S3Options.DEFAULT_MEMORY_MIB),
