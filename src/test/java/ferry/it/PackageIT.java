@@ -176,6 +176,10 @@ class PackageIT {
         assertThat(fields.stdout()).isEqualTo("Package: ferry\nArchitecture: amd64\nDepends: libc6 (>= 2.34)\n");
         var conffiles = Ferry.exec(List.of("dpkg-query", "--control-show", "ferry", "conffiles"), Map.of(), null, DPKG);
         assertThat(conffiles.stdout()).isEqualTo("/etc/default/ferry\n");
+        // As packed, before any maintainer script: 0640 root:root.
+        var contents = Ferry.exec(List.of("dpkg-deb", "-c", deb.toString()), Map.of(), null, DPKG);
+        assertThat(contents.stdout().lines().filter(line -> line.endsWith(" ./etc/default/ferry")))
+                .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING).startsWith("-rw-r----- root/root ");
     }
 
     /**
