@@ -46,6 +46,11 @@ public final class FileSink implements UploadSink {
             public String locate(long number) {
                 return dir.resolve(number + ".file").toString();
             }
+
+            @Override
+            public void markError(long number) throws IOException {
+                writeMarker(dir.resolve(number + ".file"));
+            }
         };
     }
 
@@ -108,8 +113,13 @@ public final class FileSink implements UploadSink {
             // The open channel may be unusable (a failed device write, or closed by an interrupt
             // at stop); a fresh open may still work, and the marker matters more than the interrupt.
             Thread.interrupted();
-            Files.write(path, ERROR_MARKER, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
+            writeMarker(path);
         }
+    }
+
+    /** The marker by the file's name, through a descriptor of its own (never following a link). */
+    private static void writeMarker(Path path) throws IOException {
+        Files.write(path, ERROR_MARKER, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
     }
 }
