@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
@@ -68,10 +69,16 @@ public final class UploadDirectory implements AutoCloseable {
             throw UserError.usage("cannot create directory " + shown + ": " + reason(e));
         }
         FileChannel channel;
+        Path lockFile = dir.resolve(LOCK_FILE);
         try {
-            channel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
+            // Never through a link: one planted there would have the server truncate its target and write a pid.
+            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
         } catch (IOException | SecurityException e) {
+            if (Files.isSymbolicLink(lockFile)) {
+                throw UserError.failure("directory " + shown + " has a symbolic link as its lock file "
+                        + Arguments.quote(lockFile.toString()) + ", which the server never follows; remove it");
+            }
             throw UserError.usage("directory " + shown + " is not writable: " + reason(e));
         }
         try {
