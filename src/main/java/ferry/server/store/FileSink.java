@@ -16,30 +16,32 @@ public final class FileSink implements UploadSink {
 
     private final Path path;
     private final FileChannel channel;
-    private final boolean durable;
+    /** The directory, opened once at start, for {@code --fsync}; null without. */
+    private final FileChannel directory;
 
-    private FileSink(Path path, FileChannel channel, boolean durable) {
+    private FileSink(Path path, FileChannel channel, FileChannel directory) {
         this.path = path;
         this.channel = channel;
-        this.durable = durable;
+        this.directory = directory;
     }
 
     /** A factory that saves connection N to {@code dir/N.file}. */
     public static SinkFactory in(Path dir) {
-        return in(dir, false);
+        return in(dir, null);
     }
 
     /**
      * A factory that saves connection N to {@code dir/N.file}; with
-     * {@code durable} ({@code --fsync}), a complete upload's data and its
+     * {@code directory} (the directory {@code dir} itself, opened once by the
+     * caller, for {@code --fsync}), a complete upload's data and its
      * directory entry are on stable storage before {@link #complete} returns,
      * so before the server confirms the upload to its sender.
      */
-    public static SinkFactory in(Path dir, boolean durable) {
+    static SinkFactory in(Path dir, FileChannel directory) {
         return new SinkFactory() {
             @Override
             public UploadSink open(long number) throws IOException {
-                return create(dir.resolve(number + ".file"), durable);
+                return create(dir.resolve(number + ".file"), directory);
             }
 
             @Override
@@ -61,13 +63,13 @@ public final class FileSink implements UploadSink {
      * file, say) is never opened, let alone truncated or followed.
      */
     static FileSink create(Path path) throws IOException {
-        return create(path, false);
+        return create(path, null);
     }
 
-    static FileSink create(Path path, boolean durable) throws IOException {
+    static FileSink create(Path path, FileChannel directory) throws IOException {
         FileChannel channel = FileChannel.open(path,
                 StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
-        return new FileSink(path, channel, durable);
+        return new FileSink(path, channel, directory);
     }
 
     @Override
@@ -79,13 +81,14 @@ public final class FileSink implements UploadSink {
 
     @Override
     public void complete() throws IOException {
-        if (durable) {
+        if (directory != null) {
             // fsync(2) of the data and its size, then of the directory, for the entry that names it.
             channel.force(true);
         }
         channel.close();
-        if (durable) {
-            try (FileChannel directory = FileChannel.open(path.getParent(), StandardOpenOption.READ)) {
+        if (directory != null) {
+            try {
+                // The directory opened at start: completing needs no descriptor, even when they are short.
                 directory.force(true);
             } catch (IOException e) {
                 // Some file systems cannot fsync a directory (EINVAL), as PostgreSQL also allows for:
