@@ -134,6 +134,11 @@ public final class FerryServer {
         return buffers.allocated();
     }
 
+    /** Runs {@code event} on every event loop's thread (tests inject failures with it). */
+    void postToLoops(Runnable event) {
+        loops.forEach(loop -> loop.post(event));
+    }
+
     /** Why the server stopped on its own, or null if it was asked to stop (or still runs). */
     public String failure() {
         return failure;
