@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,6 +89,39 @@ class FsyncDescriptorShortageIT {
             assertThat(server.stdout()).as("no upload received whole was lost to the shortage")
                     .doesNotContain("outcome=write-failed");
             assertThat(confirmed).as("every upload confirmed").hasSize(UPLOADS);
+        }
+    }
+
+    /**
+     * The same, made certain: the moment of a shortage at which the directory would be opened.
+     * <ol>
+     * <li>./server runs with {@code --fsync}; once it listens, strace attaches to its JVM and makes every
+     * open of FILE-DIR itself fail with EMFILE (its files' opens are untouched).</li>
+     * <li>Three uploads are sent: each is confirmed, intact, and logged complete; none is write-failed.</li>
+     * </ol>
+     */
+    @Test
+    void aCompletionWithFsyncOpensNoDescriptor() throws Exception {
+        assumeTrue(Ferry.has("strace"), "strace is not installed");
+        Path dir = tmp.resolve("files");
+        try (var server = Ferry.Server.start(List.of(), List.of("--fsync"), dir, Map.of())) {
+            var strace = Proc.start(List.of("strace", "-f", "-p", Long.toString(server.jvm().pid()), "-o", "/dev/null",
+                    "-P", dir.toString(), "-e", "trace=openat,open", "-e", "inject=openat,open:error=EMFILE"),
+                    Map.of(), null);
+            try {
+                assertThat(Ferry.await(Duration.ofSeconds(30), () -> strace.stderr().contains("attached")))
+                        .as("strace attached: %s", strace.stderr()).isTrue();
+                for (int i = 0; i < 3; i++) {
+                    byte[] data = payload(i);
+                    FaultPeer.upload(server.port, data);
+                    assertThat(server.file(i + 1)).as("upload %d", i + 1).hasBinaryContent(data);
+                }
+                assertThat(server.records()).hasSize(3).allMatch(Ferry.Server.Record::complete);
+            } finally {
+                strace.signal("INT"); // detaches from the server, which runs on
+                strace.process().waitFor(10, TimeUnit.SECONDS);
+                strace.close();
+            }
         }
     }
 
