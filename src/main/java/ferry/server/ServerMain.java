@@ -14,7 +14,6 @@ import ferry.server.report.Journal;
 import ferry.server.report.Log;
 import ferry.server.report.PrometheusMetrics;
 import ferry.server.report.ServerEvents;
-import ferry.server.store.FileSink;
 import ferry.server.store.S3Storage;
 import ferry.server.store.SinkFactory;
 import ferry.server.store.UploadDirectory;
@@ -108,7 +107,7 @@ public final class ServerMain {
             try {
                 if (config.service().s3() == null) {
                     directory = UploadDirectory.open(config.directory());
-                    sinks = FileSink.in(directory.path(), config.service().fsync());
+                    sinks = directory.sinks(config.service().fsync());
                 } else {
                     directory = null;
                     sinks = objectStorage(config, env);

@@ -42,15 +42,22 @@ public final class TcpTable {
     static List<Row> rows(Path net) {
         var rows = new ArrayList<Row>();
         for (String table : List.of("tcp", "tcp6")) {
-            try (Stream<String> lines = Files.lines(net.resolve(table))) {
-                lines.skip(1).map(line -> line.trim().split("\\s+")).forEach(f -> {
-                    int colon = f[1].lastIndexOf(':');
-                    rows.add(new Row(f[1].substring(0, colon), Integer.parseInt(f[1].substring(colon + 1), 16), f[3],
-                            Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16), Long.parseLong(f[9])));
-                });
-            } catch (IOException | RuntimeException e) {
-                // No such table (IPv6 off, or the process is gone): the other still counts.
-            }
+            rows.addAll(rows(net, table));
+        }
+        return rows;
+    }
+
+    /** The rows of one table under {@code net}: {@code tcp} (IPv4 sockets) or {@code tcp6} (IPv6 sockets). */
+    static List<Row> rows(Path net, String table) {
+        var rows = new ArrayList<Row>();
+        try (Stream<String> lines = Files.lines(net.resolve(table))) {
+            lines.skip(1).map(line -> line.trim().split("\\s+")).forEach(f -> {
+                int colon = f[1].lastIndexOf(':');
+                rows.add(new Row(f[1].substring(0, colon), Integer.parseInt(f[1].substring(colon + 1), 16), f[3],
+                        Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16), Long.parseLong(f[9])));
+            });
+        } catch (IOException | RuntimeException e) {
+            // No such table (IPv6 off, or the process is gone): the other still counts.
         }
         return rows;
     }
