@@ -149,6 +149,9 @@ public final class ServerMain {
                     + " (N.file) aside to " + directory.earlier()
                     + (config.service().counter() == null ? "; numbering starts at 1" : ""));
         }
+        if (sinks.startNote() != null) {
+            log.line(sinks.startNote());
+        }
         if (sinks.numberedBefore() > 0 && config.service().counter() == null) {
             log.line("numbering continues after " + sinks.numberedBefore() + ", the highest N.file already in "
                     + config.destination() + " (objects are never overwritten)");
