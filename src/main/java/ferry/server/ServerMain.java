@@ -101,6 +101,7 @@ public final class ServerMain {
                 return ExitCode.OK;
             }
             config = ServerArgs.config(parsed.positionals(), parsed.settings());
+            config.checkBudgets(Runtime.getRuntime().maxMemory());
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
