@@ -341,7 +341,7 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
         }
     }
 
-    /** S3 answered 404 NoSuchUpload: the multipart upload is gone (completed, or aborted). */
+    /** S3 answered 404 NoSuchUpload (or 400 InvalidPart): the multipart upload or its parts are gone (completed, or aborted). */
     static final class NoSuchUpload extends IOException {
         NoSuchUpload(String message, Throwable cause) {
             super(message, cause);
@@ -361,8 +361,9 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
                 throw new Conflict("cannot " + what + ": s3://" + options.bucket()
                         + "/... already has that object (an earlier run's?), which is never overwritten", e);
             }
-            if (e.statusCode() == 404 && e.awsErrorDetails() != null
-                    && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())) {
+            // 400 InvalidPart: a store that keeps a completed upload's id answers a retried complete so (s3proxy).
+            if (e.awsErrorDetails() != null && (e.statusCode() == 404 && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())
+                    || e.statusCode() == 400 && "InvalidPart".equals(e.awsErrorDetails().errorCode()))) {
                 throw new NoSuchUpload("cannot " + what + ": " + message(e), e);
             }
             throw new IOException("cannot " + what + ": " + message(e), e);
