@@ -100,6 +100,7 @@ public final class ServerMain {
                 return ExitCode.OK;
             }
             config = ServerArgs.config(parsed.positionals(), parsed.settings());
+            config.checkBudgets(Runtime.getRuntime().maxMemory());
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
@@ -147,6 +148,9 @@ public final class ServerMain {
             log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
                     + " (N.file) aside to " + directory.earlier()
                     + (config.service().counter() == null ? "; numbering starts at 1" : ""));
+        }
+        if (sinks.startNote() != null) {
+            log.line(sinks.startNote());
         }
         if (sinks.numberedBefore() > 0 && config.service().counter() == null) {
             log.line("numbering continues after " + sinks.numberedBefore() + ", the highest N.file already in "

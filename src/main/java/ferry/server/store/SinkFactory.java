@@ -32,6 +32,11 @@ public interface SinkFactory extends AutoCloseable {
         return 0;
     }
 
+    /** A line for the log at start about what this factory found and did (left-overs it cleaned up), or null. */
+    default String startNote() {
+        return null;
+    }
+
     /** Releases what the storage holds (a client's connections); nothing by default. */
     @Override
     default void close() {
