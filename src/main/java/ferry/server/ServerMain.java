@@ -209,6 +209,9 @@ public final class ServerMain {
         if (service.access().restricts()) {
             parts.add("access rules on");
         }
+        if (service.access().maxPerPeer() > 0) {
+            parts.add("at most " + service.access().maxPerPeer() + " connections per address");
+        }
         if (service.minFree() != null) {
             parts.add("keeping " + service.minFree().text() + " free");
         }

@@ -23,10 +23,11 @@ import org.junit.jupiter.api.Test;
  *
  * <p>CI runs a small scale: 16 uploads of 32 MiB with 64 MiB of part buffers
  * and 16 MiB of read buffers. The issue's figure (50 uploads of 100 MiB with
- * the default budgets, 256 and 64 MiB) is the same test with properties:
+ * the default budgets, 160 and 64 MiB, under 384 MiB: the bound is then 368)
+ * is the same test with properties:
  * <pre>
  * ./run-tests verify -Dit.test=S3MemoryIT -Dferry.s3mem.senders=50 -Dferry.s3mem.mib=100 \
- *     -Dferry.s3mem.parts-mib=256 -Dferry.s3mem.buffers-mib=64 -Dtest=NoSuch -Dsurefire.failIfNoSpecifiedTests=false
+ *     -Dferry.s3mem.parts-mib=160 -Dferry.s3mem.buffers-mib=64 -Dtest=NoSuch -Dsurefire.failIfNoSpecifiedTests=false
  * </pre>
  */
 class S3MemoryIT {

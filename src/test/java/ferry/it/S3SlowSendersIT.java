@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Slow senders do not starve the rest of S3 part memory (issue 18, item 7):
  * one real {@code ./server} writing to s3proxy ({@link TestS3}) with parts of
- * 5 MiB and 160 MiB of part buffers (32 parts, as the defaults' 256 MiB
- * of 8 MiB parts), so that it stays cheap.
+ * 5 MiB and 160 MiB of part buffers (32 parts; the defaults, 160 MiB of 8 MiB
+ * parts, are 20), so that it stays cheap.
  */
 class S3SlowSendersIT {
     private static final int SLOW = 40;

@@ -21,11 +21,11 @@ class ServerBudgetsTest {
     @Test
     void s3PartBuffersMustFitInTheHeapBesideWhatTheServerNeeds() throws UserError {
         ServerConfig config = ServerArgs.parse(new String[] {"8080", "s3://bucket/p"}, Map.of());
-        // The default 256 MiB of part buffers, and 64 MiB for the rest.
-        assertThatCode(() -> config.checkBudgets(320 * MIB)).doesNotThrowAnyException();
-        assertThatThrownBy(() -> config.checkBudgets(319 * MIB)).isInstanceOfSatisfying(UserError.class, e -> {
+        // The default 160 MiB of part buffers, and 64 MiB for the rest.
+        assertThatCode(() -> config.checkBudgets(224 * MIB)).doesNotThrowAnyException();
+        assertThatThrownBy(() -> config.checkBudgets(223 * MIB)).isInstanceOfSatisfying(UserError.class, e -> {
             assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
-            assertThat(e.line()).isEqualTo("ERROR: --s3-memory-mib 256 does not fit in the server's heap of 319 MiB"
+            assertThat(e.line()).isEqualTo("ERROR: --s3-memory-mib 160 does not fit in the server's heap of 223 MiB"
                     + " (its part buffers and 64 MiB for the rest): give the server more memory, or lower"
                     + " --s3-memory-mib");
         });
