@@ -148,6 +148,9 @@ final class TlsSender {
         long lastProgress = System.nanoTime();
         try {
             while (true) {
+                // Set when the stream's reader had nothing new this round: only then may the loop wait for
+                // it (its wake-up for a buffer queued earlier may have been used up by a wait for the socket).
+                boolean drained = false;
                 if (pending == null && !ended) {
                     if (sized) {
                         if (position >= end) {
@@ -175,7 +178,9 @@ final class TlsSender {
                                         + " bytes sent): " + Arguments.describe(reader.failure()));
                             }
                             ended = true;
-                        } else if (next != null) {
+                        } else if (next == null) {
+                            drained = true;
+                        } else {
                             pending = next;
                             if (!link.hasPendingOutput()) {
                                 lastProgress = System.nanoTime(); // the stall counts from when data is ready
@@ -204,7 +209,7 @@ final class TlsSender {
                         }
                         return wrapped;
                     }
-                    if (pending != null || sized) {
+                    if (pending != null || sized || !drained) {
                         continue;
                     }
                 } else if (flushed > 0) {
