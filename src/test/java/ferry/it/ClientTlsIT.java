@@ -161,6 +161,22 @@ class ClientTlsIT {
         }
     }
 
+    /**
+     * 1. A Python receiver that completes the handshake, then reads nothing.
+     * 2. The client sends 32 MiB with a 1.5 s limit: the socket's buffers fill.
+     * 3. It gives up once the network took nothing for 1.5 s, as without TLS.
+     */
+    @Test
+    void aReceiverThatStopsReadingIsGivenUpOnAfterTheStallLimit() throws Exception {
+        Path large = Ferry.randomFile(tmp, "large.bin", 32L << 20, 7);
+        try (var receiver = TlsReceiver.start(certs.server, tmp.resolve("in"), Ending.STALL)) {
+            var result = client(trustingCa(), Map.of("FERRY_CLIENT_TIMEOUT_MS", "1500"), "localhost", receiver.port(),
+                    large);
+            assertFailedWith(result, "ERROR: the server took no data for 1.5 s \\(\\d+ bytes sent\\); giving up");
+            assertThat(receiver.awaitEnd(1, REPORT)).isEqualTo("stalled 1");
+        }
+    }
+
     // ---- certificates and names checked in the handshake, before any byte ----------------------
 
     /**

@@ -31,7 +31,9 @@ final class TlsReceiver implements AutoCloseable {
         /** close() without close_notify: a TCP FIN only. */
         SILENT,
         /** SO_LINGER 0: a TCP reset. */
-        RESET
+        RESET,
+        /** Reads nothing after the handshake: the sender's stall limit must end it. */
+        STALL
     }
 
     private final Proc process;
@@ -84,11 +86,12 @@ final class TlsReceiver implements AutoCloseable {
 
     /**
      * Waits for the line the receiver prints when connection {@code n} ended
-     * ({@code done N BYTES close_notify=yes|no VERSION} or {@code failed N REASON})
+     * ({@code done N BYTES close_notify=yes|no VERSION}, {@code failed N REASON}), or
+     * that it stalls it ({@code stalled N})
      * and returns it.
      */
     String awaitEnd(int n, Duration deadline) {
-        Pattern line = Pattern.compile("(?m)^(done|failed) " + n + " .*$");
+        Pattern line = Pattern.compile("(?m)^(done|failed|stalled) " + n + "( .*)?$");
         var found = new String[1];
         boolean ended = Ferry.await(deadline, () -> {
             Matcher m = line.matcher(process.stdout());

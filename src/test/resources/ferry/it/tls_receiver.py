@@ -10,6 +10,7 @@ close_notify, then ends as ENDING says:
   notify   answers with its own close_notify (unwrap()), then closes: a confirmation
   silent   closes without close_notify (close() after the last byte): a TCP FIN only
   reset    closes with SO_LINGER 0: a TCP reset
+  stall    reads nothing after the handshake ("stalled I"), until killed
 With --client-ca the sender must present a certificate from those CAs;
 a sender whose certificate is refused fails in the handshake (this side's
 alert), and nothing is saved.
@@ -21,6 +22,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 
 args = sys.argv[1:]
 cert, key, out, ending = args[:4]
@@ -50,6 +52,9 @@ def serve(number, raw):
         raw.close()
         say("failed %d %s" % (number, e))
         return
+    if ending == "stall":
+        say("stalled %d" % number)
+        time.sleep(600)
     total = 0
     notified = "no"
     version = conn.version()
