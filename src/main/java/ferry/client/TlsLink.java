@@ -1,5 +1,6 @@
 package ferry.client;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -81,7 +82,7 @@ final class TlsLink {
                     if (!unwrapOne()) {
                         int before = netIn.position();
                         if (!fill()) {
-                            throw new java.io.EOFException("the server closed the connection during the TLS handshake");
+                            throw new EOFException("the server closed the connection during the TLS handshake");
                         }
                         if (netIn.position() == before) {
                             return SelectionKey.OP_READ;

@@ -2,6 +2,7 @@ package ferry.client;
 
 import ferry.common.Arguments;
 import ferry.common.UserError;
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -84,7 +85,7 @@ final class TlsSender {
             throw UserError.failure("TLS handshake with " + config.server() + " failed: " + handshakeReason(e));
         } catch (IOException e) {
             throw UserError.failure("TLS handshake with " + config.server() + " failed: "
-                    + (e instanceof java.io.EOFException ? e.getMessage() : Sender.networkReason(e)));
+                    + (e instanceof EOFException ? e.getMessage() : Sender.networkReason(e)));
         }
     }
 

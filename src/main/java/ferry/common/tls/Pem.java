@@ -68,12 +68,15 @@ final class Pem {
                 throw UserError.usage(label + " " + quote(file) + " is not a valid PEM file: no line "
                         + endLine);
             }
-            String body = text.substring(typeEnd + 5, end);
-            boolean encrypted = body.contains("ENCRYPTED");
+            String body = text.substring(typeEnd + 5, end).replace("\r", "");
+            boolean encrypted = false;
             if (body.indexOf(':') >= 0) {
-                // RFC 1421 headers (Proc-Type, DEK-Info) end at an empty line.
-                int blank = body.replace("\r", "").indexOf("\n\n");
-                body = blank < 0 ? body : body.replace("\r", "").substring(blank + 2);
+                // RFC 1421 headers (Proc-Type: 4,ENCRYPTED and DEK-Info, as openssl writes an encrypted
+                // traditional key) end at an empty line; base64 holds no ':'.
+                int blank = body.indexOf("\n\n");
+                String headers = blank < 0 ? body : body.substring(0, blank);
+                encrypted = headers.contains("Proc-Type:") && headers.contains("ENCRYPTED");
+                body = blank < 0 ? body : body.substring(blank + 2);
             }
             byte[] der;
             try {

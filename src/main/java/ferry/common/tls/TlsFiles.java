@@ -3,6 +3,8 @@ package ferry.common.tls;
 import ferry.common.UserError;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
@@ -15,6 +17,7 @@ import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
@@ -81,6 +84,9 @@ public final class TlsFiles {
     public static PrivateKey privateKey(Path file, String label) throws UserError {
         PrivateKey key = null;
         for (Pem.Block block : Pem.read(file, label)) {
+            if (block.encrypted() && block.type().endsWith("PRIVATE KEY")) {
+                throw encrypted(file, label);
+            }
             byte[] pkcs8 = switch (block.type()) {
                 case "PRIVATE KEY" -> block.der();
                 case "RSA PRIVATE KEY" -> sequence(VERSION_0, sequence(RSA_ENCRYPTION, DER_NULL),
@@ -92,9 +98,6 @@ public final class TlsFiles {
             };
             if (pkcs8 == null) {
                 continue; // a certificate or EC PARAMETERS beside the key
-            }
-            if (block.encrypted()) {
-                throw encrypted(file, label);
             }
             if (key != null) {
                 throw UserError.usage(label + " " + Pem.quote(file) + " holds more than one private key");
@@ -129,7 +132,7 @@ public final class TlsFiles {
             if (algorithm == null) {
                 matches = key.getAlgorithm().equals(leaf.getPublicKey().getAlgorithm());
             } else {
-                byte[] probe = "ferry: does the key match the certificate?".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                byte[] probe = "ferry: does the key match the certificate?".getBytes(StandardCharsets.US_ASCII);
                 Signature signer = Signature.getInstance(algorithm);
                 signer.initSign(key);
                 signer.update(probe);
@@ -159,7 +162,7 @@ public final class TlsFiles {
             TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             factory.init(store);
             return factory.getTrustManagers();
-        } catch (GeneralSecurityException | java.io.IOException e) {
+        } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot build a trust store in memory", e);
         }
     }
@@ -204,7 +207,7 @@ public final class TlsFiles {
                 if ((sec1[at] & 0xff) == 0xa0) {
                     int[] oid = header(sec1, element[0]);
                     if (sec1[element[0]] == 0x06) {
-                        return java.util.Arrays.copyOfRange(sec1, element[0], oid[0] + oid[1]);
+                        return Arrays.copyOfRange(sec1, element[0], oid[0] + oid[1]);
                     }
                 }
                 at = element[0] + element[1];

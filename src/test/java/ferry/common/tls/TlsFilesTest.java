@@ -91,6 +91,14 @@ class TlsFilesTest {
         assertThat(openssl.exitValue()).isZero();
         assertUsageError(() -> TlsFiles.privateKey(encrypted, "FERRY_KEY"),
                 "FERRY_KEY \".*encrypted.key\" holds an encrypted private key; give it unencrypted .*");
+        // The traditional form: EC PRIVATE KEY with the headers Proc-Type: 4,ENCRYPTED and DEK-Info.
+        Path traditional = tmp.resolve("traditional.key");
+        openssl = new ProcessBuilder("openssl", "ec", "-in", certs.client.key().toString(), "-aes256",
+                "-out", traditional.toString(), "-passout", "pass:secret").redirectErrorStream(true).start();
+        assertThat(openssl.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+        assertThat(Files.readString(traditional)).contains("Proc-Type: 4,ENCRYPTED");
+        assertUsageError(() -> TlsFiles.privateKey(traditional, "--key"),
+                "--key \".*traditional.key\" holds an encrypted private key; give it unencrypted .*");
     }
 
     @Test
