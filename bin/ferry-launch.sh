@@ -31,6 +31,25 @@ FERRY_SERVER_JVM_OPTS=(-XX:+UseSerialGC -Xmn16m -XX:-UsePerfData -XX:+ExitOnOutO
 # CPU 121 -> 100 ms, wall 303 -> 212 ms; medians of 20 and 10 alternating runs).
 FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -Xint -XX:-UsePerfData)
 
+# ferry_client_tls [ARG...]: with TLS on (--tls, --cacert, --cert or --key
+# before the positionals, or FERRY_TLS, FERRY_CACERT, FERRY_CERT or FERRY_KEY
+# set), drops -Xint from FERRY_CLIENT_JVM_OPTS: TLS encrypts every byte in
+# Java, which interpreted runs at a few hundred KiB/s instead of tens of MiB/s.
+# Any argument counts (an option's value may come before): a file named --tls
+# costs only the compiler's start-up. Builtins only.
+ferry_client_tls() {
+    local arg tls=""
+    case ${FERRY_TLS:-} in '' | 0 | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo] | [Oo][Ff][Ff]) ;; *) tls=1 ;; esac
+    [ -n "${FERRY_CACERT:-}${FERRY_CERT:-}${FERRY_KEY:-}" ] && tls=1
+    for arg; do
+        case $arg in
+            --tls | --cacert | --cacert=* | --cert | --cert=* | --key | --key=*) tls=1 ;;
+        esac
+    done
+    [ -n "$tls" ] && FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -XX:-UsePerfData)
+    return 0
+}
+
 # ferry_server_classpath DIR [ARG...]: sets FERRY_SERVER_CLASSPATH to the
 # server's class path for these arguments: DIR/ferry.jar alone, or followed by
 # the run-time libraries DIR/libraries lists (one line, lib/NAME.jar joined by

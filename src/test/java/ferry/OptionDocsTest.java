@@ -94,7 +94,8 @@ class OptionDocsTest {
                 "every interface, IPv4 and IPv6", "ferry-server --help"));
         assertThat(server.get("--fsync").isSwitch()).isTrue();
         var client = programs().get(1).options();
-        assertThat(client.keySet()).containsExactly("--quiet", "--verbose", "--timeout-ms", "--parallel");
+        assertThat(client.keySet()).containsExactly("--quiet", "--verbose", "--timeout-ms", "--parallel", "--tls", "--cacert",
+                "--cert", "--key");
         assertThat(client.get("--quiet")).isEqualTo(new Documented("-q, --quiet", "FERRY_QUIET", "off",
                 "ferry-client --help"));
     }

@@ -25,8 +25,9 @@ class PackageLayersTest {
     /** Each package and the ferry packages it may use. */
     private static final Map<String, Set<String>> MAY_USE = Map.of(
             "ferry", Set.of("ferry.client", "ferry.common", "ferry.server"),
-            "ferry.client", Set.of("ferry.common"),
+            "ferry.client", Set.of("ferry.common", "ferry.common.tls"),
             "ferry.common", Set.of(),
+            "ferry.common.tls", Set.of("ferry.common"),
             "ferry.server", Set.of("ferry.common", "ferry.server.net", "ferry.server.numbering",
                     "ferry.server.report", "ferry.server.store"),
             "ferry.server.net", Set.of("ferry.common", "ferry.server.numbering", "ferry.server.report",

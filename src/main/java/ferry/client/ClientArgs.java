@@ -22,6 +22,10 @@ final class ClientArgs {
     static final String QUIET = "FERRY_QUIET";
     static final String VERBOSE = "FERRY_VERBOSE";
     static final String PARALLEL = "FERRY_PARALLEL";
+    static final String TLS = "FERRY_TLS";
+    static final String CACERT = "FERRY_CACERT";
+    static final String CERT = "FERRY_CERT";
+    static final String KEY = "FERRY_KEY";
     /** Files sent at once at most, whatever --parallel asks. */
     static final int MAX_PARALLEL = 256;
     /** Files sent at once when --parallel is not given: 1, one after the other. */
@@ -43,7 +47,16 @@ final class ClientArgs {
                     Long.toString(ClientConfig.DEFAULT_TIMEOUT.toMillis()),
                     "limit for connecting (lookup included), each stall while sending, and the confirmation"),
             new Option("--parallel", PARALLEL, "N", Integer.toString(DEFAULT_PARALLEL),
-                    "with several files: send up to N at once (at most " + MAX_PARALLEL + "), still connecting in order")));
+                    "with several files: send up to N at once (at most " + MAX_PARALLEL + "), still connecting in order"),
+            new Option("--tls", TLS, null, "off",
+                    "TLS 1.3 or 1.2; the server's certificate is checked against the system's trust store and"
+                            + " its name or IP against HOSTNAME-OR-IP; exit 0 only after the server's close_notify"),
+            new Option("--cacert", CACERT, "FILE", "the system's trust store",
+                    "trust the CA certificates of this PEM file instead; implies --tls"),
+            new Option("--cert", CERT, "FILE", "none",
+                    "present this client certificate (PEM chain, leaf first); needs --key; implies --tls"),
+            new Option("--key", KEY, "FILE", "none",
+                    "the client certificate's unencrypted private key (PEM: PKCS#8, PKCS#1 or SEC1); needs --cert")));
 
     private ClientArgs() {
     }
@@ -87,7 +100,11 @@ final class ClientArgs {
             quiet = settings.givenAsFlag(QUIET);
             verbose = !quiet;
         }
-        return new ClientConfig(host, port, files.get(0), timeout, quiet, verbose, List.copyOf(files), parallel);
+        // Only with TLS asked for: reading the files loads the JDK's security classes, which a plain run does without.
+        boolean tls = settings.on(TLS) || settings.get(CACERT) != null || settings.get(CERT) != null
+                || settings.get(KEY) != null;
+        return new ClientConfig(host, port, files.get(0), timeout, quiet, verbose, List.copyOf(files), parallel,
+                tls ? ClientTls.create(settings) : null);
     }
 
     /** Accepts a name or an address; strips the brackets of "[::1]". */

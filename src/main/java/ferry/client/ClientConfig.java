@@ -16,17 +16,18 @@ import java.util.List;
  * @param verbose one summary line once the server confirmed
  * @param files    every file to send, in order, each over a connection of its own; {@code file} is the first
  * @param parallel files sent at once at most (1: one after another)
+ * @param tls      TLS for every connection, or null for plain TCP
  */
 record ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose,
-                    List<Path> files, int parallel) {
-    /** One file. */
+                    List<Path> files, int parallel, ClientTls tls) {
+    /** One file, plain TCP. */
     ClientConfig(String host, int port, Path file, Duration timeout, boolean quiet, boolean verbose) {
-        this(host, port, file, timeout, quiet, verbose, List.of(file), 1);
+        this(host, port, file, timeout, quiet, verbose, List.of(file), 1, null);
     }
 
     /** The same, to send {@code other} alone (one file of a batch). */
     ClientConfig withFile(Path other) {
-        return new ClientConfig(host, port, other, timeout, quiet, verbose, List.of(other), 1);
+        return new ClientConfig(host, port, other, timeout, quiet, verbose, List.of(other), 1, tls);
     }
 
     /** The spec's limit (C4). */

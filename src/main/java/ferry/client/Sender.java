@@ -37,7 +37,7 @@ final class Sender {
      * ran out, that late write would restart the clock, and a receiver that
      * stopped reading would be given up on only after twice the limit.
      */
-    private static final long RETRY_MILLIS = 100;
+    static final long RETRY_MILLIS = 100;
     /**
      * How long a connection attempt to one of a name's addresses runs alone
      * before the next address is tried beside it: 250 ms, as in Happy
@@ -120,6 +120,12 @@ final class Sender {
             boolean confirmed = false;
             try {
                 SelectionKey key = channel.keyFor(selector);
+                if (config.tls() != null) {
+                    // The handshake counts under the connect limit; the rest keeps the limits below.
+                    long sent = TlsSender.send(this, source, channel, key, connectDeadline);
+                    confirmed = true;
+                    return sent;
+                }
                 phase = SENDING;
                 long sent = source.sized() ? transfer(source, channel, key) : stream(source, channel, key);
                 phase = CONFIRMING;
@@ -148,6 +154,25 @@ final class Sender {
     /** The bytes the network has taken so far. */
     long sent() {
         return sent;
+    }
+
+    ClientConfig config() {
+        return config;
+    }
+
+    /** For {@link TlsSender}: where the upload is, as {@link #phase()} reports it. */
+    void phase(int phase) {
+        this.phase = phase;
+    }
+
+    /** For {@link TlsSender}: the bytes to send, once known (a pseudo-file's end is found by reading). */
+    void size(long size) {
+        this.size = size;
+    }
+
+    /** For {@link TlsSender}: the file's bytes the network has taken so far. */
+    void sent(long sent) {
+        this.sent = sent;
     }
 
     /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
@@ -509,13 +534,13 @@ final class Sender {
         }
     }
 
-    private static long millisUntil(long deadlineNanos) {
+    static long millisUntil(long deadlineNanos) {
         long nanos = deadlineNanos - System.nanoTime();
         return nanos <= 0 ? 0 : (nanos + 999_999) / 1_000_000;
     }
 
     /** The kernel's words for a network failure, lower-cased, with the common ones spelled out. */
-    private static String networkReason(IOException e) {
+    static String networkReason(IOException e) {
         String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
         return switch (message) {
             case "Connection reset by peer", "Connection reset" -> "the server reset the connection";

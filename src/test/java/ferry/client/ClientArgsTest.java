@@ -262,4 +262,36 @@ class ClientArgsTest {
     private static String[] args(String line) {
         return line.split(" ");
     }
+
+    // ---- TLS: off unless asked for; --cacert and --cert imply it ------------------------------
+
+    @Test
+    void tlsIsOffByDefaultAndWithEmptyVariables() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertThat(ClientArgs.parse(new String[] {"h", "1", file.toString()}, Map.of()).tls()).isNull();
+        assertThat(ClientArgs.parse(new String[] {"h", "1", file.toString()},
+                Map.of("FERRY_TLS", "0", "FERRY_CACERT", "", "FERRY_CERT", "", "FERRY_KEY", "")).tls()).isNull();
+    }
+
+    @Test
+    void tlsOnUsesTheSystemsTrustStore() throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        ClientConfig config = ClientArgs.parse(new String[] {"--tls", "h", "1", file.toString()}, Map.of());
+        assertThat(config.tls()).isNotNull();
+        assertThat(config.tls().trust()).isEqualTo("the system's trust store");
+        assertThat(config.withFile(file).tls()).as("each file of a batch").isSameAs(config.tls());
+    }
+
+    @ParameterizedTest
+    @CsvSource(delimiter = '|', value = {
+            "FERRY_TLS|maybe|invalid FERRY_TLS \"maybe\": must be 1 or 0 \\(true/false, yes/no, on/off\\)",
+            "FERRY_CERT|c.pem|FERRY_CERT needs --key \\(FERRY_KEY\\) too: a client certificate and its private key",
+            "FERRY_KEY|k.pem|FERRY_KEY needs --cert \\(FERRY_CERT\\) too: a client certificate and its private key",
+            "FERRY_CACERT|missing.pem|cannot read FERRY_CACERT \"missing.pem\": no such file or directory"})
+    void aWrongTlsVariableIsAUsageErrorNamingIt(String variable, String value, String message) throws Exception {
+        Path file = Files.writeString(tmp.resolve("f"), "x");
+        assertThatThrownBy(() -> ClientArgs.parse(new String[] {"h", "1", file.toString()}, Map.of(variable, value)))
+                .isInstanceOfSatisfying(UserError.class, e -> assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE))
+                .hasMessageMatching(message);
+    }
 }
