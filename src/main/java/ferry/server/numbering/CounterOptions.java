@@ -82,7 +82,10 @@ public record CounterOptions(String jdbcUrl, String user, String password, Strin
      * since a password may hold an unencoded {@code /}, {@code ?}, {@code #},
      * {@code :} or {@code @}; an {@code @} in the query only hides more.
      */
-    static String masked(String text) {
+    static String masked(String url) {
+        // First the parameters: a parameter's value ends at the next "&name=", so an unencoded & inside the
+        // password stays hidden; and an @ inside it must not be taken for the user part's end below.
+        String text = url.replaceAll("(?i)(password=)(?:[^&]|&(?![A-Za-z_]+=))*", "$1***");
         String shown = text;
         int at = text.lastIndexOf('@');
         int scheme = text.indexOf("://");
@@ -101,8 +104,7 @@ public record CounterOptions(String jdbcUrl, String user, String password, Strin
                 shown = text.substring(0, colon) + ":***";
             }
         }
-        // A parameter's value ends at the next "&name=": an unencoded & inside the password stays hidden.
-        return shown.replaceAll("(?i)(password=)(?:[^&]|&(?![A-Za-z_]+=))*", "$1***");
+        return shown;
     }
 
     private static String decode(String text) {

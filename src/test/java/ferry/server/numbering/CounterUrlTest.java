@@ -51,6 +51,12 @@ class CounterUrlTest {
                     .hasMessageStartingWith("invalid --counter \"postgresql://ferry:***@")
                     .hasMessageNotContaining("Zq").hasMessageNotContaining("cret");
         }
+        // The user part without a password, and the password as a parameter holding an @ (an @ after the
+        // host refuses the URL; that @ must not be taken for the end of the user part when it is shown).
+        String url = "postgresql://ferry@db.example:5432/ferry?password=Zq@cret";
+        assertThatThrownBy(() -> CounterOptions.parse("--counter", url)).as(url).isInstanceOf(UserError.class)
+                .hasMessageStartingWith("invalid --counter \"postgresql://ferry@db.example:5432/ferry?password=***\"")
+                .hasMessageNotContaining("Zq").hasMessageNotContaining("cret");
     }
 
     /** The characters a password may hold unencoded by mistake, and others a URL treats specially. */
@@ -147,6 +153,8 @@ class CounterUrlTest {
                 "ferry:" + pw + "@db.example/ferry",
                 "//ferry:" + pw + "@db.example/ferry",
                 scheme + "://db.example/ferry?password=" + pw,
+                scheme + "://ferry@db.example:5432/ferry?password=" + pw,
+                scheme + "://ferry@db.example/ferry?sslmode=require&password=" + pw,
                 scheme + "://db.example/ferry?user=ferry&PASSWORD=" + pw + "&sslmode=require",
                 scheme + ":/ferry:" + pw + "@db.example/ferry"));
         return urls;
