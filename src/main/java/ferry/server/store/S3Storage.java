@@ -55,7 +55,8 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
     private final S3Client client;
     private final String shownEndpoint;
     private long numberedBefore;
-    private int abortedBefore;
+    /** What the start's clean-up of an earlier run's multipart uploads did, or null for nothing. */
+    private String cleanUp;
 
     /** A storage over {@code client}, unchecked: {@link #open} checks the bucket (tests pass a client of their own). */
     S3Storage(S3Options options, S3Client client, String shownEndpoint) {
@@ -143,7 +144,7 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
         if (listNumbers) {
             try {
                 storage.numberedBefore = storage.highestNumber();
-                storage.abortedBefore = storage.abortLeftUploads();
+                storage.cleanUp = storage.abortLeftUploads();
             } catch (UserError e) {
                 storage.close();
                 throw e;
@@ -215,9 +216,16 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
      * counter, so only when this server is the one that numbers into the prefix:
      * with a shared counter, a live peer's uploads are pending there too, and S3
      * lists no upload's metadata (the {@link #TOKEN} that marks ferry's) to tell
-     * a dead run's from them. Returns how many were aborted.
+     * a dead run's from them.
+     *
+     * <p>A store that refuses the listing or an abort (a policy without
+     * {@code s3:ListBucketMultipartUploads} or {@code s3:AbortMultipartUpload},
+     * a store without the call) does not stop the start: uploads need neither,
+     * so the note says what was not cleaned up, and the server goes on.
+     *
+     * @return the start's note: how many were aborted, or what could not be; null when none was left
      */
-    private int abortLeftUploads() throws UserError {
+    String abortLeftUploads() {
         String start = options.prefix().isEmpty() ? "" : options.prefix() + "/";
         Pattern numbered = Pattern.compile(Pattern.quote(start) + "[1-9][0-9]{0,17}\\.file");
         var left = new java.util.ArrayList<MultipartUpload>();
@@ -229,7 +237,8 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
                 }
             }
         } catch (SdkException e) {
-            throw UserError.failure("cannot list the multipart uploads in " + options + ": " + message(e));
+            return "note: could not list the multipart uploads in " + options + " to abort any an earlier run left"
+                    + " unfinished (" + message(e) + "); their parts, if any, stay stored and billed until aborted";
         }
         // All at once: each is one request, and a distant store answers each late.
         var failures = new java.util.concurrent.ConcurrentLinkedQueue<String>();
@@ -247,17 +256,17 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
             }
         }
         if (!failures.isEmpty()) {
-            throw UserError.failure(failures.peek() + " (an earlier run left " + left.size()
-                    + " multipart uploads unfinished in " + options + ")");
+            return "note: could not abort " + failures.size() + " of the " + left.size() + " multipart uploads an"
+                    + " earlier run left unfinished in " + options + " (" + failures.peek() + "); their parts stay"
+                    + " stored and billed until aborted";
         }
-        return left.size();
+        return left.isEmpty() ? null : "aborted " + left.size() + " multipart upload" + (left.size() == 1 ? "" : "s")
+                + " an earlier run left unfinished in " + options + " (it was killed or crashed; their parts are dropped)";
     }
 
     @Override
     public String startNote() {
-        return abortedBefore == 0 ? null : "aborted " + abortedBefore + " multipart upload"
-                + (abortedBefore == 1 ? "" : "s") + " an earlier run left unfinished in " + options
-                + " (it was killed or crashed; their parts are dropped)";
+        return cleanUp;
     }
 
     @Override

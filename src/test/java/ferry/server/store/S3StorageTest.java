@@ -19,6 +19,11 @@ import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadResponse;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.AbortMultipartUploadResponse;
+import software.amazon.awssdk.services.s3.model.ListMultipartUploadsRequest;
+import software.amazon.awssdk.services.s3.model.ListMultipartUploadsResponse;
+import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
 import software.amazon.awssdk.services.s3.model.PutObjectResponse;
 import software.amazon.awssdk.services.s3.model.S3Exception;
@@ -136,6 +141,35 @@ class S3StorageTest {
                         + " Please reduce your request rate.");
     }
 
+    /**
+     * The start's clean-up of uploads an earlier run left (issue 18, item 11) needs calls that uploads do
+     * not: a store or a policy that refuses them makes a note, never a server that will not start.
+     */
+    @Test
+    void aStoreThatRefusesTheCleanUpsCallsGetsANoteNotAFailedStart() {
+        s3.listAnswer = () -> {
+            throw s3Error(403, "AccessDenied", "Access Denied");
+        };
+        assertThat(storage.abortLeftUploads())
+                .startsWith("note: could not list the multipart uploads in s3://bucket/uploads")
+                .contains("403 AccessDenied: Access Denied").endsWith("stay stored and billed until aborted");
+
+        s3.listAnswer = () -> ListMultipartUploadsResponse.builder().uploads(
+                MultipartUpload.builder().key("uploads/3.file").uploadId("left-1").build(),
+                MultipartUpload.builder().key("uploads/other.bin").uploadId("not-ours").build()).build();
+        s3.abortAnswer = () -> {
+            throw s3Error(403, "AccessDenied", "Access Denied");
+        };
+        assertThat(storage.abortLeftUploads())
+                .startsWith("note: could not abort 1 of the 1 multipart uploads an earlier run left unfinished in")
+                .contains("Access Denied");
+
+        s3.abortAnswer = () -> AbortMultipartUploadResponse.builder().build();
+        assertThat(storage.abortLeftUploads()).startsWith("aborted 1 multipart upload an earlier run left");
+        assertThat(s3.requests).filteredOn(AbortMultipartUploadRequest.class::isInstance)
+                .extracting(r -> ((AbortMultipartUploadRequest) r).uploadId()).containsOnly("left-1");
+    }
+
     @Test
     void aClientFailureWhileInterruptedIsAnInterruption() {
         s3.putAnswer = () -> {
@@ -175,6 +209,8 @@ class S3StorageTest {
         volatile Answer<CompleteMultipartUploadResponse> completeAnswer =
                 () -> CompleteMultipartUploadResponse.builder().build();
         volatile Answer<UploadPartResponse> partAnswer = () -> UploadPartResponse.builder().eTag("etag").build();
+        volatile Answer<ListMultipartUploadsResponse> listAnswer = () -> ListMultipartUploadsResponse.builder().build();
+        volatile Answer<AbortMultipartUploadResponse> abortAnswer = () -> AbortMultipartUploadResponse.builder().build();
         /** The token the existing object carries, for a HEAD. */
         volatile String headToken;
 
@@ -194,6 +230,18 @@ class S3StorageTest {
         public UploadPartResponse uploadPart(UploadPartRequest request, RequestBody body) {
             requests.add(request);
             return partAnswer.get();
+        }
+
+        @Override
+        public ListMultipartUploadsResponse listMultipartUploads(ListMultipartUploadsRequest request) {
+            requests.add(request);
+            return listAnswer.get();
+        }
+
+        @Override
+        public AbortMultipartUploadResponse abortMultipartUpload(AbortMultipartUploadRequest request) {
+            requests.add(request);
+            return abortAnswer.get();
         }
 
         @Override
