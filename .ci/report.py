@@ -8,7 +8,8 @@ Prints, in this order:
   failed, from its CLASS-output.txt (the run writes it there with
   -Dmaven.test.redirectTestOutputToFile=true); a class that passed prints none;
 - each test that was skipped or aborted (an assumption that failed), with its
-  reason;
+  reason, and each class none of whose tests ran (an assumption in @BeforeAll
+  aborts them all, and Failsafe then reports "Tests run: 0", no skip);
 - a table of the classes' times, slowest first, and the total;
 - with --jacoco CSV, when that file exists (mvn verify -Pcoverage), the line
   and branch coverage it reports.
@@ -79,6 +80,11 @@ def main():
                     skipped.append(f"{test}: {reason or 'no reason given'}")
             # A class that failed outside its tests (in @BeforeAll, say) counts its errors on the suite only.
             failed = max(failed, int(suite.get("failures", 0)) + int(suite.get("errors", 0)))
+            # A class whose tests never ran (an assumption in @BeforeAll aborts them all) lists no test case and
+            # no skip: Failsafe reports "Tests run: 0". That is a skip too.
+            if int(suite.get("tests", 0)) == 0 and not failed:
+                skipped.append(f"{name.rsplit('.', 1)[-1]}: no test of the class ran (an assumption before all,"
+                               f" such as one in @BeforeAll, aborted them; its output may say why)")
             classes.append((float(suite.get("time", 0) or 0), kind, name, int(suite.get("tests", 0)), failed,
                             len([1 for c in suite.iter("testcase") if c.find("skipped") is not None])))
             if failed:
