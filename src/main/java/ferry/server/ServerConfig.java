@@ -2,6 +2,7 @@ package ferry.server;
 
 import ferry.common.UserError;
 import ferry.server.net.NetConfig;
+import ferry.server.store.S3Options;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -69,6 +70,35 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
      * generation to 16 MiB). Measured: about 30 MiB live under 50 uploads into S3.
      */
     static final long HEAP_BESIDES_BUDGETS = 64L << 20;
+
+    /**
+     * The same configuration with its default budgets lowered to fit the heap, for a
+     * server in a small container (a 256 MiB one gives the JVM a heap of about 64 MiB):
+     * the plain {@code ./server PORT DIR} must start there. A budget the operator set
+     * (flag or variable) is never changed: {@link #checkBudgets} refuses it if it does
+     * not fit. Read buffers are lowered to half the heap, at least 4 MiB; S3 part buffers
+     * to what leaves {@link #HEAP_BESIDES_BUDGETS} free, at least two parts.
+     *
+     * @param maxHeap      the JVM's largest heap ({@link Runtime#maxMemory()})
+     * @param buffersGiven whether {@code --buffer-mib} was set
+     * @param partsGiven   whether {@code --s3-memory-mib} was set
+     */
+    ServerConfig fitDefaultBudgets(long maxHeap, boolean buffersGiven, boolean partsGiven) {
+        long mib = 1L << 20;
+        long buffers = bufferMemory;
+        if (!buffersGiven && buffers > maxHeap / 2) {
+            buffers = Math.max(4 * mib, maxHeap / 2 / mib * mib);
+        }
+        ServiceOptions options = service;
+        S3Options s3 = service.s3();
+        if (s3 != null && !partsGiven && s3.memory() + HEAP_BESIDES_BUDGETS > maxHeap) {
+            long parts = Math.max(2L * s3.partSize(), (maxHeap - HEAP_BESIDES_BUDGETS) / mib * mib);
+            options = new ServiceOptions(service.listen(), service.access(), service.minFree(), service.checksum(),
+                    service.fsync(), service.logFormat(), service.hook(), service.metrics(), service.counter(),
+                    new S3Options(s3.bucket(), s3.prefix(), s3.partSize(), parts, s3.pathStyle()));
+        }
+        return new ServerConfig(port, directory, idleTimeout, maxConnections, maxBytes, maxDuration, buffers, options);
+    }
 
     /**
      * Refuses budgets the JVM cannot hold, so that a server in a small container fails

@@ -100,7 +100,10 @@ public final class ServerMain {
                 return ExitCode.OK;
             }
             config = ServerArgs.config(parsed.positionals(), parsed.settings());
-            config.checkBudgets(Runtime.getRuntime().maxMemory());
+            long maxHeap = Runtime.getRuntime().maxMemory();
+            config = config.fitDefaultBudgets(maxHeap, parsed.settings().get(ServerConfig.BUFFER_MEMORY_VARIABLE) != null,
+                    parsed.settings().get(ServerArgs.S3_MEMORY) != null);
+            config.checkBudgets(maxHeap);
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())

@@ -34,6 +34,30 @@ class ServerBudgetsTest {
         assertThatCode(() -> smaller.checkBudgets(128 * MIB)).doesNotThrowAnyException();
     }
 
+    /** A small container (256 MiB: a heap of about 64 MiB) starts with the default budgets lowered to fit. */
+    @Test
+    void defaultBudgetsAreLoweredToFitASmallHeapAndGivenOnesAreNot() throws UserError {
+        ServerConfig plain = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of())
+                .fitDefaultBudgets(62 * MIB, false, false);
+        assertThat(plain.bufferMemory()).isEqualTo(31 * MIB);
+        assertThatCode(() -> plain.checkBudgets(62 * MIB)).doesNotThrowAnyException();
+        assertThat(ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of()).fitDefaultBudgets(1024 * MIB,
+                false, false).bufferMemory()).as("a heap that holds the defaults").isEqualTo(64 * MIB);
+
+        ServerConfig s3 = ServerArgs.parse(new String[] {"8080", "s3://bucket/p"}, Map.of())
+                .fitDefaultBudgets(192 * MIB, false, false);
+        assertThat(s3.service().s3().memory()).isEqualTo(128 * MIB);
+        assertThatCode(() -> s3.checkBudgets(192 * MIB)).doesNotThrowAnyException();
+        assertThat(ServerArgs.parse(new String[] {"8080", "s3://bucket/p"}, Map.of()).fitDefaultBudgets(62 * MIB,
+                false, false).service().s3().memory()).as("never below two parts").isEqualTo(16 * MIB);
+
+        ServerConfig given = ServerArgs.parse(new String[] {"8080", "s3://bucket/p"},
+                Map.of("FERRY_S3_MEMORY_MIB", "160", "FERRY_BUFFER_MIB", "64")).fitDefaultBudgets(192 * MIB, true, true);
+        assertThat(given.service().s3().memory()).isEqualTo(160 * MIB);
+        assertThat(given.bufferMemory()).isEqualTo(64 * MIB);
+        assertThatThrownBy(() -> given.checkBudgets(192 * MIB)).isInstanceOf(UserError.class);
+    }
+
     @Test
     void readBuffersMustFitInTheDirectMemoryLimit() throws UserError {
         ServerConfig config = ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of("FERRY_BUFFER_MIB", "512"));
