@@ -140,6 +140,12 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
             storage.close();
             throw UserError.failure("cannot use " + options + " at " + storage.shownEndpoint + ": " + message(e));
         }
+        try {
+            // Part files a killed server left behind (a stopped one deletes its own).
+            storage.memory.spool().clean();
+        } catch (IOException e) {
+            // Harmless: they only take disk; the next start tries again.
+        }
         if (listNumbers) {
             try {
                 storage.numberedBefore = storage.highestNumber();
