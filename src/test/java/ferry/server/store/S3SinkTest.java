@@ -195,7 +195,7 @@ class S3SinkTest {
             });
             await("the abort and the marker, with the parts still held",
                     () -> store.calls.contains("abort " + KEY + " " + MemoryStore.UPLOAD_ID)
-                            && store.calls.contains("put " + KEY + " 5"));
+                            && store.calls.contains("put " + KEY + " 5") && store.objects.containsKey(KEY));
             assertThat(store.inFlight.get()).as("parts still in the store's hands").isEqualTo(S3Sink.PARTS_IN_FLIGHT);
             assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
         } finally {
