@@ -115,7 +115,12 @@ final class S3Sink implements UploadSink {
     /** Moves the part being filled to a new spool file, and gives its chunks back. */
     private void spool() throws IOException {
         Path[] file = new Path[1];
-        spooling = memory.spool().create(file);
+        try {
+            spooling = memory.spool().create(file);
+        } catch (IOException e) {
+            throw new IOException("part memory is short and no spool file can be created in "
+                    + memory.spool().directory() + ": " + e.getMessage(), e);
+        }
         spooled = file[0];
         int left = partBytes;
         for (byte[] bytes : filling) {
@@ -131,8 +136,14 @@ final class S3Sink implements UploadSink {
     }
 
     private void writeFully(ByteBuffer bytes) throws IOException {
-        while (bytes.hasRemaining()) {
-            spooling.write(bytes);
+        try {
+            while (bytes.hasRemaining()) {
+                spooling.write(bytes);
+            }
+        } catch (java.nio.channels.ClosedByInterruptException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new IOException("cannot write the spool file " + spooled + ": " + e.getMessage(), e);
         }
     }
 
