@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -140,7 +141,7 @@ final class S3Sink implements UploadSink {
             while (bytes.hasRemaining()) {
                 spooling.write(bytes);
             }
-        } catch (java.nio.channels.ClosedByInterruptException e) {
+        } catch (ClosedByInterruptException e) {
             throw e;
         } catch (IOException e) {
             throw new IOException("cannot write the spool file " + spooled + ": " + e.getMessage(), e);

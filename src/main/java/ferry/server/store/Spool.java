@@ -10,7 +10,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
 import java.util.Comparator;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 
@@ -91,18 +93,25 @@ final class Spool {
         while (true) {
             Path file = directory.resolve("part-" + files.incrementAndGet());
             try {
-                FileChannel channel = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE_NEW,
+                FileChannel channel = FileChannel.open(file, Set.of(StandardOpenOption.CREATE_NEW,
                         StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS), attributes);
                 into[0] = file;
                 return channel;
             } catch (FileAlreadyExistsException taken) {
                 // Left by an earlier process of the same id: take the next name.
+            } catch (NoSuchFileException gone) {
+                if (!created) {
+                    throw gone;
+                }
+                // Removed under a long-running server (a cleaner of old files in /tmp): made again.
+                created = false;
+                ensureDirectory();
             }
         }
     }
 
     /** The owner of this process's new files. */
-    private java.nio.file.attribute.UserPrincipal owner() throws IOException {
+    private UserPrincipal owner() throws IOException {
         Path probe = Files.createTempFile(directory.getParent().getParent(), "ferry-owner", ".probe");
         try {
             return Files.getOwner(probe);

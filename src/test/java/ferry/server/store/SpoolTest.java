@@ -30,6 +30,13 @@ class SpoolTest {
         Path[] second = new Path[1];
         spool.create(second).close();
         assertThat(second[0]).isNotEqualTo(file[0]);
+        // A cleaner of old files in /tmp removed the directory under a running server: made again.
+        Files.delete(file[0]);
+        Files.delete(second[0]);
+        Files.delete(spool.directory());
+        Path[] third = new Path[1];
+        spool.create(third).close();
+        assertThat(third[0]).exists();
     }
 
     /** At start, the files of a server killed before it could delete them are removed; a running one's stay. */
