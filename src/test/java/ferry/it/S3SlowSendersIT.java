@@ -48,8 +48,8 @@ class S3SlowSendersIT {
      * <li>A 10-byte upload is confirmed within 5 s, then a 20 MiB one within 20 s, and
      * their objects hold what was sent.</li>
      * </ol>
-     * Were an upload between two parts to reserve a whole part for its next bytes, the
-     * first 32 slow senders would hold the whole budget and the rest would wait forever.
+     * Were an upload between two parts to wait for memory while holding a whole part,
+     * the first 32 slow senders would hold the whole budget and the rest would wait forever.
      */
     @Test
     void fortySlowSendersLeaveMemoryForASmallAndALargeUpload() throws Exception {
@@ -229,6 +229,63 @@ class S3SlowSendersIT {
                 assertThat(spoolFiles(tmp)).as("no spool file left once every upload ended").isEmpty();
             } finally {
                 slow.forEach(Relay::closeQuietly);
+            }
+        } finally {
+            try (Stream<Path> walk = Files.walk(tmp)) {
+                walk.sorted(Comparator.reverseOrder()).forEach(path -> path.toFile().delete());
+            }
+        }
+    }
+
+    /**
+     * A server killed while parts are spooled leaves their files; the next start
+     * removes them (issue 18, item 7).
+     * <ol>
+     * <li>A server with 10 MiB of part buffers (two parts of 5 MiB) and its
+     * {@code java.io.tmpdir} in a directory of the test's takes 4 uploads of 3 MiB, left
+     * open (12 MiB): at least one part is spooled.</li>
+     * <li>Its JVM is killed (SIGKILL): the spool files are still there once it is gone.</li>
+     * <li>A server started again on the same directory removes them before it listens.</li>
+     * </ol>
+     */
+    @Test
+    void theSpoolFilesOfAKilledServerAreRemovedByTheNextStart() throws Exception {
+        Path tmp = Files.createTempDirectory("ferry-spool-it");
+        var open = new ArrayList<Socket>();
+        var env = new HashMap<String, String>();
+        var options = List.of("--s3-part-mib", Integer.toString(PART_MIB), "--s3-memory-mib", "10");
+        try (var s3 = TestS3.start()) {
+            env.putAll(s3.env());
+            env.put("JAVA_TOOL_OPTIONS", "-Djava.io.tmpdir=" + tmp);
+            try (var receiver = Ferry.Server.start(options, s3.url(PREFIX), env)) {
+                byte[] file = new byte[3 << 20];
+                new Random(5).nextBytes(file);
+                for (int i = 0; i < 4; i++) {
+                    var socket = new Socket(InetAddress.getLoopbackAddress(), receiver.port);
+                    open.add(socket);
+                    OutputStream out = socket.getOutputStream();
+                    Thread.ofVirtual().name("open-" + i).start(() -> {
+                        try {
+                            out.write(file);
+                        } catch (IOException ended) {
+                            // The server was killed.
+                        }
+                    });
+                }
+                boolean spooled = Ferry.await(Duration.ofSeconds(60), Duration.ofMillis(100),
+                        () -> !spoolFiles(tmp).isEmpty());
+                assertThat(spooled).as("a part spooled; the log:%n%s", receiver.stdout()).isTrue();
+                ProcessHandle jvm = receiver.proc.jvm();
+                receiver.proc.signalJvm("KILL");
+                boolean gone = Ferry.await(Duration.ofSeconds(30), Duration.ofMillis(100),
+                        () -> ProcessHandle.of(jvm.pid()).isEmpty());
+                assertThat(gone).as("the killed JVM is gone").isTrue();
+                assertThat(spoolFiles(tmp)).as("the killed server's spool files").isNotEmpty();
+            } finally {
+                open.forEach(Relay::closeQuietly);
+            }
+            try (var again = Ferry.Server.start(options, s3.url(PREFIX), env)) {
+                assertThat(spoolFiles(tmp)).as("spool files once the next server listens").isEmpty();
             }
         } finally {
             try (Stream<Path> walk = Files.walk(tmp)) {
