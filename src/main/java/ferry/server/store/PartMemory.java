@@ -8,31 +8,26 @@ import java.util.concurrent.Semaphore;
 /**
  * The memory of the whole server's object-storage part buffers: at most
  * {@code budget} bytes in chunks of {@link #CHUNK} bytes, taken by uploads as
- * their bytes arrive and given back once the part that holds them is stored.
- * An upload that cannot have a chunk waits (it stops reading its socket, so
- * TCP slows its sender down, and no other).
+ * their bytes arrive and given back once the part that holds them is stored,
+ * and the {@link Spool} on local disk that parts go to when the budget has no
+ * chunk to spare.
  *
- * <p>A part must reach its full size before it can be sent (S3 refuses parts
- * below 5 MiB but the last), so an upload that holds part of a part and waits
- * for more could wait forever if every chunk were held that way. Hence two
- * rules, which keep the budget free of such a deadlock:
- * <ul>
- *   <li>the first chunk of every part is a <em>starter</em>: small uploads
- *       (most of them) take one chunk, not a part's worth, and so does an
- *       upload between two parts (a slow sender that has just filled a part
- *       holds one chunk while it dribbles, not a whole part: 40 such senders
- *       would otherwise hold 320 MiB, more than the default budget, and every
- *       other upload would wait for them); at most {@code chunks - partChunks}
- *       starters are held at once, so the chunks for one whole part are never
- *       all held by starters;</li>
- *   <li>an upload that needs a part's second chunk reserves the rest of that
- *       part in one step (it then never waits for memory while it holds a
- *       partial part).</li>
- * </ul>
- * Every holder of chunks that waits for memory holds none of a part it still
- * has to fill; those that hold chunks give them back when their part is
- * stored or their upload ends, so every waiter gets its turn (the semaphores
- * are fair: first come, first served).
+ * <p>Nobody waits for memory: {@link #tryChunk} hands out a chunk or none at
+ * once, and an upload that gets none moves the part it is filling to a spool
+ * file (its chunks written out and given back) and writes the rest of that
+ * part there. Slow senders holding the whole budget therefore slow nobody
+ * else down but by the disk (issue 18, item 7: twenty senders that each stop
+ * 1 MiB into a part used to hold the whole budget while every other upload,
+ * even one of 10 bytes, waited for it forever).
+ *
+ * <p>Hence no reservation either. A part must reach its full size before it
+ * can be stored (S3 refuses parts below 5 MiB but the last), so when uploads
+ * waited for chunks, one that held part of a part and waited for the rest
+ * could wait forever if every chunk were held that way: the first chunk of a
+ * part was rationed and the rest of the part reserved in one step. Without
+ * waiting there is no such deadlock, and a chunk is taken only when bytes
+ * arrive to fill it: memory in use is the bytes in memory, rounded up to
+ * whole chunks per part.
  */
 final class PartMemory {
     /** The unit of the budget: 1 MiB. */
@@ -40,26 +35,36 @@ final class PartMemory {
 
     private final int partChunks;
     private final Semaphore permits;
-    private final Semaphore starters;
+    private final Spool spool;
     /** Chunks allocated and not in use; never more in all than the budget holds. */
     private final Queue<byte[]> free = new ConcurrentLinkedQueue<>();
+
+    /** A budget that spools under {@code java.io.tmpdir}. */
+    PartMemory(long budget, int partSize) {
+        this(budget, partSize, Spool.ofTmpdir());
+    }
 
     /**
      * @param budget   bytes of part buffers for the whole server
      * @param partSize bytes of one part; the budget must hold at least two parts
+     *                 (one being filled while another is stored)
+     * @param spool    where parts go when the budget has no chunk to spare
      */
-    PartMemory(long budget, int partSize) {
+    PartMemory(long budget, int partSize, Spool spool) {
         if (partSize % CHUNK != 0 || budget < 2L * partSize) {
             throw new IllegalArgumentException("the budget must hold two parts of whole MiB");
         }
         this.partChunks = partSize / CHUNK;
-        int chunks = (int) Math.min(Integer.MAX_VALUE, budget / CHUNK);
-        this.permits = new Semaphore(chunks, true);
-        this.starters = new Semaphore(chunks - partChunks, true);
+        this.permits = new Semaphore((int) Math.min(Integer.MAX_VALUE, budget / CHUNK));
+        this.spool = spool;
     }
 
     int partSize() {
         return partChunks * CHUNK;
+    }
+
+    Spool spool() {
+        return spool;
     }
 
     /** Chunks not held by any upload (for tests and metrics). */
@@ -67,80 +72,16 @@ final class PartMemory {
         return permits.availablePermits();
     }
 
-    /** One upload's share: the chunks it may fill before it must ask for more. */
-    final class Share {
-        /** Chunks reserved for the part being filled, in use or not yet. */
-        private int reserved;
-        /** Chunks handed out of {@link #reserved}. */
-        private int used;
-        private boolean starter;
-
-        /**
-         * The next empty chunk of the part being filled; waits while the
-         * budget has none to spare.
-         */
-        byte[] nextChunk() throws InterruptedException {
-            if (used == reserved) {
-                reserveMore();
-            }
-            used++;
-            byte[] chunk = free.poll();
-            return chunk != null ? chunk : new byte[CHUNK];
+    /** An empty chunk, or null at once when the budget has none to spare (never waits). */
+    byte[] tryChunk() {
+        if (!permits.tryAcquire()) {
+            return null;
         }
-
-        private void reserveMore() throws InterruptedException {
-            if (reserved == 0) {
-                starters.acquire();
-                try {
-                    permits.acquire();
-                } catch (InterruptedException e) {
-                    starters.release();
-                    throw e;
-                }
-                starter = true;
-                reserved = 1;
-            } else {
-                int more = partChunks - reserved;
-                permits.acquire(more);
-                starters.release();
-                starter = false;
-                reserved += more;
-            }
-        }
-
-        /**
-         * The part being filled is complete (or the last): its chunks leave
-         * this share, to be {@link #release released} once stored; what was
-         * reserved and not used goes back at once.
-         */
-        void partTaken() {
-            permits.release(reserved - used);
-            if (starter) {
-                starters.release();
-                starter = false;
-            }
-            reserved = 0;
-            used = 0;
-        }
-
-        /**
-         * The upload ends: the chunks of the part it was filling, {@code unsent}
-         * (all it was handed since the last part was taken), and the rest of
-         * its reservation go back.
-         */
-        void close(List<byte[]> unsent) {
-            free.addAll(unsent);
-            used = 0;
-            partTaken();
-        }
+        byte[] chunk = free.poll();
+        return chunk != null ? chunk : new byte[CHUNK];
     }
 
-    /** A new upload's share, holding nothing yet. */
-    Share share() {
-        return new Share();
-    }
-
-    /** Chunks of a stored (or abandoned) part go back to the budget. */
+    /** Chunks of a stored (or abandoned, or spooled) part go back to the budget. */
     void release(List<byte[]> taken) {
         free.addAll(taken);
         permits.release(taken.size());

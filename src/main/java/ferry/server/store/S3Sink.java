@@ -3,7 +3,12 @@ package ferry.server.store;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -19,14 +24,18 @@ import software.amazon.awssdk.services.s3.model.CompletedPart;
  * One upload into the object {@code PREFIX/N.file}, streamed as its bytes
  * arrive.
  *
- * <p>The bytes fill a part in chunks of the server's {@link PartMemory}. An
+ * <p>The bytes fill a part in chunks of the server's {@link PartMemory}. When
+ * the budget has no chunk to spare, the part moves to a file of the
+ * {@link Spool} (its chunks written out and given back) and the rest of it is
+ * written there: {@link #write} never waits for memory. The next part begins
+ * in memory again. A part's file is deleted once the part is stored or the
+ * upload ends. An
  * upload that ends within its first part is one {@code PutObject}; a longer
  * one becomes a multipart upload, begun when its first part is full, each
  * full part stored by a virtual thread of its own while the next one fills,
- * at most {@link #PARTS_IN_FLIGHT} at once. When the budget has no
- * chunk to spare, or the upload has that many parts in flight, {@link #write}
- * waits: the server then stops reading this upload's socket, and TCP slows
- * its sender down, no other.
+ * at most {@link #PARTS_IN_FLIGHT} at once. When the upload has that many
+ * parts in flight, {@link #write} waits: the server then stops reading this
+ * upload's socket, and TCP slows its sender down, no other.
  *
  * <p>Either way the object appears only when complete, created with
  * {@code If-None-Match: *}, so an object already there is never overwritten.
@@ -41,19 +50,24 @@ final class S3Sink implements UploadSink {
     private static final int MAX_PARTS = 10_000;
     /** How long an abort waits in all, after it has aborted, for its parts in flight to give up once interrupted. */
     private static final long PART_STOP_SECONDS = 10;
+    /** Bytes of a chunk written to a spool file at once. */
+    private static final int SPOOL_SLICE = 64 << 10;
 
     private final ObjectStore storage;
     private final String key;
     /** Marks the objects this upload writes, so that a retried request knows its own (the store keeps it with the object). */
     private final String token = UUID.randomUUID().toString();
-    private final PartMemory.Share share;
+    private final PartMemory memory;
     private final int partSize;
 
-    /** The chunks of the part being filled. */
+    /** The chunks of the part being filled, while it is in memory. */
     private List<byte[]> filling = new ArrayList<>();
     private byte[] current;
     private int offset;
     private int partBytes;
+    /** The part being filled once it is spooled (its chunks then given back), else null. */
+    private Path spooled;
+    private FileChannel spooling;
 
     /** Null until the first part is full. */
     private String uploadId;
@@ -64,31 +78,137 @@ final class S3Sink implements UploadSink {
     S3Sink(ObjectStore storage, String key) {
         this.storage = storage;
         this.key = key;
-        this.share = storage.memory().share();
-        this.partSize = storage.memory().partSize();
+        this.memory = storage.memory();
+        this.partSize = memory.partSize();
     }
 
     @Override
     public void write(ByteBuffer chunk) throws IOException {
         collectStored();
         while (chunk.hasRemaining()) {
-            if (current == null || offset == PartMemory.CHUNK) {
-                try {
-                    current = share.nextChunk();
-                } catch (InterruptedException e) {
-                    throw new InterruptedIOException("interrupted while waiting for part memory");
+            if (spooling != null) {
+                int n = Math.min(chunk.remaining(), partSize - partBytes);
+                writeFully(chunk.slice(chunk.position(), n));
+                chunk.position(chunk.position() + n);
+                partBytes += n;
+            } else {
+                if (current == null || offset == PartMemory.CHUNK) {
+                    byte[] next = memory.tryChunk();
+                    if (next == null) {
+                        spool();
+                        continue;
+                    }
+                    current = next;
+                    filling.add(current);
+                    offset = 0;
                 }
-                filling.add(current);
-                offset = 0;
+                int n = Math.min(chunk.remaining(), PartMemory.CHUNK - offset);
+                chunk.get(current, offset, n);
+                offset += n;
+                partBytes += n;
             }
-            int n = Math.min(chunk.remaining(), PartMemory.CHUNK - offset);
-            chunk.get(current, offset, n);
-            offset += n;
-            partBytes += n;
             if (partBytes == partSize) {
                 sendPart();
             }
         }
+    }
+
+    /** Moves the part being filled to a new spool file, and gives its chunks back. */
+    private void spool() throws IOException {
+        Path[] file = new Path[1];
+        try {
+            spooling = memory.spool().create(file);
+        } catch (IOException e) {
+            throw new IOException("part memory is short and no spool file can be created in "
+                    + memory.spool().directory() + ": " + e.getMessage(), e);
+        }
+        spooled = file[0];
+        int left = partBytes;
+        for (byte[] bytes : filling) {
+            // In slices, so that the JDK's temporary direct buffer for a heap buffer stays small.
+            for (int at = 0; at < Math.min(left, PartMemory.CHUNK); at += SPOOL_SLICE) {
+                writeFully(ByteBuffer.wrap(bytes, at, Math.min(SPOOL_SLICE, Math.min(left, PartMemory.CHUNK) - at)));
+            }
+            left -= Math.min(left, PartMemory.CHUNK);
+        }
+        memory.release(filling);
+        filling = new ArrayList<>();
+        current = null;
+    }
+
+    private void writeFully(ByteBuffer bytes) throws IOException {
+        try {
+            while (bytes.hasRemaining()) {
+                spooling.write(bytes);
+            }
+        } catch (ClosedByInterruptException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new IOException("cannot write the spool file " + spooled + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The part being filled as a finished body: its chunks, or its spool file (closed); the filling starts anew. */
+    private Body takePart() throws IOException {
+        Body body;
+        if (spooling != null) {
+            spooling.close();
+            body = new Body(null, spooled, partBytes);
+            spooling = null;
+            spooled = null;
+        } else {
+            body = new Body(filling, null, partBytes);
+            filling = new ArrayList<>();
+        }
+        current = null;
+        partBytes = 0;
+        return body;
+    }
+
+    /** The bytes of one part, in chunks of the budget or in a spool file. */
+    private record Body(List<byte[]> chunks, Path file, int length) {
+        RequestBody request() {
+            return file != null ? RequestBody.fromContentProvider(() -> {
+                try {
+                    return Files.newInputStream(file);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }, length, "application/octet-stream") : body(chunks, length);
+        }
+
+        /** Gives the chunks back, or deletes the file. */
+        void free(PartMemory memory) {
+            if (file != null) {
+                try {
+                    Files.deleteIfExists(file);
+                } catch (IOException e) {
+                    // Its directory is removed at the next start.
+                }
+            } else {
+                memory.release(chunks);
+            }
+        }
+    }
+
+    /** Drops the part being filled: its chunks go back, its spool file is deleted. */
+    private void dropFilling() {
+        if (spooling != null) {
+            try {
+                spooling.close();
+            } catch (IOException e) {
+                // Deleted below all the same.
+            }
+            spooling = null;
+        }
+        if (spooled != null) {
+            new Body(null, spooled, 0).free(memory);
+            spooled = null;
+        }
+        memory.release(filling);
+        filling = new ArrayList<>();
+        current = null;
+        partBytes = 0;
     }
 
     /** Hands the full (or last) part to a thread of its own, once fewer than the maximum are in flight. */
@@ -103,11 +223,7 @@ final class S3Sink implements UploadSink {
         while (inFlight.size() >= PARTS_IN_FLIGHT) {
             awaitStored(inFlight.peekFirst());
         }
-        share.partTaken();
-        var part = new Part(++parts, filling, partBytes);
-        filling = new ArrayList<>();
-        current = null;
-        partBytes = 0;
+        var part = new Part(++parts, takePart());
         inFlight.addLast(part);
         part.thread = Thread.ofVirtual().name("s3-" + key + "-part-" + part.number).start(part);
     }
@@ -136,13 +252,11 @@ final class S3Sink implements UploadSink {
     public void complete() throws IOException {
         if (uploadId == null) {
             // Within one part: a single request, nothing to abort if it fails.
-            share.partTaken();
-            List<byte[]> body = filling;
-            filling = new ArrayList<>();
+            Body body = takePart();
             try {
-                storage.putObject(key, body(body, partBytes), token);
+                storage.putObject(key, body.request(), token);
             } finally {
-                storage.memory().release(body);
+                body.free(memory);
             }
             return;
         }
@@ -173,9 +287,7 @@ final class S3Sink implements UploadSink {
         for (Part part : running) {
             part.thread.interrupt();
         }
-        share.close(filling);
-        filling = new ArrayList<>();
-        current = null;
+        dropFilling();
         Thread.interrupted(); // the marker matters more than an interrupt meant for a part
         var abortFailure = new IOException[1];
         Thread aborting = uploadId == null ? null
@@ -234,29 +346,30 @@ final class S3Sink implements UploadSink {
     /** One full part, stored by a virtual thread of its own; its chunks go back to the budget when it ends. */
     private final class Part implements Runnable {
         final int number;
-        final List<byte[]> chunks;
-        final int length;
+        final Body body;
         final CountDownLatch done = new CountDownLatch(1);
         Thread thread;
         volatile String etag;
         volatile IOException failure;
 
-        Part(int number, List<byte[]> chunks, int length) {
+        Part(int number, Body body) {
             this.number = number;
-            this.chunks = chunks;
-            this.length = length;
+            this.body = body;
         }
 
         @Override
         public void run() {
             try {
-                etag = storage.uploadPart(key, uploadId, number, body(chunks, length));
+                etag = storage.uploadPart(key, uploadId, number, body.request());
             } catch (IOException e) {
                 failure = e;
+            } catch (UncheckedIOException e) {
+                failure = new IOException("cannot store part " + number + " of " + key + ": cannot read its spool"
+                        + " file: " + e.getCause().getMessage(), e.getCause());
             } catch (RuntimeException e) {
                 failure = new IOException("cannot store part " + number + " of " + key + ": " + e, e);
             } finally {
-                storage.memory().release(chunks);
+                body.free(memory);
                 done.countDown();
             }
         }

@@ -108,8 +108,8 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .forcePathStyle(options.pathStyle() || (endpointUri != null && addressed(endpointUri.getHost())))
                 // A body of known length as it is, not aws-chunked: over http:// the SDK then signs the
-                // part's SHA-256 (ferry's parts are in memory, so reading them twice costs no I/O)
-                // instead of every 128 KiB chunk, and a server that answers before the last chunk
+                // part's SHA-256 (ferry's parts are in memory, or in a spool file just written, so reading
+                // them twice costs little) instead of every 128 KiB chunk, and a server that answers before the last chunk
                 // (s3proxy does) cannot make a stored request look failed.
                 // Expect: 100-continue (a round trip before the body) only for bodies of 1 MiB or more: not
                 // for the 5 bytes of an ERROR marker, which a stop must write within its grace.
@@ -140,6 +140,12 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
         } catch (SdkException e) {
             storage.close();
             throw UserError.failure("cannot use " + options + " at " + storage.shownEndpoint + ": " + message(e));
+        }
+        try {
+            // Part files a killed server left behind (a stopped one deletes its own).
+            storage.memory.spool().clean();
+        } catch (IOException e) {
+            // Harmless: they only take disk; the next start tries again.
         }
         if (listNumbers) {
             try {

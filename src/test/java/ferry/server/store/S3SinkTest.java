@@ -8,7 +8,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
@@ -24,14 +27,18 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 
 /** One upload into an object ({@link S3Sink}), against an object store in memory. */
 @Timeout(60)
 class S3SinkTest {
+    @TempDir
+    Path spoolRoot;
     private static final int MIB = PartMemory.CHUNK;
     private static final String KEY = "uploads/7.file";
     private static final Duration DEADLINE = Duration.ofSeconds(20);
@@ -188,7 +195,7 @@ class S3SinkTest {
             });
             await("the abort and the marker, with the parts still held",
                     () -> store.calls.contains("abort " + KEY + " " + MemoryStore.UPLOAD_ID)
-                            && store.calls.contains("put " + KEY + " 5"));
+                            && store.calls.contains("put " + KEY + " 5") && store.objects.containsKey(KEY));
             assertThat(store.inFlight.get()).as("parts still in the store's hands").isEqualTo(S3Sink.PARTS_IN_FLIGHT);
             assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
         } finally {
@@ -200,6 +207,95 @@ class S3SinkTest {
         assertThat(store.calls.stream().filter(call -> call.startsWith("abort")).count())
                 .as("aborted again after parts landed late").isEqualTo(2);
         await("every chunk back as its part ends", () -> store.memory.available() == MemoryStore.BUDGET_CHUNKS);
+    }
+
+    /**
+     * A writer that cannot have a chunk does not wait for one (issue 18, item
+     * 7): the part it fills moves to a spool file, its chunk given back, and the
+     * rest of the part goes there; the next part begins in memory again.
+     * <ol>
+     *   <li>parts of 2 MiB, 4 MiB of memory, 3 chunks held elsewhere;</li>
+     *   <li>1.5 MiB written: the first chunk came from memory, the second could not,
+     *       so the part is one spool file of 1.5 MiB and the one chunk it had is
+     *       back;</li>
+     *   <li>the upload completes: its object is intact, and no spool file is left.</li>
+     * </ol>
+     */
+    @Test
+    void aWriterWithoutMemorySpoolsItsPartAndTheObjectIsIntact() throws Exception {
+        var memory = new PartMemory(4L * MIB, 2 * MIB, new Spool(spoolRoot));
+        var store = new MemoryStore(memory);
+        var held = List.of(memory.tryChunk(), memory.tryChunk(), memory.tryChunk());
+        byte[] file = bytes(5 * MIB + 10);
+        var sink = new S3Sink(store, KEY);
+
+        writeInChunks(sink, Arrays.copyOf(file, MIB + MIB / 2), 300_000);
+        assertThat(spoolFiles(memory)).as("the first part, spooled when its second chunk was short")
+                .singleElement().satisfies(part -> assertThat(Files.size(part)).isEqualTo(MIB + MIB / 2));
+        assertThat(memory.available()).as("its chunk given back").isEqualTo(1);
+        var rest = ByteBuffer.wrap(file, MIB + MIB / 2, file.length - (MIB + MIB / 2));
+        sink.write(rest);
+        sink.complete();
+
+        assertThat(store.objects.get(KEY)).as("the parts joined in order are the bytes sent").isEqualTo(file);
+        assertThat(store.calls.stream().filter(call -> call.startsWith("part"))).hasSize(3);
+        assertThat(spoolFiles(memory)).as("every spool file deleted once its part was stored").isEmpty();
+        memory.release(held);
+        assertThat(memory.available()).isEqualTo(4);
+    }
+
+    /** A small upload without a chunk spools too, and is one PutObject from its file. */
+    @Test
+    void aSmallUploadWithoutMemorySpoolsAndIsOnePut() throws Exception {
+        var memory = new PartMemory(2L * MIB, MIB, new Spool(spoolRoot));
+        var store = new MemoryStore(memory);
+        var held = List.of(memory.tryChunk(), memory.tryChunk());
+        byte[] file = bytes(10);
+        var sink = new S3Sink(store, KEY);
+        sink.write(ByteBuffer.wrap(file));
+        assertThat(spoolFiles(memory)).hasSize(1);
+
+        sink.complete();
+
+        assertThat(store.calls).containsExactly("put " + KEY + " 10");
+        assertThat(store.objects.get(KEY)).isEqualTo(file);
+        assertThat(spoolFiles(memory)).isEmpty();
+        memory.release(held);
+    }
+
+    /**
+     * An upload that ends in an abort leaves no spool file: neither the part it
+     * was filling nor one in flight (held by the store until interrupted).
+     */
+    @Test
+    void anAbortLeavesNoSpoolFile() throws Exception {
+        var memory = new PartMemory(2L * MIB, MIB, new Spool(spoolRoot));
+        var store = new MemoryStore(memory);
+        store.gate = new CountDownLatch(1);
+        var held = List.of(memory.tryChunk(), memory.tryChunk());
+        var sink = new S3Sink(store, KEY);
+        writeInChunks(sink, bytes(MIB + 1000), 64 * 1024);
+        await("part 1 in the store's hands", () -> store.inFlight.get() == 1);
+        assertThat(spoolFiles(memory)).as("part 1 in flight and part 2 filling, both spooled").hasSize(2);
+
+        sink.abort();
+
+        await("every spool file deleted", () -> spoolFiles(memory).isEmpty());
+        assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
+        memory.release(held);
+        assertThat(memory.available()).isEqualTo(2);
+    }
+
+    private static List<Path> spoolFiles(PartMemory memory) {
+        Path dir = memory.spool().directory();
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static boolean waitsIn(Thread thread, String method) {
@@ -243,7 +339,15 @@ class S3SinkTest {
         static final int BUDGET_CHUNKS = 16;
         static final String UPLOAD_ID = "upload-1";
 
-        final PartMemory memory = new PartMemory((long) BUDGET_CHUNKS * MIB, MIB);
+        final PartMemory memory;
+
+        MemoryStore() {
+            this(new PartMemory((long) BUDGET_CHUNKS * MIB, MIB));
+        }
+
+        MemoryStore(PartMemory memory) {
+            this.memory = memory;
+        }
         final List<String> calls = new CopyOnWriteArrayList<>();
         final Map<String, byte[]> objects = new ConcurrentHashMap<>();
         private final Map<Integer, byte[]> parts = new ConcurrentHashMap<>();
