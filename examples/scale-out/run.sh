@@ -3,13 +3,14 @@
 # (ports 9001 and 9002) behind HAProxy (port 9000, haproxy.cfg beside this
 # file), saving into one bucket and numbered by one PostgreSQL database.
 # Set first (see docs/scaling-out.md):
-#   FERRY_COUNTER=postgresql://USER:PASSWORD@HOST:5432/DB
+#   FERRY_COUNTER=postgresql://USER@HOST:5432/DB, and PGPASSFILE naming a file
+#   with the line HOST:5432:DB:USER:PASSWORD (mode 0600): no password in a URL
 #   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 #   AWS_ENDPOINT_URL (for a store other than AWS: MinIO, Ceph, Garage, ...)
 # Stops everything on Ctrl-C or SIGTERM.
 set -eu
 bucket=${1:?usage: run.sh s3://BUCKET/PREFIX}
-: "${FERRY_COUNTER:?set FERRY_COUNTER=postgresql://USER:PASSWORD@HOST:PORT/DB}"
+: "${FERRY_COUNTER:?set FERRY_COUNTER=postgresql://USER@HOST:PORT/DB and PGPASSFILE}"
 here=$(cd "$(dirname "$0")" && pwd)
 ferry=$here/../..
 

@@ -34,12 +34,14 @@ final class ServerArgs {
     static final String ALLOW = "FERRY_ALLOW";
     static final String DENY = "FERRY_DENY";
     static final String MIN_FREE = "FERRY_MIN_FREE";
+    static final String MAX_PER_PEER = "FERRY_MAX_PER_PEER";
     static final String CHECKSUM = "FERRY_CHECKSUM";
     static final String FSYNC = "FERRY_FSYNC";
     static final String LOG_FORMAT = "FERRY_LOG_FORMAT";
     static final String ON_UPLOAD = "FERRY_ON_UPLOAD";
     static final String ON_UPLOAD_JOBS = "FERRY_ON_UPLOAD_JOBS";
     static final String ON_UPLOAD_TIMEOUT = "FERRY_ON_UPLOAD_TIMEOUT_MS";
+    static final String ON_UPLOAD_ENV = "FERRY_ON_UPLOAD_ENV";
     static final String METRICS = "FERRY_METRICS";
     static final String COUNTER = "FERRY_COUNTER";
     static final String S3_PART = "FERRY_S3_PART_MIB";
@@ -61,6 +63,8 @@ final class ServerArgs {
             new Option("--allow", ALLOW, "CIDR,...", "everyone",
                     "accept only peers in these ranges (IPv4 and IPv6); others are reset, unnumbered"),
             new Option("--deny", DENY, "CIDR,...", "no one", "reset peers in these ranges, unnumbered"),
+            new Option("--max-per-peer", MAX_PER_PEER, "N", "no limit",
+                    "connections one address may hold at once; more are reset, unnumbered"),
             new Option("--min-free", MIN_FREE, "SIZE|N%", "none",
                     "start no upload while FILE-DIR's file system has less free space (500M, 2G, 5%)"),
             new Option("--max-connections", ServerConfig.MAX_CONNECTIONS_VARIABLE, "N",
@@ -86,10 +90,13 @@ final class ServerArgs {
             new Option("--on-upload-jobs", ON_UPLOAD_JOBS, "N", "the number of cores", "hooks running at once"),
             new Option("--on-upload-timeout-ms", ON_UPLOAD_TIMEOUT, "MS", Long.toString(DEFAULT_HOOK_TIMEOUT.toMillis()),
                     "end a hook running this long"),
+            new Option("--on-upload-env", ON_UPLOAD_ENV, "NAME,...", "none",
+                    "pass these variables of the server's environment on to hooks too (besides PATH, HOME, LANG,"
+                            + " LC_*, TZ, USER, LOGNAME, SHELL, TMPDIR)"),
             new Option("--metrics", METRICS, "[ADDR:]PORT", "off", "serve Prometheus metrics at http://ADDR:PORT/metrics"),
             new Option("--counter", COUNTER, "URL", "local, from 1 per process",
                     "number connections from a PostgreSQL database shared by several receivers"
-                            + " (postgresql://USER:PASSWORD@HOST:PORT/DB)"),
+                            + " (postgresql://USER@HOST:PORT/DB, the password from the file PGPASSFILE names)"),
             new Option("--s3-part-mib", S3_PART, "MIB", Integer.toString(S3Options.DEFAULT_PART_MIB),
                     "with FILE-DIR s3://BUCKET/PREFIX: the size of each multipart part (5 or more)"),
             new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(S3Options.DEFAULT_MEMORY_MIB),
@@ -186,6 +193,10 @@ final class ServerArgs {
         AccessRules access = allow == null && deny == null ? AccessRules.EVERYONE : new AccessRules(
                 allow == null ? List.of() : AccessRules.ranges(settings.label(ALLOW), allow),
                 deny == null ? List.of() : AccessRules.ranges(settings.label(DENY), deny));
+        int maxPerPeer = (int) settings.number(MAX_PER_PEER, "a whole number", 1_000_000, 0);
+        if (maxPerPeer > 0) {
+            access = access.withMaxPerPeer(maxPerPeer);
+        }
         String minFreeText = settings.get(MIN_FREE);
         MinFree minFree = minFreeText == null ? null : MinFree.parse(settings.label(MIN_FREE), minFreeText);
         String checksumText = settings.get(CHECKSUM);
@@ -210,7 +221,10 @@ final class ServerArgs {
         if (command != null && command.isBlank()) {
             throw UserError.usage("invalid " + settings.label(ON_UPLOAD) + " \"\": must be a command");
         }
-        HookOptions hook = command == null ? null : new HookOptions(command, jobs, hookTimeout);
+        String passedText = settings.get(ON_UPLOAD_ENV);
+        List<String> passed = passedText == null ? List.of()
+                : HookOptions.environment(settings.label(ON_UPLOAD_ENV), passedText);
+        HookOptions hook = command == null ? null : new HookOptions(command, jobs, hookTimeout, passed);
         String metricsText = settings.get(METRICS);
         InetSocketAddress metrics = metricsText == null ? null : endpoint(settings.label(METRICS), metricsText);
         String counterText = settings.get(COUNTER);

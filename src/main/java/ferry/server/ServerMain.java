@@ -14,7 +14,6 @@ import ferry.server.report.Journal;
 import ferry.server.report.Log;
 import ferry.server.report.PrometheusMetrics;
 import ferry.server.report.ServerEvents;
-import ferry.server.store.FileSink;
 import ferry.server.store.S3Storage;
 import ferry.server.store.SinkFactory;
 import ferry.server.store.UploadDirectory;
@@ -101,6 +100,7 @@ public final class ServerMain {
                 return ExitCode.OK;
             }
             config = ServerArgs.config(parsed.positionals(), parsed.settings());
+            config.checkBudgets(Runtime.getRuntime().maxMemory());
             log = new Log(out, config.service().logFormat());
             // Bind first: a server that cannot listen leaves no trace (no directory, no lock).
             var channel = inheritedSocket ? InheritedSocket.take(config.port(), config.service().listen())
@@ -108,7 +108,7 @@ public final class ServerMain {
             try {
                 if (config.service().s3() == null) {
                     directory = UploadDirectory.open(config.directory());
-                    sinks = FileSink.in(directory.path(), config.service().fsync());
+                    sinks = directory.sinks(config.service().fsync());
                 } else {
                     directory = null;
                     sinks = objectStorage(config, env);
@@ -148,6 +148,9 @@ public final class ServerMain {
             log.line("moved " + directory.moved() + " earlier upload" + (directory.moved() == 1 ? "" : "s")
                     + " (N.file) aside to " + directory.earlier()
                     + (config.service().counter() == null ? "; numbering starts at 1" : ""));
+        }
+        if (sinks.startNote() != null) {
+            log.line(sinks.startNote());
         }
         if (sinks.numberedBefore() > 0 && config.service().counter() == null) {
             log.line("numbering continues after " + sinks.numberedBefore() + ", the highest N.file already in "
@@ -205,6 +208,9 @@ public final class ServerMain {
         var parts = new ArrayList<String>();
         if (service.access().restricts()) {
             parts.add("access rules on");
+        }
+        if (service.access().maxPerPeer() > 0) {
+            parts.add("at most " + service.access().maxPerPeer() + " connections per address");
         }
         if (service.minFree() != null) {
             parts.add("keeping " + service.minFree().text() + " free");

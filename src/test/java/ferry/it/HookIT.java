@@ -29,13 +29,14 @@ class HookIT {
     @TempDir
     Path tmp;
 
-    /** Where the hooks write what they saw; the server's environment passes it on to them. */
+    /** Where the hooks write what they saw; the server passes it on to them ({@code --on-upload-env}). */
     private Path out;
 
     private Map<String, String> env(String... more) throws IOException {
         out = Files.createDirectories(tmp.resolve("out"));
         var env = new java.util.HashMap<String, String>();
         env.put("HOOK_OUT", out.toString());
+        env.put("FERRY_ON_UPLOAD_ENV", "HOOK_OUT");
         for (int i = 0; i < more.length; i += 2) {
             env.put(more[i], more[i + 1]);
         }

@@ -64,13 +64,13 @@ class MetricsIT {
     }
 
     /** The value of the one sample named {@code sample} (labels as written), or NaN when absent. */
-    private static double value(String scrape, String sample) {
+    static double value(String scrape, String sample) {
         var matcher = Pattern.compile("^" + Pattern.quote(sample) + " (\\S+)$", Pattern.MULTILINE).matcher(scrape);
         return matcher.find() ? Double.parseDouble(matcher.group(1)) : Double.NaN;
     }
 
     /** Polls the endpoint until {@code sample} reads {@code expected}; returns the scrape that did. */
-    private static String awaitSample(int metricsPort, String sample, double expected) {
+    static String awaitSample(int metricsPort, String sample, double expected) {
         var last = new AtomicReference<String>("");
         boolean seen = Ferry.await(DEADLINE, () -> {
             last.set(scrape(metricsPort));
@@ -232,6 +232,86 @@ class MetricsIT {
             assertThat(value(scrape, "ferry_uploads_total{outcome=\"complete\"}")).isZero();
             assertThat(value(scrape, "ferry_uploads_in_flight")).isZero();
             assertThat(dir.resolve("1.file")).as("refused connections get no number").doesNotExist();
+            Ferry.stop(server);
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>A server with metrics. Eight raw sockets each send half a request line to the endpoint and hold;
+     * two more connect and send nothing.</li>
+     * <li>The kernel's table shows every half line read by the server: each is held by a request of its
+     * own, and none waits behind another.</li>
+     * <li>A scrape from a real HTTP client answers within 3 s, and an upload is confirmed and logged.</li>
+     * <li>Every slow socket is then closed by the server (end of stream or reset), no sooner than 4 s after it
+     * connected (the bound is 5 s, checked every second) and after the upload's confirmation.</li>
+     * </ol>
+     */
+    @Test
+    void slowClientsNeitherHoldScrapesNorUploadsAndAreClosedAfterTheBound() throws Exception {
+        int metricsPort = Ports.unused();
+        try (var server = Ferry.Server.start(List.of(), withMetrics(metricsPort), tmp.resolve("slow-scrapers"),
+                Map.of())) {
+            var slow = new ArrayList<Socket>();
+            var ends = new ArrayList<java.util.concurrent.CompletableFuture<Long>>();
+            try {
+                long connected = System.nanoTime();
+                for (int i = 0; i < 10; i++) {
+                    var socket = new Socket();
+                    socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), metricsPort), 5_000);
+                    socket.setSoTimeout(Math.toIntExact(DEADLINE.toMillis()));
+                    if (i < 8) {
+                        socket.getOutputStream().write("GET /metr".getBytes(StandardCharsets.US_ASCII));
+                    }
+                    slow.add(socket);
+                    var end = new java.util.concurrent.CompletableFuture<Long>();
+                    ends.add(end);
+                    Thread.ofVirtual().name("slow-scraper-" + i).start(() -> {
+                        try {
+                            while (socket.getInputStream().read() >= 0) {
+                                // Nothing is expected before the close.
+                            }
+                            end.complete(System.nanoTime());
+                        } catch (java.net.SocketTimeoutException e) {
+                            end.completeExceptionally(e);
+                        } catch (IOException e) {
+                            end.complete(System.nanoTime()); // reset by the server: closed too
+                        }
+                    });
+                }
+                var queues = new AtomicReference<List<Integer>>(List.of());
+                assertThat(Ferry.await(DEADLINE, () -> {
+                    var now = TcpTable.receiveQueues(metricsPort);
+                    if (!now.isEmpty()) {
+                        queues.set(now); // the last view before the bound closes them, for the message
+                    }
+                    return now.size() >= 10 && now.stream().allMatch(q -> q == 0);
+                })).as("every half request is read at once; unread bytes per connection: %s", queues.get()).isTrue();
+
+                long asked = System.nanoTime();
+                var response = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + metricsPort
+                        + "/metrics")).timeout(DEADLINE).build(), HttpResponse.BodyHandlers.ofString());
+                Duration scrape = Duration.ofNanos(System.nanoTime() - asked);
+                assertThat(response.statusCode()).isEqualTo(200);
+                assertThat(response.body()).contains("ferry_uploads_total");
+                assertThat(scrape).as("a scrape beside slow clients").isLessThan(Duration.ofSeconds(3));
+
+                FaultPeer.upload(server.port, Ferry.randomBytes(100_000, 1));
+                long confirmed = System.nanoTime();
+                assertThat(server.awaitLogLine(1, DEADLINE)).contains(" outcome=complete ");
+
+                for (int i = 0; i < ends.size(); i++) {
+                    long end = ends.get(i).get(DEADLINE.toSeconds(), TimeUnit.SECONDS);
+                    assertThat(Duration.ofNanos(end - connected)).as("slow socket %d is closed after the bound", i)
+                            .isGreaterThanOrEqualTo(Duration.ofSeconds(4));
+                    assertThat(end).as("slow socket %d is still open when the upload is confirmed", i)
+                            .isGreaterThan(confirmed);
+                }
+            } finally {
+                for (Socket socket : slow) {
+                    socket.close();
+                }
+            }
             Ferry.stop(server);
         }
     }

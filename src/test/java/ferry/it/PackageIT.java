@@ -10,9 +10,12 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -173,6 +176,10 @@ class PackageIT {
         assertThat(fields.stdout()).isEqualTo("Package: ferry\nArchitecture: amd64\nDepends: libc6 (>= 2.34)\n");
         var conffiles = Ferry.exec(List.of("dpkg-query", "--control-show", "ferry", "conffiles"), Map.of(), null, DPKG);
         assertThat(conffiles.stdout()).isEqualTo("/etc/default/ferry\n");
+        // As packed, before any maintainer script: 0640 root:root.
+        var contents = Ferry.exec(List.of("dpkg-deb", "-c", deb.toString()), Map.of(), null, DPKG);
+        assertThat(contents.stdout().lines().filter(line -> line.endsWith(" ./etc/default/ferry")))
+                .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING).startsWith("-rw-r----- root/root ");
     }
 
     /**
@@ -197,6 +204,12 @@ class PackageIT {
             assertThat(defaults).as("/etc/default/ferry").contains("\n#" + variable + "=\n");
         }
         assertThat(defaults.lines().filter(line -> !line.isBlank() && !line.startsWith("#"))).as("set lines").isEmpty();
+        // FERRY_COUNTER may hold a password: only root reads the file (systemd reads it as root).
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(DEFAULTS, LinkOption.NOFOLLOW_LINKS)))
+                .as("/etc/default/ferry's mode").isEqualTo("rw-r-----");
+        assertThat(Files.getOwner(DEFAULTS, LinkOption.NOFOLLOW_LINKS).getName()).isEqualTo("root");
+        assertThat(Files.readAttributes(DEFAULTS, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS).group().getName())
+                .isEqualTo("root");
     }
 
     /** systemd's own check of the installed units (the command, the man page, every setting). */
@@ -356,7 +369,8 @@ class PackageIT {
 
     /**
      * <ol>
-     * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall.</li>
+     * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall;
+     * a copy left readable by everyone (as packages before 0640 installed it) is 0640 after the reinstall.</li>
      * <li>dpkg --purge removes it and every file of the package.</li>
      * </ol>
      */
@@ -365,6 +379,7 @@ class PackageIT {
     void removeKeepsTheEditedSettingsAndPurgeRemovesEverything() throws Exception {
         String edited = Files.readString(DEFAULTS) + "FERRY_CHECKSUM=sha256\n";
         Files.writeString(DEFAULTS, edited);
+        Files.setPosixFilePermissions(DEFAULTS, PosixFilePermissions.fromString("rw-r--r--"));
         var removed = dpkg("-r", "ferry");
         assertThat(removed.exitCode()).as("dpkg -r; stderr: %s", removed.stderr()).isZero();
         assertThat(SERVER).doesNotExist();
@@ -372,6 +387,7 @@ class PackageIT {
         var again = dpkg("-i", deb.toString());
         assertThat(again.exitCode()).as("dpkg -i again; stderr: %s", again.stderr()).isZero();
         assertThat(DEFAULTS).hasContent(edited);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(DEFAULTS))).isEqualTo("rw-r-----");
 
         var purged = dpkg("--purge", "ferry");
         assertThat(purged.exitCode()).as("dpkg --purge; stderr: %s", purged.stderr()).isZero();

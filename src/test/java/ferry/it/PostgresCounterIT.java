@@ -216,6 +216,67 @@ class PostgresCounterIT {
         Ferry.stop(server);
     }
 
+    /**
+     * The password from a password file, never on a command line: libpq's
+     * {@code PGPASSFILE}, which PostgreSQL's JDBC driver reads when the URL
+     * has no password.
+     * <ol>
+     * <li>A role {@code ferry_pw} whose logins from 127.0.0.1 need its password (SCRAM, a line put first in
+     * pg_hba.conf); the test waits until psql without a password is refused, so the rule is in force.</li>
+     * <li>A receiver with {@code FERRY_COUNTER=postgresql://ferry_pw@127.0.0.1:PORT/postgres} and
+     * {@code PGPASSFILE} naming an empty file: the counter logs that it cannot allocate (no password).</li>
+     * <li>A receiver with the same URL and {@code PGPASSFILE} naming a file with the line
+     * {@code 127.0.0.1:PORT:postgres:ferry_pw:PASSWORD} (a : and a \ in the password, escaped as
+     * the file's form wants): its upload is numbered from the database; the password is in neither log.</li>
+     * </ol>
+     */
+    @Test
+    void theDatabasePasswordComesFromAPasswordFile() throws Exception {
+        String password = "pass:word\\pw-42";
+        postgres.query("DROP ROLE IF EXISTS ferry_pw");
+        postgres.query("CREATE ROLE ferry_pw LOGIN PASSWORD '" + password + "'");
+        postgres.query("GRANT USAGE, CREATE ON SCHEMA public TO ferry_pw");
+        Path hba = Path.of(postgres.query("SHOW hba_file"));
+        String rule = "host all ferry_pw 127.0.0.1/32 scram-sha-256\n";
+        String rules = Files.readString(hba);
+        if (!rules.startsWith(rule)) {
+            Files.writeString(hba, rule + rules);
+        }
+        postgres.query("SELECT pg_reload_conf()");
+        Path empty = Files.writeString(tmp.resolve("empty.pgpass"), "");
+        var psql = List.of(TestPostgres.binaries().resolve("psql").toString(), "-w", "-h", "127.0.0.1", "-p",
+                Integer.toString(postgres.port), "-U", "ferry_pw", "-d", "postgres", "-c", "SELECT 1");
+        assertThat(Ferry.await(DEADLINE, () -> {
+            try {
+                return Ferry.exec(psql, Map.of("PGPASSFILE", empty.toString()), null, DEADLINE).exitCode() != 0;
+            } catch (Exception e) {
+                return false;
+            }
+        })).as("PostgreSQL refuses ferry_pw without a password").isTrue();
+
+        String url = "postgresql://ferry_pw@127.0.0.1:" + postgres.port + "/postgres";
+        try (var without = Ferry.Server.start(List.of(), List.of(), tmp.resolve("without"),
+                Map.of("FERRY_COUNTER", url, "PGPASSFILE", empty.toString()))) {
+            without.awaitLine(DEADLINE, "counter: cannot allocate connection numbers from " + url);
+            Ferry.stop(without);
+        }
+
+        Path passfile = tmp.resolve("pgpass");
+        Files.writeString(passfile, "# host:port:database:user:password\n127.0.0.1:" + postgres.port
+                + ":postgres:ferry_pw:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n");
+        Files.setPosixFilePermissions(passfile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        try (var with = Ferry.Server.start(List.of(), List.of(), tmp.resolve("with"),
+                Map.of("FERRY_COUNTER", url, "PGPASSFILE", passfile.toString()))) {
+            with.awaitLine(DEADLINE, "counter: numbers 1-100 from " + url);
+            send(with.port, "numbered by the database");
+            assertThat(files(with.dir)).isEqualTo(Map.of(1L, "numbered by the database"));
+            assertThat(with.stdout()).contains("counter: numbers 1-100 from " + url).doesNotContain("cannot allocate");
+            assertThat(Long.parseLong(postgres.query("SELECT next FROM ferry_counter"))).isGreaterThan(1);
+            Ferry.stop(with);
+            assertThat(with.stdout() + with.stderr()).doesNotContain("pw-42");
+        }
+    }
+
     /** Without --counter, nothing of JDBC (java.sql), the driver or the counter's classes is loaded; with it, they are. */
     @Test
     void nothingOfJdbcIsLoadedWithoutTheOption() throws Exception {
@@ -234,13 +295,15 @@ class PostgresCounterIT {
     void aBadUrlIsOneErrorLineAndExitCode2() throws Exception {
         Path dir = tmp.resolve("never");
         for (var bad : List.of(List.of("--counter", "mysql://u:hidden-pw@127.0.0.1/db"),
-                List.of("--counter", "postgresql://u:hidden-pw@/db"), List.of("--counter", "not a url"))) {
+                List.of("--counter", "postgresql://u:hidden-pw@/db"), List.of("--counter", "not a url"),
+                List.of("--counter", "postgresql://u:hid/den-pw@127.0.0.1/db"),
+                List.of("--counter", "postgresql://u:hid#den-pw@/db"))) {
             var args = new ArrayList<>(bad);
             args.addAll(List.of("65000", dir.toString()));
             var result = Ferry.run("server", args, Map.of(), Duration.ofSeconds(120));
             assertThat(result.exitCode()).as("%s", bad).isEqualTo(2);
             assertThat(result.stderr().lines().toList()).singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
-                    .startsWith("ERROR: invalid --counter ").doesNotContain("hidden-pw");
+                    .startsWith("ERROR: invalid --counter ").doesNotContain("hid").doesNotContain("den-pw");
         }
         var env = Map.of("FERRY_COUNTER", "jdbc:mysql://127.0.0.1/db");
         var result = Ferry.run("server", List.of("65000", dir.toString()), env, Duration.ofSeconds(120));

@@ -7,8 +7,8 @@ import java.time.Duration;
 
 /**
  * Samples a process's resident set size ({@code VmRSS} of
- * {@code /proc/PID/status}) every {@code interval} on a thread of its own
- * and keeps the peak; {@link #close()} stops it. The kernel's own high-water
+ * {@code /proc/PID/status}), or a process tree's ({@link #tree}), every
+ * {@code interval} on a thread of its own and keeps the peak; {@link #close()} stops it. The kernel's own high-water
  * mark ({@code VmHWM}) is read too: it catches a peak between two samples.
  */
 final class RssSampler implements AutoCloseable {
@@ -19,10 +19,35 @@ final class RssSampler implements AutoCloseable {
     private volatile int samples;
 
     RssSampler(long pid, Duration interval) {
+        this(pid, interval, () -> field(pid, "VmRSS"));
+    }
+
+    /**
+     * Samples the sum of the resident sets of {@code root} and all its
+     * descendants (a launcher and its JVM, say), found again at each sample;
+     * {@link #highWaterMib()} is then the root's own.
+     */
+    static RssSampler tree(ProcessHandle root, Duration interval) {
+        return new RssSampler(root.pid(), interval, () -> treeKib(root));
+    }
+
+    /** VmRSS of {@code root} and its descendants, in KiB, or -1 once the root is gone. */
+    static long treeKib(ProcessHandle root) {
+        long sum = field(root.pid(), "VmRSS");
+        if (sum < 0) {
+            return -1;
+        }
+        for (ProcessHandle child : root.descendants().toList()) {
+            sum += Math.max(0, field(child.pid(), "VmRSS"));
+        }
+        return sum;
+    }
+
+    private RssSampler(long pid, Duration interval, java.util.function.LongSupplier kib) {
         this.pid = pid;
         this.thread = Thread.ofPlatform().daemon().name("rss-" + pid).start(() -> {
             while (running) {
-                long rss = field(pid, "VmRSS");
+                long rss = kib.getAsLong();
                 if (rss < 0) {
                     return; // the process is gone
                 }

@@ -16,58 +16,68 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The S3 sink's memory budget, measured: one real {@code ./server} writing to
- * s3proxy ({@link TestS3}) with the default budget (256 MiB of part buffers)
- * takes 50 uploads of 100 MiB at once from 50 Python senders (a seeded
- * pattern generated while sent: nothing on disk), while the resident set of
- * its JVM is sampled every 50 ms.
+ * s3proxy ({@link TestS3}) takes many large uploads at once from Python
+ * senders (a seeded pattern generated while sent: nothing on disk), while the
+ * resident set of its whole process tree (launcher and JVM) is sampled every
+ * 50 ms (issue 18, item 8).
+ *
+ * <p>CI runs a small scale: 16 uploads of 32 MiB with 64 MiB of part buffers
+ * and 16 MiB of read buffers. The issue's figure (50 uploads of 100 MiB with
+ * the default budgets, 160 and 64 MiB, under 384 MiB: the bound is then 368)
+ * is the same test with properties:
+ * <pre>
+ * ./run-tests verify -Dit.test=S3MemoryIT -Dferry.s3mem.senders=50 -Dferry.s3mem.mib=100 \
+ *     -Dferry.s3mem.parts-mib=160 -Dferry.s3mem.buffers-mib=64 -Dtest=NoSuch -Dsurefire.failIfNoSpecifiedTests=false
+ * </pre>
  */
 class S3MemoryIT {
-    private static final int SENDERS = 50;
-    private static final long SIZE = 100L << 20;
-    /** The default budget of part buffers (--s3-memory-mib). */
-    private static final long BUDGET_MIB = 256;
-    /** The default budget of read buffers (FERRY_BUFFER_MIB). */
-    private static final long READ_BUFFERS_MIB = 64;
+    private static final int SENDERS = Integer.getInteger("ferry.s3mem.senders", 16);
+    private static final long SIZE = Long.getLong("ferry.s3mem.mib", 32) << 20;
+    /** Part buffers (--s3-memory-mib). */
+    private static final long BUDGET_MIB = Long.getLong("ferry.s3mem.parts-mib", 64);
+    /** Read buffers (FERRY_BUFFER_MIB). */
+    private static final long READ_BUFFERS_MIB = Long.getLong("ferry.s3mem.buffers-mib", 16);
     /**
-     * What the JVM may hold above its baseline besides the two budgets and
-     * its young generation (garbage between two collections: the server's JVM
-     * has no -Xmn, so the young generation is a third of the initial heap,
-     * 1/64 of the machine's memory, and is measured, not assumed): code the
-     * JIT compiles under load, metaspace, the stacks and I/O buffers of 50
-     * uploads and their part threads. Measured on a 23 GiB machine: young
-     * generation 113 MiB; the peak stayed 30-40 MiB below a bound with this
-     * margin (see the figures this test prints).
+     * What the process tree may hold besides the two budgets: the launcher
+     * (a shell, 4 MiB) and the JVM's own memory with the S3 client loaded
+     * (measured after 50 uploads of 100 MiB: metaspace 17 MiB, code 13 MiB,
+     * CDS archive 14 MiB, malloc 20 MiB, threads, live heap about 30 MiB) and
+     * its young generation, which the launcher bounds to 16 MiB (-Xmn16m).
+     * Without that bound the young generation is a third of the initial
+     * heap, 1/64 of the machine's memory: 113 MiB on a 23 GiB machine, and
+     * the peak then exceeds this allowance by far.
      */
-    private static final long MARGIN_MIB = 64;
+    private static final long OWN_MIB = 144;
     private static final String PREFIX = "mem";
 
     /**
      * <ol>
-     * <li>A receiver with the default budget takes one small upload (the S3
-     * client loaded): its resident set then is the baseline.</li>
-     * <li>50 senders start 100 MiB uploads at once; VmRSS is sampled every 50 ms.</li>
+     * <li>A receiver with the budgets above takes one small upload (the S3
+     * client loaded); its young generation is at most 16 MiB (jcmd).</li>
+     * <li>The senders start their uploads at once; the tree's VmRSS is sampled every 50 ms.</li>
      * <li>Every sender is confirmed (exit 0); every object holds exactly what its
      * sender sent (SHA-256); no multipart upload is left pending.</li>
-     * <li>The peak (sampled, and the kernel's high-water mark) stays within the
-     * baseline + the part budget + the read buffers + the young generation
-     * (read with jcmd) + a margin.</li>
+     * <li>The tree's peak stays within the budgets + {@link #OWN_MIB}.</li>
      * </ol>
      */
     @Test
-    void fiftyConcurrentUploadsOf100MibStayWithinTheDefaultMemoryBudget() throws Exception {
-        try (var s3 = TestS3.start(); var receiver = Ferry.Server.start(List.of(), s3.url(PREFIX), s3.env())) {
+    void manyConcurrentLargeUploadsStayWithinTheBudgetsAndTheJvmsOwnMemory() throws Exception {
+        try (var s3 = TestS3.start(); var receiver = Ferry.Server.start(List.of("--s3-memory-mib",
+                Long.toString(BUDGET_MIB), "--buffer-mib", Long.toString(READ_BUFFERS_MIB)), s3.url(PREFIX),
+                s3.env())) {
             var warmUp = Senders.python(receiver.port, "pattern", 1000, 0);
             assertThat(warmUp.exitCode()).as("warm-up upload; stderr %s", warmUp.stderr()).isZero();
-            long pid = receiver.jvm().pid();
-            long baseline = RssSampler.field(pid, "VmRSS") >> 10;
-            long young = youngGenerationMib(pid);
+            ProcessHandle tree = receiver.process.toHandle();
+            long young = youngGenerationMib(receiver.jvm().pid());
+            assertThat(young).as("the JVM's young generation (MiB): the launcher bounds it (-Xmn16m)")
+                    .isLessThanOrEqualTo(16);
+            long baseline = RssSampler.treeKib(tree) >> 10;
             long started = System.nanoTime();
             var expected = new HashMap<String, Integer>();
             var results = new ArrayList<Ferry.Result>();
             long peak;
-            long highWater;
             int samples;
-            try (var sampler = new RssSampler(pid, Duration.ofMillis(50))) {
+            try (var sampler = RssSampler.tree(tree, Duration.ofMillis(50))) {
                 var senders = new ArrayList<Senders.Interactive>();
                 try {
                     for (int i = 1; i <= SENDERS; i++) {
@@ -80,21 +90,21 @@ class S3MemoryIT {
                     senders.forEach(Senders.Interactive::close);
                 }
                 peak = sampler.peakMib();
-                highWater = sampler.highWaterMib();
                 samples = sampler.samples();
             }
+            long jvmHighWater = RssSampler.field(receiver.jvm().pid(), "VmHWM") >> 10;
             long elapsedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
-            System.out.printf("S3MemoryIT: %d x %d MiB in %d ms; JVM baseline %d MiB, young generation %d MiB,"
-                            + " peak VmRSS %d MiB (%d samples), VmHWM %d MiB, bound %d MiB%n", SENDERS, SIZE >> 20,
-                    elapsedMs, baseline, young, peak, samples, highWater, bound(baseline, young));
+            System.out.printf("S3MemoryIT: %d x %d MiB in %d ms, budgets %d + %d MiB; tree baseline %d MiB,"
+                            + " peak tree VmRSS %d MiB (%d samples), JVM VmHWM %d MiB, bound %d MiB%n", SENDERS,
+                    SIZE >> 20, elapsedMs, BUDGET_MIB, READ_BUFFERS_MIB, baseline, peak, samples, jvmHighWater,
+                    bound());
             for (var result : results) {
                 assertThat(result.exitCode()).as("sender; stdout %s stderr %s; the receiver's failures:%n%s",
                         result.stdout(), result.stderr(), receiver.stdout().lines()
                                 .filter(l -> !l.contains("outcome=complete")).toList()).isZero();
                 expected.merge(Senders.sha256Of(result), 1, Integer::sum);
             }
-            assertThat(peak).as("peak VmRSS (MiB)").isLessThanOrEqualTo(bound(baseline, young));
-            assertThat(highWater).as("VmHWM (MiB)").isLessThanOrEqualTo(bound(baseline, young));
+            assertThat(peak).as("peak VmRSS of the launcher and its JVM (MiB)").isLessThanOrEqualTo(bound());
             Map<String, Long> objects = s3.objects(PREFIX + "/");
             assertThat(objects).hasSize(SENDERS + 1);
             expected.merge(Senders.sha256Of(warmUp), 1, Integer::sum);
@@ -105,8 +115,8 @@ class S3MemoryIT {
         }
     }
 
-    private static long bound(long baselineMib, long youngMib) {
-        return baselineMib + BUDGET_MIB + READ_BUFFERS_MIB + youngMib + MARGIN_MIB;
+    private static long bound() {
+        return BUDGET_MIB + READ_BUFFERS_MIB + OWN_MIB;
     }
 
     /** The JVM's young generation (Serial GC's "DefNew total": eden and one survivor space), from jcmd, in MiB. */

@@ -253,6 +253,22 @@ class S3StorageIT {
                 Duration.ofSeconds(120));
         assertThat(options.exitCode()).isEqualTo(2);
         assertThat(options.stderr()).startsWith("ERROR: invalid --s3-part-mib 4: S3 takes parts of 5 MiB or more");
+        // A heap too small for the part buffers (a JVM in a container of 1 GiB): refused at start, not an
+        // OutOfMemoryError under load (issue 18, item 8).
+        var smallHeap = new HashMap<>(s3.env());
+        smallHeap.put("JAVA_TOOL_OPTIONS", "-Xmx192m");
+        var heap = Ferry.run("server", List.of(Integer.toString(Ports.unused()), s3.url("p")), smallHeap,
+                Duration.ofSeconds(120));
+        assertThat(heap.exitCode()).isEqualTo(2);
+        assertThat(heap.stderr().lines().filter(l -> !l.startsWith("Picked up JAVA_TOOL_OPTIONS")).toList())
+                .singleElement(org.assertj.core.api.InstanceOfAssertFactories.STRING)
+                .startsWith("ERROR: --s3-memory-mib 160 does not fit in the server's heap of ")
+                .endsWith(" MiB (its part buffers and 64 MiB for the rest): give the server more memory, or lower"
+                        + " --s3-memory-mib");
+        var fits = Ferry.run("server", List.of("--s3-memory-mib", "96", Integer.toString(Ports.unused()),
+                "s3://no-such-bucket/p"), smallHeap, Duration.ofSeconds(120));
+        assertThat(fits.stderr()).as("96 MiB fits in that heap: the start goes on to the bucket")
+                .contains("ERROR: cannot use s3://no-such-bucket/p");
     }
 
     /** Without s3://, nothing of the AWS SDK (nor ferry's S3 classes) is loaded; with it, they are. */

@@ -104,7 +104,11 @@ class ServerArgumentsIT {
         "--log-format=xml | | ERROR: invalid --log-format \"xml\": must be text or json",
         "| FERRY_LOG_FORMAT=xml | ERROR: invalid FERRY_LOG_FORMAT \"xml\": must be text or json",
         "--nope | | ERROR: unknown option \"--nope\" (--help lists them)/usage: ./server <PORT> <FILE-DIR>",
-        "--deny=example.com | | ERROR: invalid --deny range \"example.com\": must be an IPv4 or IPv6 address, optionally with /PREFIX"})
+        "--deny=example.com | | ERROR: invalid --deny range \"example.com\": must be an IPv4 or IPv6 address, optionally with /PREFIX",
+        "--allow=::ffff:10.0.0.0/8 | | ERROR: invalid --allow range \"::ffff:10.0.0.0/8\": an IPv4-mapped range needs a prefix of 96-128 (::ffff:10.0.0.0/104 is 10.0.0.0/8)",
+        "--max-per-peer=0 | | ERROR: invalid --max-per-peer \"0\": must be a whole number from 1 to 1000000",
+        "| FERRY_MAX_PER_PEER=two | ERROR: invalid FERRY_MAX_PER_PEER \"two\": must be a whole number from 1 to 1000000",
+        "| FERRY_ALLOW=::ffff:10.0.0.0/8 | ERROR: invalid FERRY_ALLOW range \"::ffff:10.0.0.0/8\": an IPv4-mapped range needs a prefix of 96-128 (::ffff:10.0.0.0/104 is 10.0.0.0/8)"})
     void aBadOptionIsOneErrorLineAndExitTwoBeforeAnythingIsCreated(String flag, String variable, String expected)
             throws Exception {
         var args = new ArrayList<String>();

@@ -119,6 +119,33 @@ class ServerDirectoryIT {
         }
     }
 
+    /**
+     * <ol>
+     * <li>A symbolic link named {@code .ferry.lock} is planted in FILE-DIR, pointing at a file of the user's
+     * (and, in a second directory, at a file that does not exist).</li>
+     * <li>./server refuses to start: exit 1, one ERROR: line naming the link, nothing on standard output.</li>
+     * <li>The link's target is untouched (not truncated, no pid written; the missing one not created).</li>
+     * </ol>
+     */
+    @Test
+    void aLinkPlantedAsTheLockFileIsNeverFollowed() throws Exception {
+        Path victim = Files.writeString(tmp.resolve("precious.txt"), "precious");
+        Path missing = tmp.resolve("not-there.txt");
+        for (Path target : List.of(victim, missing)) {
+            Path dir = Files.createDirectories(tmp.resolve("files-" + target.getFileName()));
+            Path link = Files.createSymbolicLink(dir.resolve(".ferry.lock"), target);
+            var result = Ferry.run("server", List.of(Integer.toString(Ports.unused()), dir.toString()), Map.of(),
+                    DEADLINE);
+            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isEqualTo(1);
+            assertThat(result.stderr()).isEqualTo("ERROR: directory \"" + dir + "\" has a symbolic link as its lock file \""
+                    + link + "\", which the server never follows; remove it\n");
+            assertThat(result.stdout()).isEmpty();
+            assertThat(Files.isSymbolicLink(link)).isTrue();
+        }
+        assertThat(victim).hasContent("precious");
+        assertThat(missing).doesNotExist();
+    }
+
     @Test
     void aPortInUseLeavesNoTrace() throws Exception {
         Path dir = tmp.resolve("a/b");

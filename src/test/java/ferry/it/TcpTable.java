@@ -17,6 +17,7 @@ import java.util.stream.Stream;
  */
 public final class TcpTable {
     private static final String LISTEN = "0A";
+    private static final String ESTABLISHED = "01";
 
     private TcpTable() {
     }
@@ -41,15 +42,22 @@ public final class TcpTable {
     static List<Row> rows(Path net) {
         var rows = new ArrayList<Row>();
         for (String table : List.of("tcp", "tcp6")) {
-            try (Stream<String> lines = Files.lines(net.resolve(table))) {
-                lines.skip(1).map(line -> line.trim().split("\\s+")).forEach(f -> {
-                    int colon = f[1].lastIndexOf(':');
-                    rows.add(new Row(f[1].substring(0, colon), Integer.parseInt(f[1].substring(colon + 1), 16), f[3],
-                            Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16), Long.parseLong(f[9])));
-                });
-            } catch (IOException | RuntimeException e) {
-                // No such table (IPv6 off, or the process is gone): the other still counts.
-            }
+            rows.addAll(rows(net, table));
+        }
+        return rows;
+    }
+
+    /** The rows of one table under {@code net}: {@code tcp} (IPv4 sockets) or {@code tcp6} (IPv6 sockets). */
+    static List<Row> rows(Path net, String table) {
+        var rows = new ArrayList<Row>();
+        try (Stream<String> lines = Files.lines(net.resolve(table))) {
+            lines.skip(1).map(line -> line.trim().split("\\s+")).forEach(f -> {
+                int colon = f[1].lastIndexOf(':');
+                rows.add(new Row(f[1].substring(0, colon), Integer.parseInt(f[1].substring(colon + 1), 16), f[3],
+                        Integer.parseInt(f[4].substring(f[4].indexOf(':') + 1), 16), Long.parseLong(f[9])));
+            });
+        } catch (IOException | RuntimeException e) {
+            // No such table (IPv6 off, or the process is gone): the other still counts.
         }
         return rows;
     }
@@ -63,6 +71,15 @@ public final class TcpTable {
     public static int acceptQueue(int port) {
         return rows(Path.of("/proc/net")).stream().filter(r -> r.listening() && r.localPort() == port)
                 .mapToInt(Row::rxQueue).sum();
+    }
+
+    /**
+     * The receive queue of each established connection whose local port is {@code port}: bytes that arrived
+     * and that the process holding it has not read yet.
+     */
+    static List<Integer> receiveQueues(int port) {
+        return rows(Path.of("/proc/net")).stream().filter(r -> r.state().equals(ESTABLISHED) && r.localPort() == port)
+                .map(Row::rxQueue).toList();
     }
 
     /** True while a socket on the all-zero address listens on {@code port}. */

@@ -35,7 +35,7 @@ class S3ArgsTest {
         assertThat(s3.bucket() + "/" + s3.key(9)).isEqualTo(object);
         assertThat(config.directory()).isNull();
         assertThat(s3.partSize()).isEqualTo(8 << 20);
-        assertThat(s3.memory()).isEqualTo(256L << 20);
+        assertThat(s3.memory()).isEqualTo(160L << 20);
         assertThat(s3.pathStyle()).isFalse();
     }
 

@@ -84,4 +84,9 @@ final class ScriptedSinks implements SinkFactory {
     public String locate(long number) {
         return files.locate(number);
     }
+
+    @Override
+    public void markError(long number) throws IOException {
+        files.markError(number);
+    }
 }

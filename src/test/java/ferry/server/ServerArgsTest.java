@@ -162,6 +162,18 @@ class ServerArgsTest {
         assertThat(fromEnv.service().hook().timeout()).isEqualTo(Duration.ofSeconds(60));
     }
 
+    @Test
+    void maxPerPeerIsOffByDefaultAndJoinsTheAccessRules() throws Exception {
+        assertThat(ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of()).service().access().maxPerPeer())
+                .as("no limit by default").isZero();
+        var flag = ServerArgs.parse(new String[] {"--max-per-peer", "3", "--deny", "10.0.0.1", "8080", tmp.toString()},
+                Map.of("FERRY_MAX_PER_PEER", "5")).service().access();
+        assertThat(flag.maxPerPeer()).isEqualTo(3);
+        assertThat(flag.refusal(java.net.InetAddress.getByName("10.0.0.1"))).isEqualTo("denied by 10.0.0.1");
+        assertThat(ServerArgs.parse(new String[] {"8080", tmp.toString()}, Map.of("FERRY_MAX_PER_PEER", "5")).service()
+                .access().maxPerPeer()).isEqualTo(5);
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
         "--listen | 'not an address!' | invalid --listen \"not an address!\": must be an address of this host",
@@ -175,7 +187,8 @@ class ServerArgsTest {
         "--on-upload | ' ' | invalid --on-upload \"\": must be a command",
         "--min-free | lots | invalid --min-free \"lots\": must be a size (e.g. 500M, 2G, 1048576) or a percentage (e.g. 5%)",
         "--allow | 10.0.0.0/99 | invalid --allow range \"10.0.0.0/99\": the prefix must be 0-32",
-        "--max-bytes | 0 | invalid --max-bytes \"0\": must be a whole number of bytes from 1 to 9223372036854775807"})
+        "--max-bytes | 0 | invalid --max-bytes \"0\": must be a whole number of bytes from 1 to 9223372036854775807",
+        "--max-per-peer | -1 | invalid --max-per-peer \"-1\": must be a whole number from 1 to 1000000"})
     void aBadOptionValueIsOneUsageErrorNamingTheFlag(String flag, String value, String message) {
         assertThatThrownBy(() -> ServerArgs.parse(new String[] {flag, value, "8080", tmp.toString()}, Map.of()))
                 .isInstanceOfSatisfying(UserError.class, e -> {

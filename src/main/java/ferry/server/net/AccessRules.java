@@ -14,7 +14,9 @@ import java.util.List;
  * rules: a peer in a deny range is refused; otherwise, when allow ranges are
  * given, a peer outside all of them is refused. IPv4 peers reaching an IPv6
  * socket as IPv4-mapped addresses ({@code ::ffff:192.0.2.1}) match IPv4
- * ranges, and a mapped range matches IPv4 peers.
+ * ranges, and a mapped range matches IPv4 peers: {@code ::ffff:10.0.0.0/104}
+ * is {@code 10.0.0.0/8}. A mapped range shorter than /96 is refused, since it
+ * reaches beyond the mapped block (cut to IPv4 it would admit every IPv4 peer).
  */
 public final class AccessRules {
     /** No rules: everyone may connect (the spec's behaviour). */
@@ -22,12 +24,33 @@ public final class AccessRules {
 
     private final List<Range> allow;
     private final List<Range> deny;
+    /** {@code --max-per-peer}: connections one address may hold at once, or 0 for no limit (the default). */
+    private final int maxPerPeer;
 
     public AccessRules(List<Range> allow, List<Range> deny) {
-        this.allow = List.copyOf(allow);
-        this.deny = List.copyOf(deny);
+        this(allow, deny, 0);
     }
 
+    private AccessRules(List<Range> allow, List<Range> deny, int maxPerPeer) {
+        this.allow = List.copyOf(allow);
+        this.deny = List.copyOf(deny);
+        this.maxPerPeer = maxPerPeer;
+    }
+
+    /** These rules, and at most {@code max} connections at once from one address (0: no limit). */
+    public AccessRules withMaxPerPeer(int max) {
+        if (max < 0) {
+            throw new IllegalArgumentException("max " + max);
+        }
+        return new AccessRules(allow, deny, max);
+    }
+
+    /** Connections one address may hold at once, or 0 for no limit. */
+    public int maxPerPeer() {
+        return maxPerPeer;
+    }
+
+    /** True when an address range is given ({@code --allow}, {@code --deny}). */
     public boolean restricts() {
         return !allow.isEmpty() || !deny.isEmpty();
     }
@@ -114,24 +137,28 @@ public final class AccessRules {
                 throw UserError.usage(bad + ": must be an IPv4 or IPv6 address, optionally with /PREFIX");
             }
             byte[] raw = address.getAddress();
-            int bits = raw.length * 8;
+            // An IPv4-mapped literal (::ffff:10.0.0.0): the JDK returns its IPv4 address, and so does canonical().
+            boolean mapped = host.contains(":") && (raw.length == 4 || isMapped(raw));
+            int bits = host.contains(":") ? 128 : 32;
             int prefix = bits;
             if (slash >= 0) {
                 String digits = item.substring(slash + 1);
                 if (digits.isEmpty() || digits.length() > 3 || !digits.chars().allMatch(Character::isDigit)
-                        || Integer.parseInt(digits) > (host.contains(":") ? 128 : 32)) {
-                    throw UserError.usage(bad + ": the prefix must be 0-" + (host.contains(":") ? 128 : 32));
+                        || Integer.parseInt(digits) > bits) {
+                    throw UserError.usage(bad + ": the prefix must be 0-" + bits);
                 }
                 prefix = Integer.parseInt(digits);
-                if (raw.length == 4 && host.contains(":")) {
-                    // An IPv4-mapped range written as IPv6 (::ffff:10.0.0.0/104): its IPv4 part.
-                    prefix = Math.max(0, prefix - 96);
+            }
+            if (mapped) {
+                // Its IPv4 part: ::ffff:10.0.0.0/104 is 10.0.0.0/8. A prefix shorter than the mapped block's
+                // 96 bits reaches outside it, and cut to IPv4 it would widen to every IPv4 address.
+                if (prefix < 96) {
+                    throw UserError.usage(bad + ": an IPv4-mapped range needs a prefix of 96-128"
+                            + " (::ffff:10.0.0.0/104 is 10.0.0.0/8)");
                 }
+                prefix -= 96;
             }
             byte[] network = canonical(address);
-            if (network.length == 4 && raw.length == 16) {
-                prefix = Math.max(0, prefix - 96);
-            }
             return new Range(mask(network, prefix), prefix, item);
         }
 

@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Queue;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -56,6 +57,11 @@ import java.util.function.Consumer;
 final class EventLoop implements Runnable, Upload.Loop {
     /** How long a stop waits in all for uploads to end and their sinks to finish: 3 s. */
     static final long STOP_GRACE_NANOS = 3_000_000_000L;
+    /**
+     * How long, after the grace period, the markers of uploads whose sinks are still busy may take, written by
+     * name: 300 ms, within the half second the server waits for a loop past the grace.
+     */
+    static final long MARKER_GRACE_NANOS = 300_000_000L;
 
     private final String name;
     private final Selector selector;
@@ -112,7 +118,7 @@ final class EventLoop implements Runnable, Upload.Loop {
     }
 
     /** Runs {@code event} on this loop's thread; callable from any thread. */
-    private void post(Runnable event) {
+    void post(Runnable event) {
         events.add(event);
         selector.wakeup();
     }
@@ -148,10 +154,15 @@ final class EventLoop implements Runnable, Upload.Loop {
                 registerArrivals();
                 expireOverdue();
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) {
+            // Any Throwable, an Error too: a loop that ended silently would leave its uploads unserved while
+            // the listener went on handing it new ones. The server stops instead, and exits non-zero.
             failed = true;
-            log.line(name + " failed, aborting its uploads: " + e);
-            fatal.accept(name + " failed: " + e);
+            try {
+                log.line(name + " failed, aborting its uploads: " + e);
+            } finally {
+                fatal.accept(name + " failed: " + e);
+            }
         }
         drain(failed);
     }
@@ -353,6 +364,55 @@ final class EventLoop implements Runnable, Upload.Loop {
     // ---- stopping ----
 
     /**
+     * The grace period ran out with these uploads' workers still busy: each
+     * that has no record yet gets its {@code ERROR} marker written by its name
+     * (past its sink, whose call may never return), then its record. The
+     * markers are written side by side, each on a thread of its own, and
+     * awaited for at most {@link #MARKER_GRACE_NANOS}: a storage that hangs
+     * must not keep the loop from resetting the sockets.
+     */
+    private void markUnfinished(Outcome outcome, String reason) {
+        var claimed = new ArrayList<Upload>();
+        for (Upload upload : live) {
+            if (upload.claimRecord()) {
+                claimed.add(upload);
+            }
+        }
+        if (claimed.isEmpty()) {
+            return;
+        }
+        var failures = new ConcurrentHashMap<Upload, String>();
+        var writers = new ArrayList<Thread>();
+        for (Upload upload : claimed) {
+            failures.put(upload, "the marker was not written in time");
+            writers.add(Thread.ofVirtual().name("marker-" + upload.number).start(() -> {
+                String failed = upload.markByName();
+                if (failed == null) {
+                    failures.remove(upload);
+                } else {
+                    failures.put(upload, failed);
+                }
+            }));
+        }
+        long deadline = System.nanoTime() + MARKER_GRACE_NANOS;
+        for (Thread writer : writers) {
+            try {
+                writer.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        for (Upload upload : claimed) {
+            try {
+                upload.recordUnfinished(outcome, reason, failures.get(upload));
+            } catch (RuntimeException e) {
+                log.line("cannot write the record of conn=" + upload.number + ": " + e);
+            }
+        }
+    }
+
+    /**
      * Ends every upload still being received as {@code shutdown} (or, after a
      * failure of the loop, as {@code internal-error}), interrupting sink calls
      * in flight, then runs the workers' events until every upload is closed or
@@ -370,15 +430,19 @@ final class EventLoop implements Runnable, Upload.Loop {
             try {
                 runEvents();
                 registerArrivals();
-                // Every pass, so that an upload that arrives late is ended too; end() is idempotent.
+                // Every pass, so that an upload that arrives late is ended too; end() is idempotent. The
+                // interrupt is repeated at every pass as well: a sink call may swallow one, and an upload
+                // told to end before the stop (too long), or waiting for a buffer, must be woken all the same.
                 for (Upload upload : new ArrayList<>(live)) {
-                    if (upload.endRequest == null && upload.state != Upload.State.ENDING
-                            && upload.state != Upload.State.DONE) {
-                        end(upload, outcome, reason);
-                        upload.interruptSinkCall();
+                    if (upload.state == Upload.State.DONE) {
+                        continue;
                     }
+                    if (upload.endRequest == null && upload.state != Upload.State.ENDING) {
+                        end(upload, outcome, reason);
+                    }
+                    upload.interruptSinkCall();
                 }
-            } catch (RuntimeException e) {
+            } catch (Throwable e) {
                 log.line(name + ": unexpected failure while stopping: " + e);
             }
             long millis = millisUntil(stopDeadline);
@@ -397,8 +461,8 @@ final class EventLoop implements Runnable, Upload.Loop {
                 break;
             }
         }
+        markUnfinished(outcome, reason);
         for (Upload upload : new ArrayList<>(live)) {
-            upload.recordUnfinished(outcome, reason);
             close(upload, true);
             finish(upload);
         }

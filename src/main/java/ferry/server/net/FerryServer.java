@@ -8,8 +8,10 @@ import ferry.server.report.Log;
 import ferry.server.report.ServerEvents;
 import ferry.server.store.SinkFactory;
 import java.io.IOException;
+import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
 import java.net.StandardSocketOptions;
 import java.nio.channels.ServerSocketChannel;
 import java.time.Duration;
@@ -87,12 +89,16 @@ public final class FerryServer {
 
     /**
      * Binds the port on every interface, IPv4 and IPv6, or on {@code address}
-     * alone when it is not null (the first thing the server does).
+     * alone when it is not null (the first thing the server does). An IPv4
+     * address gets an IPv4 socket, not an IPv6 one on its mapped form
+     * ({@code ::ffff:127.0.0.1}), and an IPv6 address an IPv6 socket, which,
+     * bound to that one address, takes no IPv4 connection.
      */
     public static ServerSocketChannel bind(int port, InetAddress address) throws UserError {
         ServerSocketChannel channel = null;
         try {
-            channel = ServerSocketChannel.open();
+            channel = address == null ? ServerSocketChannel.open() : ServerSocketChannel.open(
+                    address instanceof Inet4Address ? StandardProtocolFamily.INET : StandardProtocolFamily.INET6);
             channel.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             channel.bind(address == null ? new InetSocketAddress(port) : new InetSocketAddress(address, port),
                     BACKLOG);
@@ -126,6 +132,11 @@ public final class FerryServer {
     /** Read buffers allocated by all loops so far: never more than the buffer memory allows. */
     public int buffersAllocated() {
         return buffers.allocated();
+    }
+
+    /** Runs {@code event} on every event loop's thread (tests inject failures with it). */
+    void postToLoops(Runnable event) {
+        loops.forEach(loop -> loop.post(event));
     }
 
     /** Why the server stopped on its own, or null if it was asked to stop (or still runs). */

@@ -22,9 +22,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * no upload holds a file, so none can end and free a descriptor, and every
  * one waits for ever. Hence the reserve: {@value #RESERVE} descriptors (of
  * {@code /dev/null}) taken at start and given up when the first upload has
- * to wait, so that waiting uploads always get files and end in time. Two,
- * because an upload that completes with {@code --fsync} opens its directory
- * too. The accept thread takes the reserve back before it accepts again, and
+ * to wait, so that waiting uploads always get files and end in time. Two:
+ * one for a waiting upload's file, one to spare (an upload's ending needs no
+ * descriptor of its own: with {@code --fsync} the directory is opened once, at
+ * start). The accept thread takes the reserve back before it accepts again, and
  * it accepts only under this class's lock, so it never takes the descriptors
  * just given up for the waiting uploads. (Other parts of the process that
  * open descriptors, a metrics scrape or a hook, can still take them: the

@@ -70,10 +70,12 @@ import java.util.concurrent.atomic.AtomicReference;
  * final.
  *
  * <p>The only fields both sides read are volatile or atomic:
- * {@link #endRequest}; {@code worker} and {@code inSink}, which a stop reads
- * to interrupt a sink call ({@link #interruptSinkCall}); and {@code bytes}
- * and {@code recorded}, for when a stop's grace runs out with the worker
- * still in the sink: then the loop writes the record
+ * {@link #endRequest}; {@code worker} and {@code interruptible}, which a stop
+ * reads to interrupt a sink call or a wait (for a buffer, for a descriptor)
+ * at every pass until the upload ends ({@link #interruptSinkCall}); and
+ * {@code bytes} and {@code recorded}, for when a stop's grace runs out with
+ * the worker still in the sink: then the loop claims the record, writes the
+ * marker by the upload's name ({@link #markByName}) and writes the record
  * ({@link #recordUnfinished}), and {@code recorded} keeps it to one.
  */
 final class Upload {
@@ -155,8 +157,13 @@ final class Upload {
     private UploadSink sink;
     private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean working = new AtomicBoolean();
-    /** True while the worker is inside a sink call: only then may a stop interrupt it. */
-    private volatile boolean inSink;
+    /**
+     * True while the worker is inside a sink call, waits for a buffer or backs off for a descriptor: only then
+     * may a stop interrupt it. Cleared under {@code interruptLock}, so that no interrupt lands after the worker
+     * left (in the abort that writes the marker, say).
+     */
+    private volatile boolean interruptible;
+    private final Object interruptLock = new Object();
     /** The worker thread while one runs (not after: a finished virtual thread must not stay reachable). */
     private final AtomicReference<Thread> worker = new AtomicReference<>();
     /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
@@ -218,22 +225,46 @@ final class Upload {
      * and the sender would learn of the end before the file reads ERROR.
      */
     void interruptSinkCall() {
-        Thread thread = worker.get();
-        if (thread != null && inSink) {
-            thread.interrupt();
+        synchronized (interruptLock) {
+            Thread thread = worker.get();
+            if (thread != null && interruptible) {
+                thread.interrupt();
+            }
         }
     }
 
     /**
-     * When a stop's grace period runs out with the worker still busy: the
-     * record as things stand, unless the worker wrote it meanwhile.
+     * When a stop's grace period runs out with the worker still busy: claims
+     * the record, so that the worker writes none (nor a second marker's
+     * record) after this; false if the worker wrote it meanwhile.
      */
-    void recordUnfinished(Outcome stopOutcome, String stopReason) {
-        if (recorded.compareAndSet(false, true)) {
-            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
-                    stopOutcome, stopReason, sinks.locate(number),
-                    "its storage did not finish within the stop's grace period", null));
+    boolean claimRecord() {
+        return recorded.compareAndSet(false, true);
+    }
+
+    /**
+     * Writes the {@code ERROR} marker by the upload's name, past its sink (whose call may never return): after
+     * {@link #claimRecord}, when the grace period has run out. Returns null, or why the marker could not be
+     * written.
+     */
+    String markByName() {
+        try {
+            sinks.markError(number);
+            return null;
+        } catch (Exception e) {
+            return Log.describe(e);
         }
+    }
+
+    /**
+     * When a stop's grace period runs out with the worker still busy, after
+     * {@link #claimRecord} and {@link #markByName}: the record as things
+     * stand; {@code markerFailed} is null when the marker was written by name.
+     */
+    void recordUnfinished(Outcome stopOutcome, String stopReason, String markerFailed) {
+        journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                stopOutcome, stopReason, sinks.locate(number), markerFailed == null ? null
+                        : "its storage did not finish within the stop's grace period (" + markerFailed + ")", null));
     }
 
     // ---- the worker ----
@@ -291,10 +322,13 @@ final class Upload {
                                 + OpenBackoff.MIN_MILLIS + " ms, backing off up to " + OpenBackoff.MAX_MILLIS + " ms");
                     }
                     pause = OpenBackoff.next(pause);
+                    enterInterruptible();
                     try {
                         Thread.sleep(pause);
                     } catch (InterruptedException interrupted) {
                         // Stopping: the end request is set; the next round reports it.
+                    } finally {
+                        leaveInterruptible();
                     }
                 }
             }
@@ -307,11 +341,22 @@ final class Upload {
 
     /** A sink call; a stop may interrupt it. */
     private <T> T inSink(SinkCall<T> call) throws Exception {
-        inSink = true;
+        enterInterruptible();
         try {
             return call.run();
         } finally {
-            inSink = false;
+            leaveInterruptible();
+        }
+    }
+
+    private void enterInterruptible() {
+        interruptible = true;
+    }
+
+    /** After this, no stop interrupts the worker until it enters the next interruptible call. */
+    private void leaveInterruptible() {
+        synchronized (interruptLock) {
+            interruptible = false;
         }
     }
 
@@ -320,72 +365,87 @@ final class Upload {
         T run() throws Exception;
     }
 
-    /** Reads and saves what the socket has, then gives the upload back to the loop. */
+    /**
+     * Reads and saves what the socket has, then gives the upload back to the
+     * loop. The buffer goes back to the pool as soon as the last chunk is
+     * saved: what ends the upload (the commit and its fsync, the abort, the
+     * record) runs without it.
+     */
     private void burst() {
         ByteBuffer buffer;
+        enterInterruptible();
         try {
             buffer = buffers.take();
         } catch (InterruptedException e) {
             fail(Outcome.SHUTDOWN, "the server was stopped");
             return;
+        } finally {
+            leaveInterruptible();
         }
+        Runnable ending;
         try {
-            int chunks = 0;
-            while (true) {
-                EndRequest request = endRequest;
-                if (request != null) {
-                    fail(request.outcome(), request.reason());
-                    return;
-                }
-                buffer.clear();
-                int n;
-                try {
-                    n = channel.read(buffer);
-                } catch (IOException e) {
-                    fail(Outcome.RESET, Arguments.describe(e).toLowerCase());
-                    return;
-                }
-                if (n == 0) {
-                    break;
-                }
-                if (n < 0) {
-                    complete();
-                    return;
-                }
-                long total = bytes + n;
-                bytes = total;
-                if (maxBytes > 0 && total > maxBytes) {
-                    fail(Outcome.TOO_LARGE, "more than " + maxBytes + " bytes");
-                    return;
-                }
-                buffer.flip();
-                if (digest != null) {
-                    // As the bytes arrive, on this worker: no second read of the file.
-                    buffer.mark();
-                    digest.update(buffer);
-                    buffer.reset();
-                }
-                try {
-                    inSink(() -> {
-                        sink.write(buffer);
-                        return null;
-                    });
-                } catch (Exception e) {
-                    fail(Outcome.WRITE_FAILED, Log.describe(e));
-                    return;
-                }
-                chunks++;
-                if (chunks % CHUNKS_BEFORE_SHARING == 0 && buffers.wanted()) {
-                    break; // others wait for a buffer: hand this one back and queue again
-                }
-                if (chunks % CHUNKS_BEFORE_YIELD == 0) {
-                    Thread.yield(); // a fast sender must not keep the other workers off this carrier
-                }
-            }
+            ending = readAndSave(buffer);
         } finally {
             buffers.give(buffer);
         }
-        loop.yielded(this);
+        if (ending == null) {
+            loop.yielded(this);
+        } else {
+            ending.run();
+        }
+    }
+
+    /** Reads and saves chunks until the socket is empty (null), or returns how the upload ends. */
+    private Runnable readAndSave(ByteBuffer buffer) {
+        int chunks = 0;
+        while (true) {
+            EndRequest request = endRequest;
+            if (request != null) {
+                return () -> fail(request.outcome(), request.reason());
+            }
+            buffer.clear();
+            int n;
+            try {
+                n = channel.read(buffer);
+            } catch (IOException e) {
+                String why = Arguments.describe(e).toLowerCase();
+                return () -> fail(Outcome.RESET, why);
+            }
+            if (n == 0) {
+                return null;
+            }
+            if (n < 0) {
+                return this::complete;
+            }
+            long total = bytes + n;
+            bytes = total;
+            if (maxBytes > 0 && total > maxBytes) {
+                return () -> fail(Outcome.TOO_LARGE, "more than " + maxBytes + " bytes");
+            }
+            buffer.flip();
+            if (digest != null) {
+                // As the bytes arrive, on this worker: no second read of the file.
+                buffer.mark();
+                digest.update(buffer);
+                buffer.reset();
+            }
+            try {
+                inSink(() -> {
+                    sink.write(buffer);
+                    return null;
+                });
+            } catch (Exception e) {
+                String why = Log.describe(e);
+                return () -> fail(Outcome.WRITE_FAILED, why);
+            }
+            chunks++;
+            if (chunks % CHUNKS_BEFORE_SHARING == 0 && buffers.wanted()) {
+                return null; // others wait for a buffer: hand this one back and queue again
+            }
+            if (chunks % CHUNKS_BEFORE_YIELD == 0) {
+                Thread.yield(); // a fast sender must not keep the other workers off this carrier
+            }
+        }
     }
 
     /** The sender half-closed after its last byte: make the upload final, then the loop confirms. */
@@ -436,20 +496,23 @@ final class Upload {
         } catch (Throwable e) {
             markerFailure = Log.describe(e);
         }
-        try {
-            conclude(true);
-        } catch (RuntimeException e) {
-            loop.note("cannot conclude conn=" + number + ": " + e);
-        }
+        conclude(true);
     }
 
     /** The sink is done: the record is written, then the loop closes the socket (with a reset if failed). */
     private void conclude(boolean reset) {
-        if (recorded.compareAndSet(false, true)) {
-            journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
-                    outcome, reason, sinks.locate(number), markerFailure,
-                    outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest()) : null));
+        try {
+            if (recorded.compareAndSet(false, true)) {
+                journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
+                        outcome, reason, sinks.locate(number), markerFailure,
+                        outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest())
+                                : null));
+            }
+        } catch (RuntimeException e) {
+            loop.note("cannot write the record of conn=" + number + ": " + e);
+        } finally {
+            // Whatever happened to the record, the socket closes and the slot is freed.
+            loop.concluded(this, reset);
         }
-        loop.concluded(this, reset);
     }
 }

@@ -12,6 +12,10 @@ import ferry.common.UserError;
  * @param shown    the URL as the log shows it: the password masked
  */
 public record CounterOptions(String jdbcUrl, String user, String password, String shown) {
+    /** {@code :PORT}, then the path, query or fragment, if any. */
+    private static final java.util.regex.Pattern PORT_AND_REST = java.util.regex.Pattern.compile(":[0-9]*([/?#].*)?",
+            java.util.regex.Pattern.DOTALL);
+
     @Override
     public String toString() {
         return shown;
@@ -39,6 +43,11 @@ public record CounterOptions(String jdbcUrl, String user, String password, Strin
                 problem = "no host (or not a valid one)";
             } else if (uri.getRawFragment() != null) {
                 problem = "a URL with a #fragment";
+            } else if ((uri.getRawPath() != null && uri.getRawPath().indexOf('@') >= 0)
+                    || (uri.getRawQuery() != null && uri.getRawQuery().indexOf('@') >= 0)) {
+                // Most likely a password whose unencoded / or ? ended the host early: never shown, never used.
+                problem = "an @ after the host (write an @, /, ?, # or : of the user or password as %40, %2F, %3F,"
+                        + " %23, %3A)";
             } else if (uri.getRawPath() != null && uri.getRawPath().length() > 1
                     && uri.getRawPath().indexOf('/', 1) >= 0) {
                 problem = "the database name has a /";
@@ -65,9 +74,35 @@ public record CounterOptions(String jdbcUrl, String user, String password, Strin
         return new CounterOptions(jdbc, user, password, shown);
     }
 
-    /** {@code text} with the password of a URL's user part, and any {@code password=} parameter, as {@code ***}. */
+    /**
+     * {@code text} as an error may show it: the password of the URL's user
+     * part, and of any {@code password=} parameter, as {@code ***}. Made for
+     * text that is no valid URL, so it trusts no structure: the user part is
+     * whatever lies between {@code ://} (or the start) and the last {@code @},
+     * since a password may hold an unencoded {@code /}, {@code ?}, {@code #},
+     * {@code :} or {@code @}; an {@code @} in the query only hides more.
+     */
     static String masked(String text) {
-        return text.replaceAll("(://[^:/@?#]*:)[^@/?#]*@", "$1***@").replaceAll("(?i)(password=)[^&]*", "$1***");
+        String shown = text;
+        int at = text.lastIndexOf('@');
+        int scheme = text.indexOf("://");
+        if (at >= 0) {
+            int start = scheme >= 0 && scheme < at ? scheme + 3 : 0;
+            int colon = text.indexOf(':', start);
+            if (colon >= 0 && colon < at) {
+                shown = text.substring(0, colon) + ":***" + text.substring(at);
+            }
+        } else {
+            // No @, so no user part: yet "USER:PASSWORD" with the host forgotten reads as HOST:PORT.
+            // What follows the host's colon is shown only when it is a port.
+            int start = scheme >= 0 ? scheme + 3 : 0;
+            int colon = text.startsWith("[", start) ? text.indexOf("]:", start) + 1 : text.indexOf(':', start);
+            if (colon > 0 && !PORT_AND_REST.matcher(text).region(colon, text.length()).matches()) {
+                shown = text.substring(0, colon) + ":***";
+            }
+        }
+        // A parameter's value ends at the next "&name=": an unencoded & inside the password stays hidden.
+        return shown.replaceAll("(?i)(password=)(?:[^&]|&(?![A-Za-z_]+=))*", "$1***");
     }
 
     private static String decode(String text) {

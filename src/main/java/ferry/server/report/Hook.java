@@ -19,6 +19,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * with the file's path as its one argument, the upload's facts in its
  * environment, standard input from {@code /dev/null}, standard output
  * discarded and the last {@value #STDERR_TAIL} bytes of standard error kept.
+ * Of the server's own environment the hook gets only the {@link #ALLOWED}
+ * variables and those the operator names ({@code --on-upload-env}): the
+ * server's may hold secrets (S3 keys, the counter's password) that a hook
+ * has no use for, and whose stderr ends up in the log.
  * Started, waited for and, if need be, ended by one {@link HookRunner} worker;
  * {@link #terminate} and {@link #kill} may come from another thread (a stop).
  */
@@ -31,6 +35,13 @@ final class Hook {
      * standard error, makes it wait this long (then the tail is taken as it is).
      */
     private static final Duration STDERR_LINGER = Duration.ofMillis(200);
+    /**
+     * The server's variables every hook gets, when set: where programs are
+     * and the user, locale and time zone they run for. {@code LC_*} stands
+     * for every name that starts with {@code LC_}.
+     */
+    static final List<String> ALLOWED = List.of("PATH", "HOME", "LANG", "LC_*", "TZ", "USER", "LOGNAME", "SHELL",
+            "TMPDIR");
     /** How often ending processes are checked for while they are not children of ours. */
     private static final long POLL_MILLIS = 20;
 
@@ -63,16 +74,18 @@ final class Hook {
     }
 
     /**
-     * Starts {@code command} for {@code upload}.
+     * Starts {@code command} for {@code upload}, passing on the server's
+     * variables that are {@link #ALLOWED} or named in {@code passed}.
      *
      * @throws IOException if the shell cannot be started (no {@code /bin/sh}, no processes left)
      */
-    static Hook start(String command, UploadRecord upload) throws IOException {
+    static Hook start(String command, List<String> passed, UploadRecord upload) throws IOException {
         // "$@" appends the path as one word, never parsed by the shell: spaces and $(...) stay as they are.
         var builder = new ProcessBuilder("/bin/sh", "-c", command + " \"$@\"", "ferry-hook", upload.savedAs())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD);
         var env = builder.environment();
+        env.keySet().removeIf(name -> !(allowed(name) || passed.contains(name)));
         env.put("FERRY_CONN", Long.toString(upload.number()));
         env.put("FERRY_FILE", upload.savedAs());
         env.put("FERRY_BYTES", Long.toString(upload.bytes()));
@@ -82,6 +95,11 @@ final class Hook {
         env.put("FERRY_REASON", upload.reason() == null ? "" : upload.reason());
         long start = System.nanoTime();
         return new Hook(upload, builder.start(), start);
+    }
+
+    /** True for a name of {@link #ALLOWED}. */
+    static boolean allowed(String name) {
+        return name.startsWith("LC_") || ALLOWED.contains(name);
     }
 
     /** The result of a hook that could not be started. */

@@ -204,7 +204,7 @@ public final class HookRunner implements ServerEvents {
     private void run(UploadRecord record) {
         Hook hook;
         try {
-            hook = Hook.start(options.command(), record);
+            hook = Hook.start(options.command(), options.environment(), record);
         } catch (IOException e) {
             log(Hook.notStarted(record, "cannot run /bin/sh: " + Arguments.describe(e)));
             return;

@@ -28,9 +28,12 @@ import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
@@ -38,8 +41,8 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * {@code --metrics [ADDR:]PORT}: the server's counters, served for Prometheus
  * at {@code http://ADDR:PORT/metrics} by the Prometheus Java client's own
- * HTTP server (the JDK's {@code com.sun.net.httpserver}, on daemon threads of
- * its own).
+ * HTTP server (the JDK's {@code com.sun.net.httpserver}, a thread per request
+ * of its own, with bounds on request time and connections: {@link #HTTP_LIMITS}).
  *
  * <p>Loaded only when the option is on: {@code ferry.server.ServerMain} is the one class
  * that names this one, in a branch taken only then, so that without the
@@ -97,8 +100,8 @@ public final class PrometheusMetrics implements ServerEvents {
                 .help("Uploads accepted and numbered that have not ended yet")
                 .callback(callback -> callback.call(inFlight.sum())).register(registry);
         var refusedTotal = Counter.builder(PROPERTIES).name("ferry_connections_refused_total")
-                .help("Connections reset before they got a number: by the access rules (by=rule) or for want"
-                        + " of free space (by=free-space)")
+                .help("Connections reset before they got a number: by the access rules (by=rule), for want"
+                        + " of free space (by=free-space), or at the per-address limit (by=per-peer)")
                 .labelNames("by").withoutExemplars().register(registry);
         for (Refusal refusal : Refusal.values()) {
             refused[refusal.ordinal()] = refusedTotal.labelValues(refusal.label());
@@ -132,6 +135,7 @@ public final class PrometheusMetrics implements ServerEvents {
      */
     public static PrometheusMetrics start(InetSocketAddress address, Path directory) throws UserError {
         var metrics = new PrometheusMetrics(directory);
+        limitConnections();
         try {
             var builder = HTTPServer.builder(PROPERTIES).port(address.getPort()).registry(metrics.registry);
             if (!address.getAddress().isAnyLocalAddress()) {
@@ -148,9 +152,45 @@ public final class PrometheusMetrics implements ServerEvents {
         return metrics;
     }
 
+    /** Connections the endpoint keeps open at once, and the most threads that answer them: 64. */
+    static final int MAX_CONNECTIONS = 64;
+
     /**
-     * The threads that answer scrapes: at most two, daemons, and one that
-     * fails is logged as one line (never a stack trace) and replaced.
+     * Bounds on the endpoint's connections, so that slow or silent clients
+     * cannot hold it: a request (line and headers) must arrive within 5 s of
+     * its first byte, and a connection that sends nothing is closed after as
+     * long (checked every second, not the JDK's 10 s); a response must be
+     * read within 10 s; at most 64 connections are open at once (more are
+     * closed as they arrive). The JDK's HTTP server reads these system
+     * properties once, when its classes load, which is at this class's start
+     * (nothing else in the server uses it); one the operator set with
+     * {@code -D} is kept.
+     */
+    static final Map<String, String> HTTP_LIMITS = Map.of(
+            // In seconds, though the JDK's documentation says milliseconds (MetricsIT measures it).
+            "sun.net.httpserver.maxReqTime", "5",
+            "sun.net.httpserver.maxRspTime", "10",
+            "sun.net.httpserver.clockTick", "1000",
+            "sun.net.httpserver.timerMillis", "1000",
+            "jdk.httpserver.maxConnections", Integer.toString(MAX_CONNECTIONS));
+
+    private static void limitConnections() {
+        HTTP_LIMITS.forEach((name, value) -> {
+            if (System.getProperty(name) == null) {
+                System.setProperty(name, value);
+            }
+        });
+    }
+
+    /**
+     * The threads that answer requests: one per connection in a request or a
+     * response, up to the connection limit, so that a client that sends half
+     * a request holds only its own thread (until {@link #HTTP_LIMITS} closes
+     * it), never the scrapes beside it. Platform threads, not virtual ones:
+     * the JDK's HTTP server reads a request inside {@code synchronized}
+     * methods, where a blocked virtual thread pins its carrier before JDK 24,
+     * and the carriers are the uploads' workers' too. Each ends after 30 s
+     * without work, so a server that is not scraped keeps none. One that fails is logged as one line, never a stack trace.
      */
     private static ExecutorService scrapers() {
         var count = new AtomicInteger();
@@ -158,7 +198,11 @@ public final class PrometheusMetrics implements ServerEvents {
                 .uncaughtExceptionHandler((thread, e) -> System.out.println(java.time.Instant.now()
                         + " ferry: metrics: a scrape failed: " + e))
                 .unstarted(task);
-        return Executors.newFixedThreadPool(2, factory);
+        // An idle thread is reused, a new one started only when none is idle. The connection limit keeps
+        // the threads busy at once within it, but for a moment while a closed connection's thread ends:
+        // a request then gets a thread of its own rather than being dropped.
+        return new ThreadPoolExecutor(0, MAX_CONNECTIONS, 30, TimeUnit.SECONDS, new SynchronousQueue<>(), factory,
+                (task, pool) -> factory.newThread(task).start());
     }
 
     /**

@@ -16,7 +16,10 @@ public interface ServerEvents {
     default void uploadEnded(UploadRecord record) {
     }
 
-    /** A connection was reset before it got a number: by the access rules, or for want of free space. */
+    /**
+     * A connection was reset before it got a number: by the access rules, for want of free space, or because
+     * its address held as many connections as {@code --max-per-peer} allows.
+     */
     default void refused(Refusal refusal) {
     }
 
@@ -36,7 +39,9 @@ public interface ServerEvents {
         /** {@code --allow}/{@code --deny}. */
         RULE("rule"),
         /** {@code --min-free}. */
-        FREE_SPACE("free-space");
+        FREE_SPACE("free-space"),
+        /** {@code --max-per-peer}. */
+        PER_PEER("per-peer");
 
         private final String label;
 

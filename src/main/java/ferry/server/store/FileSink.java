@@ -16,35 +16,42 @@ public final class FileSink implements UploadSink {
 
     private final Path path;
     private final FileChannel channel;
-    private final boolean durable;
+    /** The directory, opened once at start, for {@code --fsync}; null without. */
+    private final FileChannel directory;
 
-    private FileSink(Path path, FileChannel channel, boolean durable) {
+    private FileSink(Path path, FileChannel channel, FileChannel directory) {
         this.path = path;
         this.channel = channel;
-        this.durable = durable;
+        this.directory = directory;
     }
 
     /** A factory that saves connection N to {@code dir/N.file}. */
     public static SinkFactory in(Path dir) {
-        return in(dir, false);
+        return in(dir, null);
     }
 
     /**
      * A factory that saves connection N to {@code dir/N.file}; with
-     * {@code durable} ({@code --fsync}), a complete upload's data and its
+     * {@code directory} (the directory {@code dir} itself, opened once by the
+     * caller, for {@code --fsync}), a complete upload's data and its
      * directory entry are on stable storage before {@link #complete} returns,
      * so before the server confirms the upload to its sender.
      */
-    public static SinkFactory in(Path dir, boolean durable) {
+    static SinkFactory in(Path dir, FileChannel directory) {
         return new SinkFactory() {
             @Override
             public UploadSink open(long number) throws IOException {
-                return create(dir.resolve(number + ".file"), durable);
+                return create(dir.resolve(number + ".file"), directory);
             }
 
             @Override
             public String locate(long number) {
                 return dir.resolve(number + ".file").toString();
+            }
+
+            @Override
+            public void markError(long number) throws IOException {
+                writeMarker(dir.resolve(number + ".file"));
             }
         };
     }
@@ -56,13 +63,13 @@ public final class FileSink implements UploadSink {
      * file, say) is never opened, let alone truncated or followed.
      */
     static FileSink create(Path path) throws IOException {
-        return create(path, false);
+        return create(path, null);
     }
 
-    static FileSink create(Path path, boolean durable) throws IOException {
+    static FileSink create(Path path, FileChannel directory) throws IOException {
         FileChannel channel = FileChannel.open(path,
                 StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
-        return new FileSink(path, channel, durable);
+        return new FileSink(path, channel, directory);
     }
 
     @Override
@@ -74,13 +81,14 @@ public final class FileSink implements UploadSink {
 
     @Override
     public void complete() throws IOException {
-        if (durable) {
+        if (directory != null) {
             // fsync(2) of the data and its size, then of the directory, for the entry that names it.
             channel.force(true);
         }
         channel.close();
-        if (durable) {
-            try (FileChannel directory = FileChannel.open(path.getParent(), StandardOpenOption.READ)) {
+        if (directory != null) {
+            try {
+                // The directory opened at start: completing needs no descriptor, even when they are short.
                 directory.force(true);
             } catch (IOException e) {
                 // Some file systems cannot fsync a directory (EINVAL), as PostgreSQL also allows for:
@@ -108,8 +116,13 @@ public final class FileSink implements UploadSink {
             // The open channel may be unusable (a failed device write, or closed by an interrupt
             // at stop); a fresh open may still work, and the marker matters more than the interrupt.
             Thread.interrupted();
-            Files.write(path, ERROR_MARKER, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
+            writeMarker(path);
         }
+    }
+
+    /** The marker by the file's name, through a descriptor of its own (never following a link). */
+    private static void writeMarker(Path path) throws IOException {
+        Files.write(path, ERROR_MARKER, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS);
     }
 }

@@ -17,13 +17,17 @@ import java.util.concurrent.Semaphore;
  * for more could wait forever if every chunk were held that way. Hence two
  * rules, which keep the budget free of such a deadlock:
  * <ul>
- *   <li>an upload's first chunk is a <em>starter</em>: small uploads (most of
- *       them) take one chunk, not a part's worth; at most
- *       {@code chunks - partChunks} starters are held at once, so the chunks
- *       for one whole part are never all held by starters;</li>
- *   <li>an upload that needs a second chunk reserves the rest of its part in
- *       one step (it then never waits for memory while it holds a partial part),
- *       and every later part is reserved whole.</li>
+ *   <li>the first chunk of every part is a <em>starter</em>: small uploads
+ *       (most of them) take one chunk, not a part's worth, and so does an
+ *       upload between two parts (a slow sender that has just filled a part
+ *       holds one chunk while it dribbles, not a whole part: 40 such senders
+ *       would otherwise hold 320 MiB, more than the default budget, and every
+ *       other upload would wait for them); at most {@code chunks - partChunks}
+ *       starters are held at once, so the chunks for one whole part are never
+ *       all held by starters;</li>
+ *   <li>an upload that needs a part's second chunk reserves the rest of that
+ *       part in one step (it then never waits for memory while it holds a
+ *       partial part).</li>
  * </ul>
  * Every holder of chunks that waits for memory holds none of a part it still
  * has to fill; those that hold chunks give them back when their part is
@@ -70,7 +74,6 @@ final class PartMemory {
         /** Chunks handed out of {@link #reserved}. */
         private int used;
         private boolean starter;
-        private boolean started;
 
         /**
          * The next empty chunk of the part being filled; waits while the
@@ -86,7 +89,7 @@ final class PartMemory {
         }
 
         private void reserveMore() throws InterruptedException {
-            if (!started) {
+            if (reserved == 0) {
                 starters.acquire();
                 try {
                     permits.acquire();
@@ -94,18 +97,14 @@ final class PartMemory {
                     starters.release();
                     throw e;
                 }
-                started = true;
                 starter = true;
                 reserved = 1;
-            } else if (starter) {
+            } else {
                 int more = partChunks - reserved;
                 permits.acquire(more);
                 starters.release();
                 starter = false;
                 reserved += more;
-            } else {
-                permits.acquire(partChunks);
-                reserved = partChunks;
             }
         }
 

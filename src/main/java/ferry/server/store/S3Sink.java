@@ -39,7 +39,7 @@ final class S3Sink implements UploadSink {
     private static final byte[] ERROR_MARKER = FileSink.ERROR_MARKER;
     /** The most parts one multipart upload may have (S3's limit). */
     private static final int MAX_PARTS = 10_000;
-    /** How long an abort waits for its parts in flight to give up, once interrupted. */
+    /** How long an abort waits in all, after it has aborted, for its parts in flight to give up once interrupted. */
     private static final long PART_STOP_SECONDS = 10;
 
     private final ObjectStore storage;
@@ -156,43 +156,78 @@ final class S3Sink implements UploadSink {
         storage.completeMultipartUpload(key, uploadId, stored, token);
     }
 
+    /**
+     * Fails the upload: every part in flight is interrupted (a part thread is
+     * virtual, so its socket closes at once) and not waited for, the multipart
+     * upload is aborted on a thread of its own while the {@code ERROR} object
+     * is created on this one, so the two requests take the time of one (a
+     * stop's grace is 3 s, and every upload aborts on its own worker at the
+     * same time). A part that was still in flight and was stored all the same
+     * may have landed after the abort: the abort is then made once more, as S3
+     * asks, so that none of its parts stays billed.
+     */
     @Override
     public void abort() throws IOException {
-        for (Part part : inFlight) {
+        List<Part> running = new ArrayList<>(inFlight);
+        inFlight.clear();
+        for (Part part : running) {
             part.thread.interrupt();
         }
-        for (Part part : inFlight) {
-            try {
-                part.done.await(PART_STOP_SECONDS, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
-        inFlight.clear();
         share.close(filling);
         filling = new ArrayList<>();
         current = null;
         Thread.interrupted(); // the marker matters more than an interrupt meant for a part
+        var abortFailure = new IOException[1];
+        Thread aborting = uploadId == null ? null
+                : Thread.ofVirtual().name("s3-" + key + "-abort").start(() -> abortFailure[0] = abortUpload(running));
         IOException failure = null;
-        if (uploadId != null) {
-            try {
-                storage.abortMultipartUpload(key, uploadId);
-            } catch (IOException e) {
-                failure = new IOException(e.getMessage() + " (its parts stay in the bucket until a lifecycle rule"
-                        + " for incomplete multipart uploads removes them)");
-            }
-        }
         try {
             storage.putObject(key, RequestBody.fromBytes(ERROR_MARKER), token + "-error");
         } catch (IOException e) {
-            if (failure != null) {
-                e.addSuppressed(failure);
-                throw new IOException(e.getMessage() + "; " + failure.getMessage(), e);
+            failure = e;
+        }
+        if (aborting != null) {
+            try {
+                aborting.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-            throw e;
+            if (abortFailure[0] != null) {
+                IOException left = new IOException(abortFailure[0].getMessage() + " (its parts stay in the bucket"
+                        + " until a lifecycle rule for incomplete multipart uploads removes them, or the next start)");
+                if (failure == null) {
+                    failure = left;
+                } else {
+                    failure = new IOException(failure.getMessage() + "; " + left.getMessage(), failure);
+                }
+            }
         }
         if (failure != null) {
             throw failure;
+        }
+    }
+
+    /** Aborts the multipart upload, and once more if a part in flight meanwhile was stored; the failure, or null. */
+    private IOException abortUpload(List<Part> running) {
+        try {
+            storage.abortMultipartUpload(key, uploadId);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(PART_STOP_SECONDS);
+            for (Part part : running) {
+                // Interrupted already: ends as soon as its socket is closed, or its store answers.
+                if (part.done.await(deadline - System.nanoTime(), TimeUnit.NANOSECONDS) && part.etag != null) {
+                    try {
+                        storage.abortMultipartUpload(key, uploadId);
+                    } catch (S3Storage.NoSuchUpload gone) {
+                        // Gone with its parts: what the first abort did.
+                    }
+                    break;
+                }
+            }
+            return null;
+        } catch (IOException e) {
+            return e;
+        } catch (InterruptedException e) {
+            return new java.io.InterruptedIOException("interrupted while aborting the multipart upload of " + key);
         }
     }
 

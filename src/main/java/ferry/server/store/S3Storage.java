@@ -23,6 +23,7 @@ import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3Configuration;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
+import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.NoSuchBucketException;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 import software.amazon.awssdk.services.s3.model.S3Object;
@@ -54,6 +55,7 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
     private final S3Client client;
     private final String shownEndpoint;
     private long numberedBefore;
+    private int abortedBefore;
 
     /** A storage over {@code client}, unchecked: {@link #open} checks the bucket (tests pass a client of their own). */
     S3Storage(S3Options options, S3Client client, String shownEndpoint) {
@@ -108,7 +110,10 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
                 // part's SHA-256 (ferry's parts are in memory, so reading them twice costs no I/O)
                 // instead of every 128 KiB chunk, and a server that answers before the last chunk
                 // (s3proxy does) cannot make a stored request look failed.
-                .serviceConfiguration(S3Configuration.builder().chunkedEncodingEnabled(false).build())
+                // Expect: 100-continue (a round trip before the body) only for bodies of 1 MiB or more: not
+                // for the 5 bytes of an ERROR marker, which a stop must write within its grace.
+                .serviceConfiguration(S3Configuration.builder().chunkedEncodingEnabled(false)
+                        .expectContinueThresholdInBytes(1L << 20).build())
                 .credentialsProvider(credentials(env));
         if (endpointUri != null) {
             builder.endpointOverride(endpointUri);
@@ -138,6 +143,7 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
         if (listNumbers) {
             try {
                 storage.numberedBefore = storage.highestNumber();
+                storage.abortedBefore = storage.abortLeftUploads();
             } catch (UserError e) {
                 storage.close();
                 throw e;
@@ -200,6 +206,58 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
             throw UserError.failure("cannot list " + options + ": " + message(e));
         }
         return highest;
+    }
+
+    /**
+     * Aborts the multipart uploads of objects {@code PREFIX/N.file} that an
+     * earlier run began and never completed nor aborted (it was killed, or
+     * crashed): S3 keeps and bills their parts until then. Only with the local
+     * counter, so only when this server is the one that numbers into the prefix:
+     * with a shared counter, a live peer's uploads are pending there too, and S3
+     * lists no upload's metadata (the {@link #TOKEN} that marks ferry's) to tell
+     * a dead run's from them. Returns how many were aborted.
+     */
+    private int abortLeftUploads() throws UserError {
+        String start = options.prefix().isEmpty() ? "" : options.prefix() + "/";
+        Pattern numbered = Pattern.compile(Pattern.quote(start) + "[1-9][0-9]{0,17}\\.file");
+        var left = new java.util.ArrayList<MultipartUpload>();
+        try {
+            for (MultipartUpload upload : client.listMultipartUploadsPaginator(b -> b.bucket(options.bucket())
+                    .prefix(start)).uploads()) {
+                if (numbered.matcher(upload.key()).matches()) {
+                    left.add(upload);
+                }
+            }
+        } catch (SdkException e) {
+            throw UserError.failure("cannot list the multipart uploads in " + options + ": " + message(e));
+        }
+        // All at once: each is one request, and a distant store answers each late.
+        var failures = new java.util.concurrent.ConcurrentLinkedQueue<String>();
+        try (var aborts = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            for (MultipartUpload upload : left) {
+                aborts.submit(() -> {
+                    try {
+                        abortMultipartUpload(upload.key(), upload.uploadId());
+                    } catch (NoSuchUpload gone) {
+                        // Completed or aborted meanwhile.
+                    } catch (IOException e) {
+                        failures.add(e.getMessage());
+                    }
+                });
+            }
+        }
+        if (!failures.isEmpty()) {
+            throw UserError.failure(failures.peek() + " (an earlier run left " + left.size()
+                    + " multipart uploads unfinished in " + options + ")");
+        }
+        return left.size();
+    }
+
+    @Override
+    public String startNote() {
+        return abortedBefore == 0 ? null : "aborted " + abortedBefore + " multipart upload"
+                + (abortedBefore == 1 ? "" : "s") + " an earlier run left unfinished in " + options
+                + " (it was killed or crashed; their parts are dropped)";
     }
 
     @Override
@@ -283,7 +341,7 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
         }
     }
 
-    /** S3 answered 404 NoSuchUpload: the multipart upload is gone (completed, or aborted). */
+    /** S3 answered 404 NoSuchUpload (or 400 InvalidPart): the multipart upload or its parts are gone (completed, or aborted). */
     static final class NoSuchUpload extends IOException {
         NoSuchUpload(String message, Throwable cause) {
             super(message, cause);
@@ -303,8 +361,9 @@ public final class S3Storage implements SinkFactory, ObjectStore, AutoCloseable 
                 throw new Conflict("cannot " + what + ": s3://" + options.bucket()
                         + "/... already has that object (an earlier run's?), which is never overwritten", e);
             }
-            if (e.statusCode() == 404 && e.awsErrorDetails() != null
-                    && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())) {
+            // 400 InvalidPart: a store that keeps a completed upload's id answers a retried complete so (s3proxy).
+            if (e.awsErrorDetails() != null && (e.statusCode() == 404 && "NoSuchUpload".equals(e.awsErrorDetails().errorCode())
+                    || e.statusCode() == 400 && "InvalidPart".equals(e.awsErrorDetails().errorCode()))) {
                 throw new NoSuchUpload("cannot " + what + ": " + message(e), e);
             }
             throw new IOException("cannot " + what + ": " + message(e), e);

@@ -15,12 +15,26 @@ public interface SinkFactory extends AutoCloseable {
     String locate(long number);
 
     /**
+     * Writes connection {@code number}'s {@code ERROR} marker by its name,
+     * without its sink, whose call may still be in flight (a stop whose
+     * grace ran out). A storage that cannot throws, saying why.
+     */
+    default void markError(long number) throws IOException {
+        throw new IOException("this storage cannot mark an upload without its sink");
+    }
+
+    /**
      * The highest N of the uploads an earlier run left where this factory
      * saves, which it must not overwrite, or 0: the local counter numbers on
      * from there. A directory's are moved aside at start, so 0 for it.
      */
     default long numberedBefore() {
         return 0;
+    }
+
+    /** A line for the log at start about what this factory found and did (left-overs it cleaned up), or null. */
+    default String startNote() {
+        return null;
     }
 
     /** Releases what the storage holds (a client's connections); nothing by default. */

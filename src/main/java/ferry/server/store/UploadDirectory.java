@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
@@ -44,6 +45,9 @@ public final class UploadDirectory implements AutoCloseable {
     private final Path earlier;
     private final int moved;
 
+    /** The directory itself, opened once for {@code --fsync} (null without): no descriptor is needed per upload. */
+    private FileChannel syncChannel;
+
     private UploadDirectory(Path path, FileChannel lockChannel, FileLock lock, Path earlier, int moved) {
         this.path = path;
         this.lockChannel = lockChannel;
@@ -68,10 +72,16 @@ public final class UploadDirectory implements AutoCloseable {
             throw UserError.usage("cannot create directory " + shown + ": " + reason(e));
         }
         FileChannel channel;
+        Path lockFile = dir.resolve(LOCK_FILE);
         try {
-            channel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE);
+            // Never through a link: one planted there would have the server truncate its target and write a pid.
+            channel = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
         } catch (IOException | SecurityException e) {
+            if (Files.isSymbolicLink(lockFile)) {
+                throw UserError.failure("directory " + shown + " has a symbolic link as its lock file "
+                        + Arguments.quote(lockFile.toString()) + ", which the server never follows; remove it");
+            }
             throw UserError.usage("directory " + shown + " is not writable: " + reason(e));
         }
         try {
@@ -112,6 +122,27 @@ public final class UploadDirectory implements AutoCloseable {
         return moved;
     }
 
+    /**
+     * The sinks that save connection N to {@code N.file} here. With
+     * {@code durable} ({@code --fsync}), a complete upload's data and its
+     * directory entry are on stable storage before the server confirms it;
+     * the directory is opened for that once, now, so that an upload completed
+     * while descriptors are short never fails for want of one.
+     *
+     * @throws UserError (exit 1) when the directory cannot be opened
+     */
+    public SinkFactory sinks(boolean durable) throws UserError {
+        if (durable && syncChannel == null) {
+            try {
+                syncChannel = FileChannel.open(path, StandardOpenOption.READ);
+            } catch (IOException | SecurityException e) {
+                throw UserError.failure("cannot open directory " + Arguments.quote(path.toString())
+                        + " for --fsync: " + reason(e));
+            }
+        }
+        return FileSink.in(path, durable ? syncChannel : null);
+    }
+
     /** Releases the lock (the process's end does the same). */
     @Override
     public void close() {
@@ -121,6 +152,9 @@ public final class UploadDirectory implements AutoCloseable {
             // Released with the channel below, or with the process.
         }
         closeQuietly(lockChannel);
+        if (syncChannel != null) {
+            closeQuietly(syncChannel);
+        }
     }
 
     private static FileLock tryLock(FileChannel channel) throws IOException {

@@ -54,6 +54,14 @@ class AccessRulesTest {
             "::/0, 127.0.0.1, false",
             "'::ffff:10.0.0.0/104', 10.1.2.3, true",
             "'::ffff:10.0.0.0/104', 11.1.2.3, false",
+            "'::ffff:10.0.0.0/104', 2001:db8::1, false",
+            "'::ffff:0:0/96', 203.0.113.9, true",
+            "'::ffff:0:0/96', 2001:db8::1, false",
+            "'::ffff:192.0.2.7', 192.0.2.7, true",
+            "'::ffff:192.0.2.7', 192.0.2.8, false",
+            "'::ffff:192.0.2.7/128', 192.0.2.8, false",
+            "'::ffff:192.0.2.0/120', 192.0.2.200, true",
+            "'::ffff:192.0.2.0/120', 192.0.3.1, false",
             "'[::1]', ::1, true"})
     void allowRangesAdmitTheirPeersOnly(String range, String address, boolean admitted) throws Exception {
         assertThat(rules(range, null).refusal(peer(address)) == null).as("%s in %s", address, range).isEqualTo(admitted);
@@ -89,6 +97,19 @@ class AccessRulesTest {
                 .isInstanceOfSatisfying(UserError.class, e -> {
                     assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
                     assertThat(e.line()).startsWith("ERROR: invalid --allow ").doesNotContain("\n");
+                });
+    }
+
+    /** A mapped range shorter than the mapped block (/96) once widened to 0.0.0.0/0 and admitted every IPv4 peer. */
+    @ParameterizedTest
+    @ValueSource(strings = {"::ffff:10.0.0.0/8", "::ffff:10.0.0.0/95", "::ffff:0:0/0", "[::ffff:10.0.0.0]/64",
+            "0:0:0:0:0:ffff:a00:0/32"})
+    void aMappedRangeShorterThan96IsAUsageError(String text) {
+        assertThatThrownBy(() -> AccessRules.ranges("--allow", text))
+                .isInstanceOfSatisfying(UserError.class, e -> {
+                    assertThat(e.exitCode()).isEqualTo(ExitCode.USAGE);
+                    assertThat(e.line()).isEqualTo("ERROR: invalid --allow range \"" + text + "\": an IPv4-mapped range"
+                            + " needs a prefix of 96-128 (::ffff:10.0.0.0/104 is 10.0.0.0/8)");
                 });
     }
 }

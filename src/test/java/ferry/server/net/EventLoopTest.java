@@ -27,6 +27,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -161,6 +162,165 @@ class EventLoopTest {
     }
 
     /**
+     * A stop interrupts a sink call again at every pass, until it gives up:
+     * <ol>
+     *   <li>upload 1's sink blocks in a write that swallows the first interrupt and gives up
+     *       only at the second;</li>
+     *   <li>stop(): the sink is aborted by its own worker well within the grace period, and
+     *       the record says shutdown, its marker written (not left to the grace's end).</li>
+     * </ol>
+     */
+    @Test
+    void aStopInterruptsASinkCallThatSwallowedTheFirstInterrupt() throws Exception {
+        try (var loop = new LoopFixture(Duration.ofSeconds(30), false)) {
+            var inWrite = new CountDownLatch(1);
+            var interrupts = new java.util.concurrent.atomic.AtomicInteger();
+            loop.sinks.beforeWrite(1, chunk -> {
+                inWrite.countDown();
+                while (true) {
+                    try {
+                        new CountDownLatch(1).await();
+                    } catch (InterruptedException e) {
+                        if (interrupts.incrementAndGet() >= 2) {
+                            throw new InterruptedIOException("interrupted twice");
+                        }
+                    }
+                }
+            });
+            Socket sender = loop.connect();
+            sender.getOutputStream().write(new byte[100]);
+            assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
+
+            long stopping = System.nanoTime();
+            loop.stop();
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.SHUTDOWN);
+            assertThat(record.markerFailure()).isNull();
+            assertThat(loop.sinks.of(1).ending()).as("aborted by its worker").isEqualTo("aborted");
+            assertThat(loop.sinks.markedByName).as("no marker by name needed").isEmpty();
+            assertThat(Duration.ofNanos(System.nanoTime() - stopping))
+                    .as("ended by the worker, not at the grace's end")
+                    .isLessThan(Duration.ofNanos(EventLoop.STOP_GRACE_NANOS));
+            assertThat(interrupts.get()).isGreaterThanOrEqualTo(2);
+        }
+    }
+
+    /**
+     * An upload already told to end before the stop is interrupted by the stop all the same:
+     * <ol>
+     *   <li>uploads may last 300 ms; upload 1's sink blocks in a write until interrupted;</li>
+     *   <li>the 300 ms pass: the loop asks the upload to end (too long), but its worker is stuck;</li>
+     *   <li>stop(): the write is interrupted, and the worker aborts the sink and records
+     *       too-long, well within the grace period.</li>
+     * </ol>
+     */
+    @Test
+    void aStopInterruptsAnUploadAlreadyToldToEnd() throws Exception {
+        try (var loop = new LoopFixture(Duration.ofSeconds(30), Duration.ofMillis(300), false, 4)) {
+            var inWrite = new CountDownLatch(1);
+            loop.sinks.beforeWrite(1, chunk -> {
+                inWrite.countDown();
+                LoopFixture.blockUntilInterrupted();
+            });
+            Socket sender = loop.connect();
+            sender.getOutputStream().write(new byte[100]);
+            assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
+            loop.await("upload 1 told to end", () -> loop.uploads.get(1L).endRequest != null);
+
+            long stopping = System.nanoTime();
+            loop.stop();
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.TOO_LONG);
+            assertThat(record.markerFailure()).isNull();
+            assertThat(loop.sinks.of(1).ending()).isEqualTo("aborted");
+            assertThat(Duration.ofNanos(System.nanoTime() - stopping))
+                    .as("ended by the worker, not at the grace's end")
+                    .isLessThan(Duration.ofNanos(EventLoop.STOP_GRACE_NANOS));
+        }
+    }
+
+    /**
+     * A stop wakes an upload waiting for a buffer, and when the grace runs out writes the
+     * marker by name for an upload whose sink never returns:
+     * <ol>
+     *   <li>a pool of one buffer; upload 1 holds it in a write deaf to interrupts;</li>
+     *   <li>upload 2 has bytes to save and waits for the buffer;</li>
+     *   <li>stop(): upload 2 is woken, its sink aborted by its worker, recorded as shutdown;</li>
+     *   <li>at the grace's end, upload 1's marker is written by its name and it is recorded as
+     *       shutdown with no marker failure; its sender is reset.</li>
+     * </ol>
+     */
+    @Test
+    void aStopWakesAnUploadWaitingForABufferAndMarksAStuckOneByName() throws Exception {
+        var release = new CountDownLatch(1);
+        try (var loop = new LoopFixture(Duration.ofSeconds(30), Duration.ZERO, false, 1)) {
+            var inWrite = new CountDownLatch(1);
+            loop.sinks.beforeWrite(1, chunk -> {
+                inWrite.countDown();
+                UploadTest.awaitQuietly(release);
+            });
+            Socket stuck = loop.connect();
+            stuck.getOutputStream().write(new byte[100]);
+            assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
+            Socket waiting = loop.connect();
+            waiting.getOutputStream().write(new byte[100]);
+            loop.await("upload 2 waiting for the buffer", () -> loop.sinks.has(2)
+                    && loop.uploads.get(2L).state == Upload.State.WORKING);
+
+            long stopping = System.nanoTime();
+            loop.stop();
+            UploadRecord second = loop.awaitRecord(2);
+            long woken = System.nanoTime() - stopping;
+            assertThat(second.outcome()).isEqualTo(Outcome.SHUTDOWN);
+            assertThat(loop.sinks.of(2).ending()).as("aborted by its worker").isEqualTo("aborted");
+            assertThat(Duration.ofNanos(woken)).as("woken, not left to the grace's end")
+                    .isLessThan(Duration.ofNanos(EventLoop.STOP_GRACE_NANOS));
+
+            UploadRecord first = loop.awaitRecord(1);
+            assertThat(first.outcome()).isEqualTo(Outcome.SHUTDOWN);
+            assertThat(first.markerFailure()).as("the marker written by name").isNull();
+            assertThat(loop.sinks.markedByName).containsExactly(1L);
+            assertThat(loop.thread.join(DEADLINE)).isTrue();
+            assertThatThrownBy(() -> stuck.getInputStream().read()).isInstanceOf(SocketException.class);
+        } finally {
+            release.countDown();
+        }
+    }
+
+    /**
+     * An Error on the loop's thread does not end it silently:
+     * <ol>
+     *   <li>upload 1 has sent 5 bytes and waits for more;</li>
+     *   <li>an event on the loop's thread throws a StackOverflowError;</li>
+     *   <li>the loop tells the server it cannot go on (which stops it, exit 1), ends upload 1 as
+     *       internal-error with its marker, resets its sender, gives back its slot and ends.</li>
+     * </ol>
+     */
+    @Test
+    void anErrorOnTheLoopsThreadStopsTheServer() throws Exception {
+        try (var loop = new LoopFixture(Duration.ofSeconds(30), false)) {
+            Socket sender = loop.connect();
+            sender.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+            loop.await("upload 1's bytes in its sink", () -> loop.sinks.has(1) && loop.sinks.of(1).size() == 5);
+
+            loop.fatalExpected = true;
+            loop.loop.post(() -> {
+                throw new StackOverflowError("injected");
+            });
+
+            loop.await("the server told", () -> !loop.fatal().isEmpty());
+            assertThat(loop.fatal()).containsExactly("test loop failed: java.lang.StackOverflowError: injected");
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.INTERNAL_ERROR);
+            assertThat(loop.sinks.of(1).ending()).isEqualTo("aborted");
+            assertThat(loop.thread.join(DEADLINE)).as("the loop's thread ended").isTrue();
+            assertThatThrownBy(() -> sender.getInputStream().read()).isInstanceOf(SocketException.class);
+            loop.awaitAllFinished();
+            assertThat(loop.log()).contains("test loop failed, aborting its uploads: java.lang.StackOverflowError");
+        }
+    }
+
+    /**
      * One real event loop on a thread of its own, as the server runs it, and
      * what the accept thread does for it: a loopback listening socket whose
      * connections become uploads 1, 2, 3 ... of this loop. Sinks are in
@@ -180,10 +340,19 @@ class EventLoopTest {
         private final OpenBackoff backoff = new OpenBackoff();
         private final UploadContext context;
         private final List<Socket> senders = new CopyOnWriteArrayList<>();
+        /** The uploads handed to the loop, by number. */
+        final Map<Long, Upload> uploads = new ConcurrentHashMap<>();
+        /** True once a test expects the loop to have failed: close() then accepts a fatal failure. */
+        volatile boolean fatalExpected;
         private long next = 1;
 
         /** A loop with this idle timeout, no duration limit, and SHA-256s if {@code checksum}. */
         LoopFixture(Duration idleTimeout, boolean checksum) throws IOException {
+            this(idleTimeout, Duration.ZERO, checksum, 4);
+        }
+
+        /** A loop with these limits (a zero duration for none) and a pool of {@code buffers} buffers. */
+        LoopFixture(Duration idleTimeout, Duration maxDuration, boolean checksum, int buffers) throws IOException {
             var log = new Log(new PrintStream(logText, true, StandardCharsets.UTF_8));
             var journal = new Journal(log, List.of(new ServerEvents() {
                 @Override
@@ -191,9 +360,9 @@ class EventLoopTest {
                     records.put(record.number(), record);
                 }
             }));
-            context = new UploadContext(sinks, new BufferPool(4), journal, backoff, 0, checksum);
+            context = new UploadContext(sinks, new BufferPool(buffers), journal, backoff, 0, checksum);
             server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-            loop = new EventLoop("test loop", idleTimeout, Duration.ZERO, slots, log, fatal::add);
+            loop = new EventLoop("test loop", idleTimeout, maxDuration, slots, log, fatal::add);
             thread = Thread.ofPlatform().name("test-loop").daemon().start(loop);
         }
 
@@ -214,6 +383,7 @@ class EventLoopTest {
                 throw new IllegalStateException("more uploads than the fixture's slots");
             }
             var upload = new Upload(next++, accepted, Upload.peerOf(accepted), System.nanoTime(), loop, context);
+            uploads.put(upload.number, upload);
             loop.reserve();
             loop.add(upload);
             return sender;
@@ -255,6 +425,11 @@ class EventLoopTest {
             return logText.toString(StandardCharsets.UTF_8);
         }
 
+        /** What the loop told the server when it could not go on. */
+        List<String> fatal() {
+            return fatal;
+        }
+
         /** Blocks as a hung store would, until a stop interrupts it. */
         static void blockUntilInterrupted() throws InterruptedIOException {
             try {
@@ -275,7 +450,9 @@ class EventLoopTest {
             server.close();
             backoff.close();
             assertThat(ended).as("the loop's thread ended").isTrue();
-            assertThat(fatal).as("fatal failures of the loop").isEmpty();
+            if (!fatalExpected) {
+                assertThat(fatal).as("fatal failures of the loop").isEmpty();
+            }
         }
     }
 
@@ -286,9 +463,34 @@ class EventLoopTest {
             void before(ByteBuffer chunk) throws IOException;
         }
 
+        /** What a sink does before it completes or aborts: block, or throw. */
+        interface Ending {
+            void before() throws IOException;
+        }
+
         private final Map<Long, MemorySink> opened = new ConcurrentHashMap<>();
         private final Map<Long, Write> scripts = new ConcurrentHashMap<>();
+        private final Map<Long, Ending> completions = new ConcurrentHashMap<>();
+        private final Map<Long, Ending> aborts = new ConcurrentHashMap<>();
         private final Map<Long, IOException> openFailures = new ConcurrentHashMap<>();
+        private final Map<Long, RuntimeException> locateFailures = new ConcurrentHashMap<>();
+        /** The uploads whose marker was written by name (a stop's grace ran out). */
+        final Set<Long> markedByName = ConcurrentHashMap.newKeySet();
+
+        /** Upload {@code number}'s sink runs {@code script} before it completes. */
+        void beforeComplete(long number, Ending script) {
+            completions.put(number, script);
+        }
+
+        /** Upload {@code number}'s sink runs {@code script} before it aborts. */
+        void beforeAbort(long number, Ending script) {
+            aborts.put(number, script);
+        }
+
+        /** Locating upload {@code number} (for its record) throws {@code failure}, once. */
+        void failLocateOnce(long number, RuntimeException failure) {
+            locateFailures.put(number, failure);
+        }
 
         /** Upload {@code number}'s sink runs {@code script} before each write. */
         void beforeWrite(long number, Write script) {
@@ -316,7 +518,8 @@ class EventLoopTest {
             if (failure != null) {
                 throw failure;
             }
-            var sink = new MemorySink(scripts.getOrDefault(number, chunk -> { }));
+            var sink = new MemorySink(scripts.getOrDefault(number, chunk -> { }),
+                    completions.getOrDefault(number, () -> { }), aborts.getOrDefault(number, () -> { }));
             if (opened.putIfAbsent(number, sink) != null) {
                 throw new AssertionError("conn=" + number + " opened twice");
             }
@@ -325,18 +528,31 @@ class EventLoopTest {
 
         @Override
         public String locate(long number) {
+            RuntimeException failure = locateFailures.remove(number);
+            if (failure != null) {
+                throw failure;
+            }
             return "memory:" + number;
+        }
+
+        @Override
+        public void markError(long number) {
+            markedByName.add(number);
         }
     }
 
     /** One upload's bytes in memory, and how it ended: null while open, then "complete" or "aborted". */
     static final class MemorySink implements UploadSink {
         private final MemorySinks.Write script;
+        private final MemorySinks.Ending beforeComplete;
+        private final MemorySinks.Ending beforeAbort;
         private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         private volatile String ending;
 
-        private MemorySink(MemorySinks.Write script) {
+        private MemorySink(MemorySinks.Write script, MemorySinks.Ending beforeComplete, MemorySinks.Ending beforeAbort) {
             this.script = script;
+            this.beforeComplete = beforeComplete;
+            this.beforeAbort = beforeAbort;
         }
 
         @Override
@@ -351,14 +567,16 @@ class EventLoopTest {
         }
 
         @Override
-        public void complete() {
+        public void complete() throws IOException {
             assertOpen("complete");
+            beforeComplete.before();
             ending = "complete";
         }
 
         @Override
-        public void abort() {
+        public void abort() throws IOException {
             assertOpen("abort");
+            beforeAbort.before();
             ending = "aborted";
         }
 

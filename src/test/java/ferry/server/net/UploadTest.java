@@ -14,6 +14,8 @@ import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -118,6 +120,129 @@ class UploadTest {
             assertThat(record.bytes()).isZero();
             assertThatThrownBy(() -> sender.getInputStream().read()).isInstanceOf(SocketException.class);
             loop.awaitAllFinished();
+        }
+    }
+    /**
+     * The buffer goes back to the pool once the last chunk is saved, not after the commit:
+     * <ol>
+     *   <li>a pool of one buffer; upload 1 sends its bytes and half-closes, and its sink's
+     *       complete (the fsync, say) blocks;</li>
+     *   <li>meanwhile upload 2 sends 2000 bytes and half-closes: it gets the one buffer, and is
+     *       complete and confirmed while upload 1 still commits;</li>
+     *   <li>upload 1's commit is let go: complete too.</li>
+     * </ol>
+     */
+    @Test
+    void theBufferIsBackInThePoolWhileTheCommitStillBlocks() throws Exception {
+        try (var loop = new LoopFixture(IDLE, Duration.ZERO, false, 1)) {
+            var committing = new CountDownLatch(1);
+            var release = new CountDownLatch(1);
+            loop.sinks.beforeComplete(1, () -> {
+                committing.countDown();
+                awaitQuietly(release);
+            });
+            Socket first = loop.connect();
+            first.getOutputStream().write(new byte[5000]);
+            first.shutdownOutput();
+            assertThat(committing.await(EventLoopTest.DEADLINE.toMillis(), TimeUnit.MILLISECONDS))
+                    .as("upload 1 in its commit").isTrue();
+
+            Socket second = loop.connect();
+            second.getOutputStream().write(new byte[2000]);
+            second.shutdownOutput();
+            UploadRecord record = loop.awaitRecord(2);
+            assertThat(record.outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(second.getInputStream().read()).as("upload 2 confirmed").isEqualTo(-1);
+            assertThat(loop.recordOf(1)).as("upload 1 still in its commit").isEmpty();
+
+            release.countDown();
+            assertThat(loop.awaitRecord(1).outcome()).isEqualTo(Outcome.COMPLETE);
+            loop.awaitAllFinished();
+        }
+    }
+
+    /**
+     * Likewise the abort that writes the marker runs without the buffer:
+     * <ol>
+     *   <li>a pool of one buffer; upload 1's write fails, and its abort blocks;</li>
+     *   <li>meanwhile upload 2 is saved, complete and confirmed;</li>
+     *   <li>upload 1's abort is let go: write-failed.</li>
+     * </ol>
+     */
+    @Test
+    void theBufferIsBackInThePoolWhileTheAbortStillBlocks() throws Exception {
+        try (var loop = new LoopFixture(IDLE, Duration.ZERO, false, 1)) {
+            var aborting = new CountDownLatch(1);
+            var release = new CountDownLatch(1);
+            loop.sinks.beforeWrite(1, chunk -> {
+                throw new IOException("Input/output error");
+            });
+            loop.sinks.beforeAbort(1, () -> {
+                aborting.countDown();
+                awaitQuietly(release);
+            });
+            Socket first = loop.connect();
+            first.getOutputStream().write(new byte[5000]);
+            assertThat(aborting.await(EventLoopTest.DEADLINE.toMillis(), TimeUnit.MILLISECONDS))
+                    .as("upload 1 in its abort").isTrue();
+
+            Socket second = loop.connect();
+            second.getOutputStream().write(new byte[2000]);
+            second.shutdownOutput();
+            assertThat(loop.awaitRecord(2).outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(second.getInputStream().read()).as("upload 2 confirmed").isEqualTo(-1);
+
+            release.countDown();
+            assertThat(loop.awaitRecord(1).outcome()).isEqualTo(Outcome.WRITE_FAILED);
+            loop.awaitAllFinished();
+        }
+    }
+
+    /**
+     * A record that cannot be written still frees the slot and closes the socket:
+     * <ol>
+     *   <li>building upload 1's record throws (once);</li>
+     *   <li>upload 1 sends and half-closes: its sink completes, the failure is logged, its
+     *       sender's connection is closed (not left open), and its slot is given back;</li>
+     *   <li>upload 2 is then served as usual.</li>
+     * </ol>
+     */
+    @Test
+    void aRecordThatCannotBeWrittenStillFreesTheSlotAndTheSocket() throws Exception {
+        try (var loop = new LoopFixture(IDLE, false)) {
+            loop.sinks.failLocateOnce(1, new IllegalStateException("injected record failure"));
+            Socket first = loop.connect();
+            first.getOutputStream().write(new byte[100]);
+            first.shutdownOutput();
+
+            loop.awaitAllFinished();
+            assertThat(first.getInputStream().read()).as("closed, not left open").isEqualTo(-1);
+            assertThat(loop.sinks.of(1).ending()).isEqualTo("complete");
+            assertThat(loop.log()).contains("cannot write the record of conn=1: "
+                    + "java.lang.IllegalStateException: injected record failure");
+
+            Socket second = loop.connect();
+            second.getOutputStream().write(new byte[100]);
+            second.shutdownOutput();
+            assertThat(loop.awaitRecord(2).outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(second.getInputStream().read()).isEqualTo(-1);
+            loop.awaitAllFinished();
+        }
+    }
+
+    /** Waits for {@code latch}, as a slow store would, deaf to interrupts. */
+    static void awaitQuietly(CountDownLatch latch) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                latch.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 }

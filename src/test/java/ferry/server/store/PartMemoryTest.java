@@ -51,6 +51,30 @@ class PartMemoryTest {
         assertThat(memory.available()).isEqualTo(8);
     }
 
+    /**
+     * An upload between two parts holds one chunk, not a part's worth (issue
+     * 18, item 7): a slow sender that has filled a part and dribbles on holds
+     * one chunk, so the rest of the budget stays for others.
+     */
+    @Test
+    void anUploadBetweenTwoPartsHoldsOneChunkNotAWholePart() throws Exception {
+        var memory = new PartMemory(16L * MIB, 4 * MIB);
+        var share = memory.share();
+        var part = new ArrayList<byte[]>();
+        for (int c = 0; c < 4; c++) {
+            part.add(share.nextChunk());
+        }
+        share.partTaken();
+        memory.release(part); // stored
+        assertThat(memory.available()).isEqualTo(16);
+        var next = share.nextChunk();
+        assertThat(memory.available()).as("one chunk for the next part's first bytes").isEqualTo(15);
+        share.nextChunk();
+        assertThat(memory.available()).as("the rest of the part once it grows").isEqualTo(12);
+        share.close(List.of(next));
+        assertThat(memory.available()).isEqualTo(16);
+    }
+
     @Test
     void aBudgetBelowTwoPartsIsRefused() {
         assertThatThrownBy(() -> new PartMemory(7L * MIB, 4 * MIB)).isInstanceOf(IllegalArgumentException.class);

@@ -16,7 +16,11 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
@@ -82,7 +86,7 @@ class S3SinkTest {
 
         assertThat(store.calls).contains("abort " + KEY + " " + MemoryStore.UPLOAD_ID);
         assertThat(store.calls).noneMatch(call -> call.startsWith("complete"));
-        assertThat(store.calls.getLast()).isEqualTo("put " + KEY + " 5");
+        assertThat(store.calls).contains("put " + KEY + " 5");
         assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
         assertThat(store.memory.available()).as("every chunk given back").isEqualTo(MemoryStore.BUDGET_CHUNKS);
     }
@@ -147,6 +151,57 @@ class S3SinkTest {
         assertThat(store.memory.available()).isEqualTo(MemoryStore.BUDGET_CHUNKS);
     }
 
+    /**
+     * A stop aborts without waiting for parts one by one (issue 18, item 11):
+     * <ol>
+     *   <li>four parts are in the store's hands, and the store does not hear of
+     *       interrupts (its parts go on until it is let go);</li>
+     *   <li>abort: the multipart upload's abort and the ERROR marker's put
+     *       each wait until the other has begun (so they run at once), and both
+     *       are made while the parts are still held;</li>
+     *   <li>the store is let go: the parts it then stores came after the abort,
+     *       so the abort is made once more; the object reads ERROR and every
+     *       chunk is back.</li>
+     * </ol>
+     */
+    @Test
+    void anAbortWaitsForNoPartAndMakesItsAbortAndItsMarkerAtOnce() throws Exception {
+        var store = new MemoryStore();
+        store.gate = new CountDownLatch(1);
+        store.deaf = true;
+        store.meeting = new CyclicBarrier(2);
+        var sink = new S3Sink(store, KEY);
+        var aborted = new CountDownLatch(1);
+        var failure = new AtomicReference<Throwable>();
+        try {
+            for (int part = 0; part < S3Sink.PARTS_IN_FLIGHT; part++) {
+                sink.write(ByteBuffer.wrap(bytes(MIB)));
+            }
+            await("the parts in flight in the store", () -> store.inFlight.get() == S3Sink.PARTS_IN_FLIGHT);
+            Thread.ofPlatform().name("aborter").start(() -> {
+                try {
+                    sink.abort();
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+                aborted.countDown();
+            });
+            await("the abort and the marker, with the parts still held",
+                    () -> store.calls.contains("abort " + KEY + " " + MemoryStore.UPLOAD_ID)
+                            && store.calls.contains("put " + KEY + " 5"));
+            assertThat(store.inFlight.get()).as("parts still in the store's hands").isEqualTo(S3Sink.PARTS_IN_FLIGHT);
+            assertThat(new String(store.objects.get(KEY), StandardCharsets.US_ASCII)).isEqualTo("ERROR");
+        } finally {
+            store.meeting = null;
+            store.gate.countDown();
+        }
+        assertThat(aborted.await(DEADLINE.toSeconds(), TimeUnit.SECONDS)).as("the abort returned").isTrue();
+        assertThat(failure.get()).isNull();
+        assertThat(store.calls.stream().filter(call -> call.startsWith("abort")).count())
+                .as("aborted again after parts landed late").isEqualTo(2);
+        await("every chunk back as its part ends", () -> store.memory.available() == MemoryStore.BUDGET_CHUNKS);
+    }
+
     private static boolean waitsIn(Thread thread, String method) {
         return thread.getState() == Thread.State.WAITING
                 && Arrays.stream(thread.getStackTrace()).anyMatch(frame -> frame.getMethodName().equals(method));
@@ -198,6 +253,10 @@ class S3SinkTest {
         final AtomicInteger maxInFlight = new AtomicInteger();
         /** When set, every part waits for it to open. */
         volatile CountDownLatch gate;
+        /** Parts waiting for {@link #gate} wait on when interrupted (a store that does not hear of it). */
+        volatile boolean deaf;
+        /** When set, the abort and the ERROR marker's put each wait (at most 10 s) until the other has begun. */
+        volatile CyclicBarrier meeting;
         /** This part's upload fails (0: none). */
         volatile int failingPart;
         /** The next so many putObject calls fail. */
@@ -222,10 +281,20 @@ class S3SinkTest {
             try {
                 CountDownLatch holding = gate;
                 if (holding != null) {
-                    try {
-                        holding.await();
-                    } catch (InterruptedException e) {
-                        throw new InterruptedIOException("interrupted");
+                    boolean interrupted = false;
+                    while (true) {
+                        try {
+                            holding.await();
+                            break;
+                        } catch (InterruptedException e) {
+                            if (!deaf) {
+                                throw new InterruptedIOException("interrupted");
+                            }
+                            interrupted = true;
+                        }
+                    }
+                    if (interrupted) {
+                        Thread.currentThread().interrupt();
                     }
                 }
                 if (part == failingPart) {
@@ -253,15 +322,28 @@ class S3SinkTest {
         }
 
         @Override
-        public void abortMultipartUpload(String key, String uploadId) {
+        public void abortMultipartUpload(String key, String uploadId) throws IOException {
             calls.add("abort " + key + " " + uploadId);
+            meet();
             parts.clear();
+        }
+
+        private void meet() throws IOException {
+            CyclicBarrier barrier = meeting;
+            if (barrier != null) {
+                try {
+                    barrier.await(10, TimeUnit.SECONDS);
+                } catch (InterruptedException | BrokenBarrierException | TimeoutException e) {
+                    throw new IOException("the abort and the marker did not run at once: " + e);
+                }
+            }
         }
 
         @Override
         public void putObject(String key, RequestBody body, String token) throws IOException {
             byte[] content = read(body);
             calls.add("put " + key + " " + content.length);
+            meet();
             if (failingPuts.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
                 throw new IOException("cannot store " + key + ": the store answered 503");
             }

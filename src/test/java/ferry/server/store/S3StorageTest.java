@@ -96,6 +96,21 @@ class S3StorageTest {
         assertThat(complete.multipartUpload().parts()).isEqualTo(parts);
     }
 
+    /** s3proxy answers a retried complete whose first attempt completed with 400 InvalidPart (seen under load). */
+    @Test
+    void aCompleteRetriedThatFindsItsPartsGoneAndItsOwnObjectSucceeds() throws Exception {
+        s3.completeAnswer = () -> {
+            throw s3Error(400, "InvalidPart", "One or more of the specified parts could not be found.");
+        };
+        s3.headToken = TOKEN;
+
+        storage.completeMultipartUpload(KEY, "upload-1", List.of(), TOKEN);
+
+        s3.headToken = "another upload's token";
+        assertThatThrownBy(() -> storage.completeMultipartUpload(KEY, "upload-1", List.of(), TOKEN))
+                .isInstanceOf(IOException.class).hasMessageContaining("400 InvalidPart");
+    }
+
     @Test
     void aCompleteThatFindsTheUploadGoneAndAnotherObjectFails() {
         s3.completeAnswer = () -> {
