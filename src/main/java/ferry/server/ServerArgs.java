@@ -252,15 +252,15 @@ final class ServerArgs {
         String clientCa = settings.get(TLS_CLIENT_CA);
         if (cert == null && key == null) {
             if (clientCa != null) {
-                throw UserError.usage(settings.label(TLS_CLIENT_CA) + " needs " + settings.label(TLS_CERT)
-                        + " and " + settings.label(TLS_KEY) + ": mutual TLS is TLS");
+                throw UserError.usage(settings.label(TLS_CLIENT_CA) + " needs --tls-cert (" + TLS_CERT
+                        + ") and --tls-key (" + TLS_KEY + ") too: mutual TLS is TLS");
             }
             return null;
         }
         if (cert == null || key == null) {
-            String missing = cert == null ? TLS_CERT : TLS_KEY;
             throw UserError.usage(settings.label(cert == null ? TLS_KEY : TLS_CERT) + " needs "
-                    + settings.label(missing) + " too: the server's certificate and its private key");
+                    + (cert == null ? "--tls-cert (" + TLS_CERT : "--tls-key (" + TLS_KEY)
+                    + ") too: the server's certificate and its private key");
         }
         for (String text : clientCa == null ? List.of(cert, key) : List.of(cert, key, clientCa)) {
             if (text.isEmpty()) {

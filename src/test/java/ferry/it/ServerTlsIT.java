@@ -97,6 +97,19 @@ class ServerTlsIT {
         }
     }
 
+    /** The stream in pieces of 1000 bytes: the server's reads end in mid-record, which it keeps for the next. */
+    @Test
+    void recordsCutInTwoByTheNetworkAreJoined() throws Exception {
+        Path file = Ferry.randomFile(tmp, "dribbled.bin", 200_000, 29);
+        try (var server = server(tlsOptions())) {
+            var sent = python(server.port, file, "notify", certs.ca.cert(), "--dribble");
+            assertThat(sent.stdout()).as("sender: %s", sent.stdout()).contains("protocol TLSv1.3", "confirmed");
+            var record = server.awaitRecord(1);
+            assertThat(record.complete()).as(record.line()).isTrue();
+            assertThat(server.dir.resolve("1.file")).hasSameBinaryContentAs(file);
+        }
+    }
+
     @Test
     void tls12IsServedToo() throws Exception {
         try (var server = server(tlsOptions())) {
@@ -235,6 +248,38 @@ class ServerTlsIT {
         }
     }
 
+    @Test
+    void recordHookAndMetricsSayTheProtocolAndTheClientsSubject() throws Exception {
+        Path hookOut = tmp.resolve("hook.txt");
+        Path script = tmp.resolve("hook.sh");
+        Files.writeString(script, "#!/bin/sh\nprintf '%s|%s\\n' \"$FERRY_TLS\" \"$FERRY_TLS_CLIENT\" > '"
+                + hookOut + ".tmp' && mv '" + hookOut + ".tmp' '" + hookOut + "'\n");
+        script.toFile().setExecutable(true);
+        int metricsPort = Ports.unused();
+        var options = new ArrayList<>(mutualOptions());
+        options.addAll(List.of("--on-upload", "'" + script + "'", "--metrics", "127.0.0.1:" + metricsPort));
+        try (var server = server(options)) {
+            var sent = python(server.port, medium, "notify", certs.ca.cert(), "--cert", certs.client.cert().toString(),
+                    "--key", certs.client.key().toString());
+            assertThat(sent.stdout()).as("sender: %s", sent.stdout()).contains("confirmed");
+            var record = server.awaitRecord(1);
+            assertThat(record.line()).contains(" tls=TLSv1.3 ", " tls-client=\"CN=ferry test client\"");
+            assertThat(Ferry.await(RECORD, () -> Files.exists(hookOut))).as("the hook ran").isTrue();
+            assertThat(Files.readString(hookOut)).isEqualTo("TLSv1.3|CN=ferry test client\n");
+            MetricsIT.awaitSample(metricsPort, "ferry_tls_uploads_total{protocol=\"TLSv1.3\"}", 1);
+        }
+        Files.delete(hookOut);
+        tmp.resolve("out").toFile().renameTo(tmp.resolve("out-text").toFile());
+        var json = new ArrayList<>(tlsOptions());
+        json.addAll(List.of("--log-format", "json"));
+        try (var server = Ferry.Server.start(List.of(), json, tmp.resolve("out"), Map.of())) {
+            var sent = python(server.port, medium, "notify", certs.ca.cert(), "--tls12");
+            assertThat(sent.stdout()).as("sender: %s", sent.stdout()).contains("confirmed");
+            assertThat(server.awaitLine(RECORD, "\"conn\":1,")).contains("\"outcome\":\"complete\"",
+                    "\"tls\":\"TLSv1.2\"").doesNotContain("tls_client");
+        }
+    }
+
     // ---- rotation ----------------------------------------------------------------------------------
 
     @Test
@@ -256,10 +301,15 @@ class ServerTlsIT {
             Path garbage = tmp.resolve("garbage");
             Files.writeString(garbage, "not a certificate\n");
             replace(garbage, cert);
-            server.awaitLine(Duration.ofSeconds(5), "were not taken");
+            String broken = "were not taken, the old ones still serve: --tls-cert \"" + cert + "\" holds no certificate";
+            server.awaitLine(Duration.ofSeconds(5), broken);
             var kept = python(server.port, medium, "notify", certs.otherCa.cert());
             assertThat(kept.stdout()).as("sender: %s", kept.stdout()).contains("confirmed");
-            assertThat(server.stdout().lines().filter(l -> l.contains("were not taken"))).hasSize(1);
+            // A good pair again: the watcher has looked since, and logged the broken one no second time.
+            replace(certs.untrustedServer.cert(), cert);
+            assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().lines()
+                    .filter(l -> l.contains("serving the new certificate")).count() == 2)).isTrue();
+            assertThat(server.stdout().lines().filter(l -> l.contains(broken))).hasSize(1);
             assertThat(server.records()).extracting(r -> r.outcome()).containsOnly("complete");
         }
     }
@@ -295,8 +345,8 @@ class ServerTlsIT {
         var env = Ferry.run("server", List.of(port, dir.toString()),
                 Map.of("FERRY_TLS_CERT", certs.server.cert().toString()), RUN);
         assertThat(env.exitCode()).isEqualTo(2);
-        assertThat(env.firstStderrLine()).isEqualTo("ERROR: FERRY_TLS_CERT needs FERRY_TLS_KEY too: the server's"
-                + " certificate and its private key");
+        assertThat(env.firstStderrLine()).isEqualTo("ERROR: FERRY_TLS_CERT needs --tls-key (FERRY_TLS_KEY) too: the"
+                + " server's certificate and its private key");
         assertThat(dir).doesNotExist();
     }
 

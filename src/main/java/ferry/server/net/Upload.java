@@ -538,7 +538,8 @@ final class Upload {
                 journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
                         outcome, reason, sinks.locate(number), markerFailure,
                         outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest())
-                                : null));
+                                : null, tlsConnection == null ? null : tlsConnection.protocol(),
+                        tlsConnection == null ? null : tlsConnection.clientSubject()));
             }
         } catch (RuntimeException e) {
             loop.note("cannot write the record of conn=" + number + ": " + e);
