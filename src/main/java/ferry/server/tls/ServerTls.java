@@ -44,8 +44,24 @@ public final class ServerTls {
     /** What the files looked like when the pair in use (or the last broken one) was read. */
     private volatile String stamp;
 
+    /**
+     * The JDK's count of TLS 1.3 session tickets a server sends after the handshake (JDK 23 and later; older ones
+     * ignore it). ferry sends none: one upload per connection gains nothing from resumption, and a sender that
+     * never reads (socat -u, a killed sender) would hold the ticket unread, so that its kernel ends the
+     * connection with a reset instead of the FIN that the record can call truncated.
+     */
+    private static final String TICKET_COUNT = "jdk.tls.server.newSessionTicketCount";
+    /** The JDK's stateless session tickets, the TLS 1.2 form (RFC 5077). */
+    private static final String STATELESS_TICKETS = "jdk.tls.server.enableSessionTicketExtension";
+
     private ServerTls(Path certFile, String certLabel, Path keyFile, String keyLabel, Path clientCaFile,
                       String clientCaLabel) throws UserError {
+        if (System.getProperty(TICKET_COUNT) == null && System.getProperty(STATELESS_TICKETS) == null) {
+            // Before the first TLS class reads them. Both: with the count at 0 alone, the JDK 25 still offers
+            // TLS 1.2 tickets, then breaks the handshake (OpenSSL: unexpected message).
+            System.setProperty(TICKET_COUNT, "0");
+            System.setProperty(STATELESS_TICKETS, "false");
+        }
         this.certFile = certFile;
         this.keyFile = keyFile;
         this.clientCaFile = clientCaFile;
