@@ -223,6 +223,8 @@ class ServerTlsIT {
     @Test
     void mutualTlsServesAClientOfTheCa() throws Exception {
         try (var server = server(mutualOptions())) {
+            assertThat(server.stdout()).contains("TLS 1.3/1.2 only, certificate " + certs.server.cert(),
+                    "client certificates from the CAs of " + certs.ca.cert());
             var sent = python(server.port, medium, "notify", certs.ca.cert(), "--cert", certs.client.cert().toString(),
                     "--key", certs.client.key().toString());
             assertThat(sent.stdout()).as("sender: %s", sent.stdout()).contains("confirmed");

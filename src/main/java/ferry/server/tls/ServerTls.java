@@ -174,6 +174,7 @@ public final class ServerTls {
 
     @Override
     public String toString() {
-        return "TLS 1.3/1.2 with " + certFile + (clientCaFile == null ? "" : ", client certificates of " + clientCaFile);
+        return "TLS 1.3/1.2 only, certificate " + certFile + (clientCaFile == null ? ""
+                : ", client certificates from the CAs of " + clientCaFile);
     }
 }
