@@ -282,6 +282,34 @@ class ServerTlsIT {
         }
     }
 
+    /** The access rules act before the handshake: a denied peer is reset unnumbered, its TLS never begun. */
+    @Test
+    void accessRulesRefuseBeforeTheHandshake() throws Exception {
+        var options = new ArrayList<>(tlsOptions());
+        options.addAll(List.of("--deny", "127.0.0.1/32"));
+        try (var server = server(options)) {
+            var sent = python(server.port, medium, "notify", certs.ca.cert());
+            assertThat(sent.stdout()).as("sender: %s", sent.stdout()).startsWith("failed:").doesNotContain("protocol");
+            assertThat(Ferry.await(RECORD, () -> server.stdout().contains("refused peer=127.0.0.1:"))).isTrue();
+            assertThat(server.records()).isEmpty();
+        }
+    }
+
+    /** A stop (SIGTERM) mid-upload over TLS: exit 0, and the file reads ERROR, as without TLS (S3). */
+    @Test
+    void stopMidUploadLeavesError() throws Exception {
+        try (var server = server(tlsOptions());
+             var stalled = Proc.start(List.of("python3", TLS_SENDER.toString(), Integer.toString(server.port),
+                     "/dev/zero", "notify", certs.ca.cert().toString()), Map.of(), null)) {
+            assertThat(Ferry.await(RECORD, () -> stalled.stdout().contains("protocol TLSv1.3"))).isTrue();
+            server.signal("TERM");
+            assertThat(server.awaitExit(RUN)).isZero();
+            var record = server.awaitRecord(1);
+            assertThat(record.outcome()).as(record.line()).isEqualTo("shutdown");
+            assertError(server, record);
+        }
+    }
+
     // ---- rotation ----------------------------------------------------------------------------------
 
     @Test
