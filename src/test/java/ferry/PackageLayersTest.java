@@ -29,11 +29,12 @@ class PackageLayersTest {
             "ferry.common", Set.of(),
             "ferry.common.tls", Set.of("ferry.common"),
             "ferry.server", Set.of("ferry.common", "ferry.server.net", "ferry.server.numbering",
-                    "ferry.server.report", "ferry.server.store"),
+                    "ferry.server.report", "ferry.server.store", "ferry.server.tls"),
             "ferry.server.net", Set.of("ferry.common", "ferry.server.numbering", "ferry.server.report",
-                    "ferry.server.store"),
+                    "ferry.server.store", "ferry.server.tls"),
             "ferry.server.numbering", Set.of("ferry.common", "ferry.server.report"),
             "ferry.server.store", Set.of("ferry.common"),
+            "ferry.server.tls", Set.of("ferry.common", "ferry.common.tls"),
             "ferry.server.report", Set.of("ferry.common"));
 
     /** A ferry type named in code: {@code ferry.server.net.FerryServer}, the package being the lower-case part. */

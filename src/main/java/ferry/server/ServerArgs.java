@@ -11,6 +11,7 @@ import ferry.server.numbering.CounterOptions;
 import ferry.server.report.HookOptions;
 import ferry.server.report.LogFormat;
 import ferry.server.store.S3Options;
+import ferry.server.tls.ServerTls;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -47,6 +48,9 @@ final class ServerArgs {
     static final String S3_PART = "FERRY_S3_PART_MIB";
     static final String S3_MEMORY = "FERRY_S3_MEMORY_MIB";
     static final String S3_PATH_STYLE = "FERRY_S3_PATH_STYLE";
+    static final String TLS_CERT = "FERRY_TLS_CERT";
+    static final String TLS_KEY = "FERRY_TLS_KEY";
+    static final String TLS_CLIENT_CA = "FERRY_TLS_CLIENT_CA";
     /** A hook still running after this long is ended: 60 s. */
     static final Duration DEFAULT_HOOK_TIMEOUT = Duration.ofSeconds(60);
 
@@ -102,7 +106,12 @@ final class ServerArgs {
             new Option("--s3-memory-mib", S3_MEMORY, "MIB", Integer.toString(S3Options.DEFAULT_MEMORY_MIB),
                     "with s3://: part buffers of all uploads together, at least two parts"),
             new Option("--s3-path-style", S3_PATH_STYLE, null, "for IP and localhost endpoints",
-                    "with s3://: address the bucket in the URL's path, not its host name (FERRY_S3_PATH_STYLE=1)")));
+                    "with s3://: address the bucket in the URL's path, not its host name (FERRY_S3_PATH_STYLE=1)"),
+            new Option("--tls-cert", TLS_CERT, "FILE", "off (plain TCP)",
+                    "serve TLS 1.3/1.2 only, with this PEM certificate chain (leaf first); needs --tls-key"),
+            new Option("--tls-key", TLS_KEY, "FILE", "none", "the unencrypted PEM private key of --tls-cert"),
+            new Option("--tls-client-ca", TLS_CLIENT_CA, "FILE", "none",
+                    "with --tls-cert: serve only senders whose certificate chains to these PEM CAs (mutual TLS)")));
 
     private ServerArgs() {
     }
@@ -229,7 +238,38 @@ final class ServerArgs {
         InetSocketAddress metrics = metricsText == null ? null : endpoint(settings.label(METRICS), metricsText);
         String counterText = settings.get(COUNTER);
         CounterOptions counter = counterText == null ? null : CounterOptions.parse(settings.label(COUNTER), counterText);
-        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter, s3);
+        return new ServiceOptions(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter, s3,
+                tls(settings));
+    }
+
+    /**
+     * The server's TLS, or null when {@code --tls-cert} is not set: its files read and checked here, so that
+     * a bad one stops the server before FILE-DIR is created. Nothing of TLS is loaded without it.
+     */
+    static ServerTls tls(Settings settings) throws UserError {
+        String cert = settings.get(TLS_CERT);
+        String key = settings.get(TLS_KEY);
+        String clientCa = settings.get(TLS_CLIENT_CA);
+        if (cert == null && key == null) {
+            if (clientCa != null) {
+                throw UserError.usage(settings.label(TLS_CLIENT_CA) + " needs --tls-cert (" + TLS_CERT
+                        + ") and --tls-key (" + TLS_KEY + ") too: mutual TLS is TLS");
+            }
+            return null;
+        }
+        if (cert == null || key == null) {
+            throw UserError.usage(settings.label(cert == null ? TLS_KEY : TLS_CERT) + " needs "
+                    + (cert == null ? "--tls-cert (" + TLS_CERT : "--tls-key (" + TLS_KEY)
+                    + ") too: the server's certificate and its private key");
+        }
+        for (String text : clientCa == null ? List.of(cert, key) : List.of(cert, key, clientCa)) {
+            if (text.isEmpty()) {
+                throw UserError.usage("invalid " + settings.label(text == cert ? TLS_CERT : text == key ? TLS_KEY
+                        : TLS_CLIENT_CA) + " \"\": must be a file");
+            }
+        }
+        return ServerTls.load(Path.of(cert), settings.label(TLS_CERT), Path.of(key), settings.label(TLS_KEY),
+                clientCa == null ? null : Path.of(clientCa), clientCa == null ? null : settings.label(TLS_CLIENT_CA));
     }
 
     /** An address literal or a name of this host, e.g. {@code 127.0.0.1}, {@code ::1}, {@code localhost}. */

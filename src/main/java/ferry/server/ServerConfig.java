@@ -130,7 +130,7 @@ record ServerConfig(int port, Path directory, Duration idleTimeout, int maxConne
     /** What the I/O core needs of this configuration. */
     NetConfig net() {
         return new NetConfig(idleTimeout, maxConnections, maxBytes, maxDuration, bufferMemory, service.checksum(),
-                service.access(), service.minFree(), directory);
+                service.access(), service.minFree(), directory, service.tls());
     }
 
     boolean limitsBytes() {

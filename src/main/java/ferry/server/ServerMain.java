@@ -227,6 +227,9 @@ public final class ServerMain {
         if (service.hook() != null) {
             parts.add("hook " + Arguments.quote(service.hook().command()));
         }
+        if (service.tls() != null) {
+            parts.add(service.tls().toString());
+        }
         if (service.metrics() != null) {
             var metrics = service.metrics();
             parts.add("metrics on " + (metrics.getAddress().isAnyLocalAddress() ? "port " + metrics.getPort()

@@ -6,6 +6,7 @@ import ferry.server.numbering.CounterOptions;
 import ferry.server.report.HookOptions;
 import ferry.server.report.LogFormat;
 import ferry.server.store.S3Options;
+import ferry.server.tls.ServerTls;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 
@@ -23,10 +24,18 @@ import java.net.InetSocketAddress;
  * @param metrics   the address of the Prometheus endpoint, or null for none
  * @param counter   the shared counter's database, or null for the embedded local counter
  * @param s3        the object storage FILE-DIR names ({@code s3://BUCKET/PREFIX}), or null for a directory
+ * @param tls       the server's TLS ({@code --tls-cert}, {@code --tls-key}), or null for plain TCP
  */
 record ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, boolean checksum, boolean fsync,
                       LogFormat logFormat, HookOptions hook, InetSocketAddress metrics,
-                      CounterOptions counter, S3Options s3) {
+                      CounterOptions counter, S3Options s3, ServerTls tls) {
+    /** Plain TCP. */
+    ServiceOptions(InetAddress listen, AccessRules access, MinFree minFree, boolean checksum, boolean fsync,
+                   LogFormat logFormat, HookOptions hook, InetSocketAddress metrics,
+                   CounterOptions counter, S3Options s3) {
+        this(listen, access, minFree, checksum, fsync, logFormat, hook, metrics, counter, s3, null);
+    }
+
     /** The spec's behaviour: every interface, everyone, no checks beyond it, a text log. */
     static final ServiceOptions DEFAULTS =
             new ServiceOptions(null, AccessRules.EVERYONE, null, false, false, LogFormat.TEXT, null, null, null, null);

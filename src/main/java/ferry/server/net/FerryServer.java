@@ -68,7 +68,11 @@ public final class FerryServer {
         }
         this.loops = List.copyOf(loops);
         this.loopThreads = List.copyOf(loopThreads);
-        var shared = new UploadContext(sinks, buffers, journal, backoff, config.maxBytes(), config.checksum());
+        var shared = new UploadContext(sinks, buffers, journal, backoff, config.maxBytes(), config.checksum(),
+                config.tls());
+        if (config.tls() != null) {
+            config.tls().watch(log::line);
+        }
         var admission = new Admission(config.access(), config.minFree(), config.directory(), journal);
         var listener = new Listener(channel, counter, this.loops, slots, shared, admission, log);
         this.acceptor = Thread.ofPlatform().name("ferry-accept").daemon()

@@ -1,5 +1,6 @@
 package ferry.server.net;
 
+import ferry.server.tls.ServerTls;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -15,7 +16,15 @@ import java.time.Duration;
  * @param access         who may connect
  * @param minFree        the free space {@code directory}'s file system must keep for an upload to start, or null
  * @param directory      where the files go, for {@code minFree}; null for object storage
+ * @param tls            the server's TLS, or null for plain TCP
  */
 public record NetConfig(Duration idleTimeout, int maxConnections, long maxBytes, Duration maxDuration,
-                        long bufferMemory, boolean checksum, AccessRules access, MinFree minFree, Path directory) {
+                        long bufferMemory, boolean checksum, AccessRules access, MinFree minFree, Path directory,
+                        ServerTls tls) {
+    /** Plain TCP. */
+    public NetConfig(Duration idleTimeout, int maxConnections, long maxBytes, Duration maxDuration,
+                     long bufferMemory, boolean checksum, AccessRules access, MinFree minFree, Path directory) {
+        this(idleTimeout, maxConnections, maxBytes, maxDuration, bufferMemory, checksum, access, minFree, directory,
+                null);
+    }
 }

@@ -7,6 +7,8 @@ import ferry.server.report.Outcome;
 import ferry.server.report.UploadRecord;
 import ferry.server.store.SinkFactory;
 import ferry.server.store.UploadSink;
+import ferry.server.tls.ServerTls;
+import ferry.server.tls.TlsConnection;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
@@ -124,6 +126,11 @@ final class Upload {
      * buffer from the others for the whole upload.
      */
     private static final int CHUNKS_BEFORE_SHARING = 16;
+    /**
+     * Over TLS, the part of a burst's buffer that holds the socket's encrypted bytes; the rest takes the
+     * decrypted ones, which are never more.
+     */
+    private static final int TLS_NET_AREA = 256 << 10;
 
     final long number;
     final SocketChannel channel;
@@ -139,6 +146,8 @@ final class Upload {
     private final long maxBytes;
     /** The SHA-256 of the bytes so far, with {@code --checksum sha256}; null otherwise. */
     private final MessageDigest digest;
+    /** The server's TLS, or null for plain TCP. */
+    private final ServerTls tls;
 
     // the loop thread's
     SelectionKey key;
@@ -155,6 +164,8 @@ final class Upload {
     private String reason;
     private String markerFailure;
     private UploadSink sink;
+    /** This connection's TLS, made by the worker's first burst; null for plain TCP. */
+    private TlsConnection tlsConnection;
     private final Queue<Runnable> jobs = new ConcurrentLinkedQueue<>();
     private final AtomicBoolean working = new AtomicBoolean();
     /**
@@ -182,6 +193,7 @@ final class Upload {
         this.backoff = shared.backoff();
         this.maxBytes = shared.maxBytes();
         this.digest = shared.checksum() ? sha256() : null;
+        this.tls = shared.tls();
         this.lastActivityNanos = startNanos;
     }
 
@@ -384,7 +396,19 @@ final class Upload {
         }
         Runnable ending;
         try {
-            ending = readAndSave(buffer);
+            if (tls == null) {
+                ending = readAndSave(buffer);
+            } else {
+                if (tlsConnection == null) {
+                    tlsConnection = tls.connection();
+                }
+                tlsConnection.begin(buffer.slice(0, TLS_NET_AREA));
+                try {
+                    ending = readAndSave(buffer.slice(TLS_NET_AREA, buffer.capacity() - TLS_NET_AREA));
+                } finally {
+                    tlsConnection.end();
+                }
+            }
         } finally {
             buffers.give(buffer);
         }
@@ -406,8 +430,16 @@ final class Upload {
             buffer.clear();
             int n;
             try {
-                n = channel.read(buffer);
+                n = tlsConnection == null ? channel.read(buffer) : tlsConnection.read(channel, buffer);
             } catch (IOException e) {
+                // No catch clause names a TLS exception: the verifier would load TLS classes into a plain server.
+                if (tlsConnection != null) {
+                    String why = tlsConnection.failure(e);
+                    if (why != null) {
+                        Outcome failed = tlsConnection.truncated(e) ? Outcome.TRUNCATED : Outcome.TLS_FAILED;
+                        return () -> fail(failed, why);
+                    }
+                }
                 String why = Arguments.describe(e).toLowerCase();
                 return () -> fail(Outcome.RESET, why);
             }
@@ -506,11 +538,16 @@ final class Upload {
                 journal.record(new UploadRecord(number, peer, bytes, Instant.ofEpochMilli(startMillis), Instant.now(),
                         outcome, reason, sinks.locate(number), markerFailure,
                         outcome == Outcome.COMPLETE && digest != null ? HexFormat.of().formatHex(digest.digest())
-                                : null));
+                                : null, tlsConnection == null ? null : tlsConnection.protocol(),
+                        tlsConnection == null ? null : tlsConnection.clientSubject()));
             }
         } catch (RuntimeException e) {
             loop.note("cannot write the record of conn=" + number + ": " + e);
         } finally {
+            if (!reset && tlsConnection != null) {
+                // The TLS form of the confirming close: the server's close_notify, then the close.
+                tlsConnection.closeNotify(channel);
+            }
             // Whatever happened to the record, the socket closes and the slot is freed.
             loop.concluded(this, reset);
         }

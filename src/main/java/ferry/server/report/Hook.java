@@ -93,6 +93,11 @@ final class Hook {
         env.put("FERRY_PEER", upload.peer());
         env.put("FERRY_SHA256", upload.sha256() == null ? "" : upload.sha256());
         env.put("FERRY_REASON", upload.reason() == null ? "" : upload.reason());
+        if (upload.tls() != null) {
+            // Over TLS only: a plain server's hooks see what they always saw.
+            env.put("FERRY_TLS", upload.tls());
+            env.put("FERRY_TLS_CLIENT", upload.tlsClient() == null ? "" : upload.tlsClient());
+        }
         long start = System.nanoTime();
         return new Hook(upload, builder.start(), start);
     }

@@ -8,6 +8,10 @@ public enum Outcome {
     IDLE_TIMEOUT("idle-timeout", true),
     /** The peer reset the connection or the network failed. */
     RESET("reset", true),
+    /** Over TLS: the connection ended without the sender's {@code close_notify}, so the file may be cut short. */
+    TRUNCATED("truncated", true),
+    /** Over TLS: the handshake or a record failed (a plain-TCP peer, a refused client certificate). */
+    TLS_FAILED("tls-failed", true),
     /** Saving failed: disk full, directory gone, I/O error. */
     WRITE_FAILED("write-failed", true),
     /** The upload passed the size limit ({@code FERRY_MAX_BYTES}). */

@@ -66,6 +66,7 @@ public final class PrometheusMetrics implements ServerEvents {
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final CounterDataPoint[] uploads = new CounterDataPoint[Outcome.values().length];
     private final Counter receivedBytes;
+    private final Counter tlsUploads;
     private final LongAdder inFlight = new LongAdder();
     private final CounterDataPoint[] refused = new CounterDataPoint[Refusal.values().length];
     private final Counter backoffs;
@@ -106,6 +107,9 @@ public final class PrometheusMetrics implements ServerEvents {
         for (Refusal refusal : Refusal.values()) {
             refused[refusal.ordinal()] = refusedTotal.labelValues(refusal.label());
         }
+        tlsUploads = Counter.builder(PROPERTIES).name("ferry_tls_uploads_total")
+                .help("Uploads ended whose TLS handshake completed, by protocol (TLSv1.3, TLSv1.2)")
+                .labelNames("protocol").withoutExemplars().register(registry);
         backoffs = Counter.builder(PROPERTIES).name("ferry_accept_backoffs_total")
                 .help("Times the accept loop paused after a failure (out of file descriptors, a failing counter)")
                 .withoutExemplars().register(registry);
@@ -241,6 +245,9 @@ public final class PrometheusMetrics implements ServerEvents {
         inFlight.decrement();
         uploads[record.outcome().ordinal()].inc();
         receivedBytes.inc(record.bytes());
+        if (record.tls() != null) {
+            tlsUploads.labelValues(record.tls()).inc();
+        }
         duration.observe(record.duration().toNanos() / 1e9);
         size.observe(record.bytes());
     }

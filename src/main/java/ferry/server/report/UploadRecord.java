@@ -20,9 +20,19 @@ import java.util.Map;
  * @param markerFailure why the ERROR marker could not be written, or null
  * @param sha256  the SHA-256 of the bytes received, in hex, for a complete upload with
  *                {@code --checksum sha256}; null otherwise
+ * @param tls     the TLS protocol of the connection ({@code TLSv1.3}, {@code TLSv1.2}) once its handshake
+ *                completed; null for plain TCP, or a connection that never completed one
+ * @param tlsClient with mutual TLS, the subject of the sender's certificate (RFC 2253); null otherwise
  */
 public record UploadRecord(long number, String peer, long bytes, Instant start, Instant end, Outcome outcome,
-                    String reason, String savedAs, String markerFailure, String sha256) {
+                    String reason, String savedAs, String markerFailure, String sha256, String tls,
+                    String tlsClient) {
+
+    /** An upload over plain TCP (or one whose TLS handshake did not complete). */
+    public UploadRecord(long number, String peer, long bytes, Instant start, Instant end, Outcome outcome,
+                        String reason, String savedAs, String markerFailure, String sha256) {
+        this(number, peer, bytes, start, end, outcome, reason, savedAs, markerFailure, sha256, null, null);
+    }
 
     Duration duration() {
         return Duration.between(start, end);
@@ -35,6 +45,12 @@ public record UploadRecord(long number, String peer, long bytes, Instant start, 
                 .append(" outcome=").append(outcome.label()).append(" file=").append(savedAs);
         if (sha256 != null) {
             line.append(" sha256=").append(sha256);
+        }
+        if (tls != null) {
+            line.append(" tls=").append(tls);
+        }
+        if (tlsClient != null) {
+            line.append(" tls-client=").append(quote(tlsClient));
         }
         if (reason != null) {
             line.append(" reason=").append(quote(reason));
@@ -55,6 +71,8 @@ public record UploadRecord(long number, String peer, long bytes, Instant start, 
         fields.put("outcome", outcome.label());
         fields.put("file", savedAs);
         fields.put("sha256", sha256);
+        fields.put("tls", tls);
+        fields.put("tls_client", tlsClient);
         fields.put("reason", reason);
         fields.put("marker_failed", markerFailure);
         return fields;

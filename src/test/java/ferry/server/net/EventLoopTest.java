@@ -360,7 +360,7 @@ class EventLoopTest {
                     records.put(record.number(), record);
                 }
             }));
-            context = new UploadContext(sinks, new BufferPool(buffers), journal, backoff, 0, checksum);
+            context = new UploadContext(sinks, new BufferPool(buffers), journal, backoff, 0, checksum, null);
             server = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
             loop = new EventLoop("test loop", idleTimeout, maxDuration, slots, log, fatal::add);
             thread = Thread.ofPlatform().name("test-loop").daemon().start(loop);
