@@ -36,6 +36,16 @@ final class PartMemory {
     private final int partChunks;
     private final Semaphore permits;
     private final Spool spool;
+    /**
+     * Turns to store a part, for the whole server: as many parts as the budget
+     * holds (at least two). Memory bounded the parts the store saw at once until
+     * parts could go to the spool; this keeps that bound (20 parts of 8 MiB with
+     * the defaults), so that spooled parts do not pile onto a busy store (a
+     * stressed s3proxy answered 500 to 4 of 64 parts sent at once). Only a part
+     * being stored holds a turn, for as long as the store takes: a slow sender
+     * holds none.
+     */
+    private final Semaphore storing;
     /** Chunks allocated and not in use; never more in all than the budget holds. */
     private final Queue<byte[]> free = new ConcurrentLinkedQueue<>();
 
@@ -56,6 +66,7 @@ final class PartMemory {
         }
         this.partChunks = partSize / CHUNK;
         this.permits = new Semaphore((int) Math.min(Integer.MAX_VALUE, budget / CHUNK));
+        this.storing = new Semaphore((int) Math.min(Integer.MAX_VALUE, budget / partSize), true);
         this.spool = spool;
     }
 
@@ -79,6 +90,25 @@ final class PartMemory {
         }
         byte[] chunk = free.poll();
         return chunk != null ? chunk : new byte[CHUNK];
+    }
+
+    /** Waits for a turn to store a part (first come, first served): the store's pace, not memory. */
+    void awaitStoreTurn() throws java.io.InterruptedIOException {
+        try {
+            storing.acquire();
+        } catch (InterruptedException e) {
+            throw new java.io.InterruptedIOException("interrupted while waiting for a turn to store a part");
+        }
+    }
+
+    /** A part's store request has ended, stored or not. */
+    void endStoreTurn() {
+        storing.release();
+    }
+
+    /** Turns to store a part that are free now (for tests). */
+    int storeTurns() {
+        return storing.availablePermits();
     }
 
     /** Chunks of a stored (or abandoned, or spooled) part go back to the budget. */

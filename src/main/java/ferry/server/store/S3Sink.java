@@ -223,8 +223,15 @@ final class S3Sink implements UploadSink {
         while (inFlight.size() >= PARTS_IN_FLIGHT) {
             awaitStored(inFlight.peekFirst());
         }
-        var part = new Part(++parts, takePart());
-        inFlight.addLast(part);
+        memory.awaitStoreTurn();
+        Part part;
+        try {
+            part = new Part(++parts, takePart());
+            inFlight.addLast(part);
+        } catch (IOException | RuntimeException e) {
+            memory.endStoreTurn();
+            throw e;
+        }
         part.thread = Thread.ofVirtual().name("s3-" + key + "-part-" + part.number).start(part);
     }
 
@@ -369,6 +376,7 @@ final class S3Sink implements UploadSink {
             } catch (RuntimeException e) {
                 failure = new IOException("cannot store part " + number + " of " + key + ": " + e, e);
             } finally {
+                memory.endStoreTurn();
                 body.free(memory);
                 done.countDown();
             }

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -335,6 +336,47 @@ class S3SinkTest {
      * (in the order they began, parts running side by side), keeps the
      * objects, and may hold parts back or fail one.
      */
+    /**
+     * The store sees at most as many parts at once as the budget holds, whatever
+     * the spool takes in: here 3 (3 MiB of 1 MiB parts), while two uploads each
+     * want two parts stored. The writer of the fourth waits for a turn, and every
+     * turn comes back once the store lets the parts go.
+     */
+    @Test
+    void theStoreSeesAtMostAsManyPartsAtOnceAsTheBudgetHolds() throws Exception {
+        var store = new MemoryStore(new PartMemory(3L * MIB, MIB, new Spool(spoolRoot)));
+        store.gate = new CountDownLatch(1);
+        var failure = new AtomicReference<Throwable>();
+        var writers = new ArrayList<Thread>();
+        for (String key : List.of("uploads/1.file", "uploads/2.file")) {
+            var sink = new S3Sink(store, key);
+            writers.add(Thread.ofPlatform().name("writer-" + key).start(() -> {
+                try {
+                    byte[] part = bytes(MIB);
+                    sink.write(ByteBuffer.wrap(part));
+                    sink.write(ByteBuffer.wrap(part));
+                    sink.write(ByteBuffer.wrap(part, 0, 1)); // the second part is full: it goes to the store
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            }));
+        }
+        try {
+            await("three parts in the store's hands", () -> store.inFlight.get() == 3);
+            await("the fourth part's writer waiting for a turn",
+                    () -> writers.stream().anyMatch(w -> waitsIn(w, "awaitStoreTurn")));
+            assertThat(store.memory.storeTurns()).isZero();
+        } finally {
+            store.gate.countDown();
+        }
+        for (Thread writer : writers) {
+            assertThat(writer.join(DEADLINE)).as("%s finished", writer.getName()).isTrue();
+        }
+        assertThat(failure.get()).isNull();
+        assertThat(store.maxInFlight.get()).isEqualTo(3);
+        await("every turn back", () -> store.memory.storeTurns() == 3);
+    }
+
     static final class MemoryStore implements ObjectStore {
         static final int BUDGET_CHUNKS = 16;
         static final String UPLOAD_ID = "upload-1";
