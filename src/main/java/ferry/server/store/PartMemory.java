@@ -40,8 +40,9 @@ final class PartMemory {
      * Turns to store a part, for the whole server: as many parts as the budget
      * holds (at least two). Memory bounded the parts the store saw at once until
      * parts could go to the spool; this keeps that bound (20 parts of 8 MiB with
-     * the defaults), so that spooled parts do not pile onto a busy store (a
-     * stressed s3proxy answered 500 to 4 of 64 parts sent at once). Only a part
+     * the defaults), so that spooled parts do not pile onto a busy store (with
+     * up to 64 parts sent at once, a test's s3proxy answered 500 to 4 of them
+     * while another test loaded the machine). Only a part
      * being stored holds a turn, for as long as the store takes: a slow sender
      * holds none.
      */
