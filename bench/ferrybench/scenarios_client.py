@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 import time
 
-from ferrybench.peers import PARALLEL, clear_dir, uploads_in
+from ferrybench.peers import PARALLEL, clear_dir, find_java, uploads_in
 from ferrybench.results import rounds
 from ferrybench.system import (BENCH, ROOT, RUN_DEADLINE, LineReader, RunFailure, free_port, listening, log,
                                poll_until, timed_process, tmpfs_dir)
@@ -38,6 +38,8 @@ def client_scenario(bench, key, name, size):
             (bench.result(key, name, "python sendfile", "ms"),
              [bench.python, os.path.join(BENCH, "pysend.py"), host, str(port), source]),
         ]
+        if key == "b":
+            peers += empty_jvm_peers(bench, key, name)
         for result, cmd in peers:
             if not shutil.which(cmd[0]):
                 result.skipped = f"{cmd[0]} not found"
@@ -47,7 +49,7 @@ def client_scenario(bench, key, name, size):
         def run_one(cmd):
             stdin = source if cmd[0] == "nc" else None
             elapsed, cpu = timed_process(cmd, stdin_path=stdin)
-            if reader is not None:
+            if reader is not None and cmd[-1] != EMPTY_MAIN:
                 line = reader.readline(10)
                 if line is None:
                     raise RunFailure(f"{cmd[0]}: the sink reported nothing within 10 s")
@@ -60,6 +62,42 @@ def client_scenario(bench, key, name, size):
     finally:
         sink.kill()
         sink.wait()
+
+
+EMPTY_MAIN = "Empty"
+EMPTY_FLAGS = {"default flags": [], "the client's flags": ["-XX:+UseSerialGC", "-Xint", "-XX:-UsePerfData"]}
+
+
+def empty_jvm_peers(bench, key, name):
+    """b's floor (issue 20): an empty main on the JDK the launchers use, with an AOT cache (a CDS archive before
+    JDK 25) trained for it, once with the JVM's default flags and once with ./client's: no JVM program can start
+    faster. It sends nothing; the row whose prefix is "empty JVM main" with the lower median is the target's."""
+    java_home = find_java()
+    work = os.path.join(bench.work, "empty-main")
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, f"{EMPTY_MAIN}.java"), "w") as f:
+        f.write(f"public class {EMPTY_MAIN} {{ public static void main(String[] args) {{ }} }}\n")
+    classes = os.path.join(work, "classes")
+    subprocess.run([os.path.join(java_home, "bin", "javac"), "-d", classes, os.path.join(work, f"{EMPTY_MAIN}.java")],
+                   check=True, stdin=subprocess.DEVNULL)
+    # From a jar, as ./client runs: the JVM archives no class from a directory on the class path.
+    jar = os.path.join(work, "empty.jar")
+    subprocess.run([os.path.join(java_home, "bin", "jar"), "--create", "--file", jar, "-C", classes, "."],
+                   check=True, stdin=subprocess.DEVNULL)
+    java = os.path.join(java_home, "bin", "java")
+    feature = int(subprocess.run([java, "-XshowSettings:properties", "-version"], capture_output=True, text=True)
+                  .stderr.split("java.specification.version = ")[1].split()[0])
+    peers = []
+    for n, (what, flags) in enumerate(EMPTY_FLAGS.items()):
+        cache = os.path.join(work, f"empty{n}.cache")
+        train = f"-XX:AOTCacheOutput={cache}" if feature >= 25 else f"-XX:ArchiveClassesAtExit={cache}"
+        use = ([f"-XX:AOTCache={cache}", "-Xlog:aot=off,cds=off"] if feature >= 25
+               else [f"-XX:SharedArchiveFile={cache}", "-Xlog:cds=off"])
+        subprocess.run([java, train, *flags, "-cp", jar, EMPTY_MAIN], check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peers.append((bench.result(key, name, f"empty JVM main, AOT cache, {what}", "ms"),
+                      [java, *use, *flags, "-cp", jar, EMPTY_MAIN]))
+    return peers
 
 
 def many_files(bench, key, name, count, size):
