@@ -175,8 +175,19 @@ final class Sender {
         this.sent = sent;
     }
 
-    /** Looks the host up on a helper thread, so that a slow resolver cannot outlast the deadline. */
+    /**
+     * Looks the host up on a helper thread, so that a slow resolver cannot
+     * outlast the deadline; an IP address written out needs no lookup and no
+     * thread (starting one costs a short run about half a millisecond).
+     */
     InetAddress[] resolve(long deadline) throws UserError {
+        if (isAddressLiteral(config.host())) {
+            try {
+                return InetAddress.getAllByName(config.host()); // parsed, never looked up
+            } catch (UnknownHostException e) {
+                throw UserError.failure("unknown host " + Arguments.quote(config.host()));
+            }
+        }
         var lookup = new FutureTask<>(() -> InetAddress.getAllByName(config.host()));
         Thread.ofPlatform().name("ferry-lookup").daemon().start(lookup);
         try {
@@ -194,6 +205,46 @@ final class Sender {
             Thread.currentThread().interrupt();
             throw UserError.failure("interrupted while looking up host " + Arguments.quote(config.host()));
         }
+    }
+
+    /**
+     * Whether the JDK takes {@code host} as an IP address without asking a
+     * resolver: colons with hexadecimal digits and dots only (an IPv6
+     * address, or an error the JDK reports without a lookup), or four decimal
+     * numbers of 0-255 joined by dots, none with a leading zero (the JDK looks
+     * {@code 010.0.0.1} up as a name). Anything else takes the lookup thread.
+     */
+    static boolean isAddressLiteral(String host) {
+        if (host.indexOf(':') >= 0) {
+            for (int i = 0; i < host.length(); i++) {
+                if (Character.digit(host.charAt(i), 16) < 0 && host.charAt(i) != ':' && host.charAt(i) != '.') {
+                    return false;
+                }
+            }
+            return true;
+        }
+        int parts = 0;
+        int value = -1;
+        for (int i = 0; i < host.length(); i++) {
+            char c = host.charAt(i);
+            if (c == '.') {
+                if (value < 0 || ++parts > 3) {
+                    return false;
+                }
+                value = -1;
+            } else if (c >= '0' && c <= '9') {
+                if (value == 0) {
+                    return false; // a leading zero: the JDK takes such a name for a host name
+                }
+                value = (value < 0 ? 0 : value * 10) + (c - '0');
+                if (value > 255) {
+                    return false;
+                }
+            } else {
+                return false;
+            }
+        }
+        return parts == 3 && value >= 0;
     }
 
     /**

@@ -143,4 +143,54 @@ class SenderTest {
         new Random(size).nextBytes(bytes);
         return bytes;
     }
+    /**
+     * An address written out skips the lookup thread only where the JDK
+     * itself asks no resolver: for every such string (a random search over
+     * digits, dots, colons and a few letters, and named cases) the JDK's
+     * result is the parsed address itself ({@code InetAddress.ofLiteral},
+     * JDK 22+, which never looks up), or both fail; a name would resolve.
+     */
+    @Test
+    void onlyAddressesTheJdkParsesSkipTheLookup() throws Exception {
+        var ofLiteral = InetAddress.class.getMethod("ofLiteral", String.class);
+        for (String literal : new String[] {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::ffff:10.0.0.1",
+                "fe80::1", "2001:db8::a:b"}) {
+            assertThat(Sender.isAddressLiteral(literal)).as(literal).isTrue();
+        }
+        for (String name : new String[] {"localhost", "010.0.0.1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3",
+                ".1.2.3.4", "1.2.3.4.", "", "g::1", "fe80::1%lo", "[::1]", "1.2.3.04", "example.com"}) {
+            assertThat(Sender.isAddressLiteral(name)).as(name).isFalse();
+        }
+        var random = new Random(20261207);
+        String alphabet = "0123456789.:abfg";
+        int accepted = 0;
+        for (int n = 0; n < 20_000; n++) {
+            var host = new StringBuilder();
+            for (int length = 1 + random.nextInt(16); host.length() < length; ) {
+                host.append(alphabet.charAt(random.nextInt(alphabet.length())));
+            }
+            if (!Sender.isAddressLiteral(host.toString())) {
+                continue;
+            }
+            accepted++;
+            Object parsed;
+            try {
+                parsed = ofLiteral.invoke(null, host.toString());
+            } catch (java.lang.reflect.InvocationTargetException e) {
+                parsed = null;
+            }
+            InetAddress[] got;
+            try {
+                got = InetAddress.getAllByName(host.toString());
+            } catch (java.net.UnknownHostException e) {
+                got = null;
+            }
+            if (parsed == null) {
+                assertThat(got).as("%s: not an address, and the JDK says so without a lookup", host).isNull();
+            } else {
+                assertThat(got).as(host.toString()).containsExactly((InetAddress) parsed);
+            }
+        }
+        assertThat(accepted).as("the search reached addresses").isGreaterThan(100);
+    }
 }
