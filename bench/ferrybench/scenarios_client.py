@@ -39,7 +39,7 @@ def client_scenario(bench, key, name, size):
              [bench.python, os.path.join(BENCH, "pysend.py"), host, str(port), source]),
         ]
         if key == "b":
-            peers += empty_jvm_peers(bench, key, name)
+            peers += java_floor_peers(bench, key, name, port, source, reader)
         for result, cmd in peers:
             if not shutil.which(cmd[0]):
                 result.skipped = f"{cmd[0]} not found"
@@ -65,38 +65,44 @@ def client_scenario(bench, key, name, size):
 
 
 EMPTY_MAIN = "Empty"
+MINIMAL = "MinimalSender"
 EMPTY_FLAGS = {"default flags": [], "the client's flags": ["-XX:+UseSerialGC", "-Xint", "-XX:-UsePerfData"]}
 
 
-def empty_jvm_peers(bench, key, name):
-    """b's floor (issue 20): an empty main on the JDK the launchers use, with an AOT cache (a CDS archive before
-    JDK 25) trained for it, once with the JVM's default flags and once with ./client's: no JVM program can start
-    faster. It sends nothing; the row whose prefix is "empty JVM main" with the lower median is the target's."""
+def java_floor_peers(bench, key, name, port, source, reader):
+    """b's floors (issue 20). The target's: an empty main on the JDK the launchers use, with an AOT cache (a CDS
+    archive before JDK 25) trained for it, once with the JVM's default flags and once with ./client's; it sends
+    nothing. Beside it, not a target: bench/MinimalSender.java, the least a Java sender can do (blocking connect,
+    write, half-close, read to the end), with ./client's flags and a cache trained by one upload into the sink."""
     java_home = find_java()
-    work = os.path.join(bench.work, "empty-main")
+    work = os.path.join(bench.work, "java-floor")
+    classes = os.path.join(work, "classes")
     os.makedirs(work, exist_ok=True)
     with open(os.path.join(work, f"{EMPTY_MAIN}.java"), "w") as f:
         f.write(f"public class {EMPTY_MAIN} {{ public static void main(String[] args) {{ }} }}\n")
-    classes = os.path.join(work, "classes")
-    subprocess.run([os.path.join(java_home, "bin", "javac"), "-d", classes, os.path.join(work, f"{EMPTY_MAIN}.java")],
-                   check=True, stdin=subprocess.DEVNULL)
+    subprocess.run([os.path.join(java_home, "bin", "javac"), "-d", classes, os.path.join(work, f"{EMPTY_MAIN}.java"),
+                    os.path.join(BENCH, f"{MINIMAL}.java")], check=True, stdin=subprocess.DEVNULL)
     # From a jar, as ./client runs: the JVM archives no class from a directory on the class path.
-    jar = os.path.join(work, "empty.jar")
+    jar = os.path.join(work, "floor.jar")
     subprocess.run([os.path.join(java_home, "bin", "jar"), "--create", "--file", jar, "-C", classes, "."],
                    check=True, stdin=subprocess.DEVNULL)
     java = os.path.join(java_home, "bin", "java")
     feature = int(subprocess.run([java, "-XshowSettings:properties", "-version"], capture_output=True, text=True)
                   .stderr.split("java.specification.version = ")[1].split()[0])
+    runs = [(f"empty JVM main, AOT cache, {what}", flags, [EMPTY_MAIN]) for what, flags in EMPTY_FLAGS.items()]
+    runs.append(("Java minimal sender, AOT cache, the client's flags", EMPTY_FLAGS["the client's flags"],
+                 [MINIMAL, "127.0.0.1", str(port), source]))
     peers = []
-    for n, (what, flags) in enumerate(EMPTY_FLAGS.items()):
-        cache = os.path.join(work, f"empty{n}.cache")
+    for n, (peer, flags, main) in enumerate(runs):
+        cache = os.path.join(work, f"floor{n}.cache")
         train = f"-XX:AOTCacheOutput={cache}" if feature >= 25 else f"-XX:ArchiveClassesAtExit={cache}"
         use = ([f"-XX:AOTCache={cache}", "-Xlog:aot=off,cds=off"] if feature >= 25
                else [f"-XX:SharedArchiveFile={cache}", "-Xlog:cds=off"])
-        subprocess.run([java, train, *flags, "-cp", jar, EMPTY_MAIN], check=True, stdin=subprocess.DEVNULL,
+        subprocess.run([java, train, *flags, "-cp", jar, *main], check=True, stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        peers.append((bench.result(key, name, f"empty JVM main, AOT cache, {what}", "ms"),
-                      [java, *use, *flags, "-cp", jar, EMPTY_MAIN]))
+        if main[0] == MINIMAL and reader is not None and reader.readline(10) is None:
+            raise RunFailure("the minimal Java sender's training upload was not reported by the sink")
+        peers.append((bench.result(key, name, peer, "ms"), [java, *use, *flags, "-cp", jar, *main]))
     return peers
 
 
