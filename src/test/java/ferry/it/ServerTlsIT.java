@@ -66,7 +66,7 @@ class ServerTlsIT {
     }
 
     /** tls_sender.py: {@code ending} is notify (close_notify, then wait for the server's) or close (none). */
-    private static Ferry.Result python(int port, Path file, String ending, Path ca, String... extra)
+    static Ferry.Result python(int port, Path file, String ending, Path ca, String... extra)
             throws IOException, InterruptedException {
         var command = new ArrayList<>(List.of("python3", TLS_SENDER.toString(), Integer.toString(port),
                 file.toString(), ending, ca.toString()));
