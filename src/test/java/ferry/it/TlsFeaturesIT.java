@@ -9,7 +9,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -215,9 +214,7 @@ class TlsFeaturesIT {
         Path file = Ferry.randomFile(tmp, "upload", MIB, 45);
         Path over = Ferry.randomFile(tmp, "over", 2L * MIB + 1, 46);
         int portB = Ports.unused();
-        var servers = new HashMap<String, Ferry.Server>();
         try (var a = Ferry.Server.start(List.of(), tlsOptions(), tmp.resolve("a"), env)) {
-            servers.put("a", a);
             int portA = a.port;
             while (portB == portA) {
                 portB = Ports.unused();
@@ -226,7 +223,6 @@ class TlsFeaturesIT {
                 awaitHaproxyLog(haproxy, "receivers/b is DOWN");
                 try (var b = Ferry.Server.start(List.of(), tlsOptions(), portB, tmp.resolve("b").toString(),
                         tmp.resolve("b"), env)) {
-                    servers.put("b", b);
                     awaitHaproxyLog(haproxy, "receivers/b is UP");
                     for (int i = 0; i < 2; i++) {
                         Ferry.assertSucceeded(client(haproxy.port, file));
@@ -239,7 +235,8 @@ class TlsFeaturesIT {
                     var records = new ArrayList<Ferry.Server.Record>();
                     assertThat(Ferry.await(DEADLINE, () -> {
                         records.clear();
-                        servers.values().forEach(s -> records.addAll(s.records()));
+                        records.addAll(a.records());
+                        records.addAll(b.records());
                         return records.size() >= 3;
                     })).as("three records").isTrue();
                     assertThat(records).extracting(Ferry.Server.Record::outcome)
