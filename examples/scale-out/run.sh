@@ -7,6 +7,8 @@
 #   with the line HOST:5432:DB:USER:PASSWORD (mode 0600): no password in a URL
 #   AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 #   AWS_ENDPOINT_URL (for a store other than AWS: MinIO, Ceph, Garage, ...)
+#   For TLS: FERRY_TLS_CERT and FERRY_TLS_KEY (a certificate naming the
+#   balancer); both receivers serve it, and HAProxy passes it through.
 # Stops everything on Ctrl-C or SIGTERM.
 set -eu
 bucket=${1:?usage: run.sh s3://BUCKET/PREFIX}

@@ -43,11 +43,8 @@ class ServerTlsIT {
 
     @BeforeAll
     static void makeCertificatesAndBuild() throws Exception {
-        assumeTrue(Ferry.has("openssl") && Ferry.has("python3"), "openssl and python3 are needed");
-        certs = TestCerts.create(shared.resolve("certs"));
+        certs = TestCerts.forClass(shared, "server");
         medium = Ferry.randomFile(shared, "medium.bin", MEDIUM, 23);
-        var build = Ferry.run("server", List.of(), Map.of(), Ferry.START_DEADLINE);
-        assertThat(build.exitCode()).as("./server without arguments: %s", build.stderr()).isEqualTo(2);
     }
 
     private static List<String> tlsOptions() {
@@ -69,7 +66,7 @@ class ServerTlsIT {
     }
 
     /** tls_sender.py: {@code ending} is notify (close_notify, then wait for the server's) or close (none). */
-    private static Ferry.Result python(int port, Path file, String ending, Path ca, String... extra)
+    static Ferry.Result python(int port, Path file, String ending, Path ca, String... extra)
             throws IOException, InterruptedException {
         var command = new ArrayList<>(List.of("python3", TLS_SENDER.toString(), Integer.toString(port),
                 file.toString(), ending, ca.toString()));

@@ -43,7 +43,7 @@ class SocketActivationIT {
      * named before anything listens ({@link Ports#unused}): the tool and the
      * launcher take no port 0.
      */
-    private static Proc activate(List<String> options, List<String> serverArgs, int... ports) throws IOException {
+    static Proc activate(List<String> options, List<String> serverArgs, int... ports) throws IOException {
         var command = new ArrayList<String>();
         command.add("systemd-socket-activate");
         command.addAll(options);

@@ -1,10 +1,14 @@
 package ferry.it;
 
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -14,8 +18,8 @@ import java.util.concurrent.TimeUnit;
  * {@code 127.0.0.1} and {@code ::1}; one from the CA for another name
  * ({@code ferry.invalid}) only; one from the other CA; and a client
  * certificate from each CA. Keys are PKCS#8, as {@code openssl req} writes
- * them; {@link #sec1} and {@link #rsa} give the other forms. For the
- * client's tests now and the server's later.
+ * them; {@link #sec1} and {@link #rsa} give the other forms.
+ * {@link #forClass} is the set-up every TLS test class shares.
  */
 public final class TestCerts {
     /** A certificate (PEM) and its private key (PEM). */
@@ -49,6 +53,23 @@ public final class TestCerts {
         untrustedServer = issue("untrusted-server", "localhost", serverNames, otherCa);
         client = issue("client", "ferry test client", "extendedKeyUsage=clientAuth\n", ca);
         otherClient = issue("other-client", "ferry other client", "extendedKeyUsage=clientAuth\n", otherCa);
+    }
+
+    /**
+     * A TLS test class's set-up, run once in its {@code @BeforeAll}: skips the
+     * class without {@code openssl} or {@code python3}, makes every
+     * certificate in {@code shared/certs}, and builds each launcher named
+     * (run without arguments, it must answer with exit 2) so that no timed
+     * test pays for the first build.
+     */
+    public static TestCerts forClass(Path shared, String... launchers) throws IOException, InterruptedException {
+        assumeTrue(Ferry.has("openssl") && Ferry.has("python3"), "openssl and python3 are needed");
+        var certs = create(shared.resolve("certs"));
+        for (String launcher : launchers) {
+            var build = Ferry.run(launcher, List.of(), Map.of(), Ferry.START_DEADLINE);
+            assertThat(build.exitCode()).as("./%s without arguments: %s", launcher, build.stderr()).isEqualTo(2);
+        }
+        return certs;
     }
 
     /** Makes every certificate in {@code dir}; needs {@code openssl}. */
