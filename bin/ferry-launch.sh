@@ -29,7 +29,11 @@ FERRY_SERVER_JVM_OPTS=(-XX:+UseSerialGC -Xmn16m -XX:-UsePerfData -XX:+ExitOnOutO
 # The client runs interpreted (-Xint): its data path is the kernel's (sendfile, or one write of a small
 # file), so no compiler thread earns its start-up cost (issue 11: 500 B, CPU 75 -> 63 ms; 100 MiB,
 # CPU 121 -> 100 ms, wall 303 -> 212 ms; medians of 20 and 10 alternating runs).
-FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -Xint -XX:-UsePerfData)
+# -Djdk.includeInExceptions names the JDK's default for what its network exceptions may say (host names, not
+# socket addresses): named as a system property, the JDK does not read its java.security file for it on the
+# first use of an InetAddress, which an interpreted run pays 3-4 ms of CPU for (issue 20; a name looked up still
+# reads it, for the lookup cache's lifetime; an IP address does not).
+FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -Xint -XX:-UsePerfData -Djdk.includeInExceptions=hostInfoExclSocket)
 
 # ferry_client_tls [ARG...]: with TLS on (--tls, --cacert, --cert or --key
 # before the positionals, or FERRY_TLS, FERRY_CACERT, FERRY_CERT or FERRY_KEY
@@ -46,7 +50,13 @@ ferry_client_tls() {
             --tls | --cacert | --cacert=* | --cert | --cert=* | --key | --key=*) tls=1 ;;
         esac
     done
-    [ -n "$tls" ] && FERRY_CLIENT_JVM_OPTS=(-XX:+UseSerialGC -XX:-UsePerfData)
+    if [ -n "$tls" ]; then
+        local opts=() opt
+        for opt in "${FERRY_CLIENT_JVM_OPTS[@]}"; do
+            [ "$opt" = -Xint ] || opts+=("$opt")
+        done
+        FERRY_CLIENT_JVM_OPTS=("${opts[@]}")
+    fi
     return 0
 }
 

@@ -493,4 +493,23 @@ class ClientIT {
             return false;
         }
     }
+    /**
+     * Issue 20: an upload to an IP address written out never reads the JDK's
+     * java.security file (3-4 ms of an interpreted start): the launcher names
+     * the one property the first InetAddress asks for
+     * ({@code jdk.includeInExceptions}) as a system property. The class log
+     * covers the start-up cache too: a class loaded when it was trained is
+     * listed at every start.
+     */
+    @Test
+    void anUploadToAnAddressReadsNoSecurityPropertiesFile() throws Exception {
+        Path classLog = tmp.resolve("classes.log");
+        try (var peer = FaultPeer.serve(FaultPeer.Policy.drain())) {
+            var result = Ferry.client("127.0.0.1", peer.port(), small,
+                    Map.of("JAVA_TOOL_OPTIONS", "-Xlog:class+load:file=" + classLog));
+            assertThat(result.exitCode()).as("exit code; stderr: %s", result.stderr()).isZero();
+        }
+        assertThat(Files.readString(classLog)).contains("ferry.client.Sender ")
+                .doesNotContain("java.security.Security ");
+    }
 }
