@@ -18,8 +18,10 @@ import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -38,7 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code dpkg -i} installs it on this machine, and the installed commands
  * alone (no JDK, no Maven, no source tree) carry an upload, stop on SIGTERM
  * with exit 0 and serve on a socket from {@code systemd-socket-activate};
- * {@code dpkg -r} keeps the edited {@code /etc/default/ferry},
+ * systemd itself, booted in namespaces of its own, runs the installed units
+ * with the shipped TLS drop-in (a key only root may read, through
+ * {@code LoadCredential=}); {@code dpkg -r} keeps the edited {@code /etc/default/ferry},
  * {@code dpkg --purge} removes every file. Needs root and dpkg; skipped, with
  * a message, without them or when a ferry package is installed already (this
  * test must not replace one).
@@ -50,6 +54,9 @@ class PackageIT {
     private static final Path HOME = Path.of("/usr/lib/ferry");
     private static final Path DEFAULTS = Path.of("/etc/default/ferry");
     private static final Path UNITS = Path.of("/usr/lib/systemd/system");
+    private static final Path TLS_DROP_IN = Path.of("/usr/share/doc/ferry/examples/tls.conf");
+    private static final Path SYSTEMD = Path.of("/usr/lib/systemd/systemd");
+    private static final Path SYSTEMD_CONTAINER = Ferry.ROOT.resolve("src/test/resources/ferry/it/systemd_container.sh");
     /** jlink and two training runs on a loaded 2-core machine, with room to spare. */
     private static final Duration BUILD = Duration.ofMinutes(6);
     private static final Duration DPKG = Duration.ofMinutes(2);
@@ -199,7 +206,8 @@ class PackageIT {
         String defaults = Files.readString(DEFAULTS);
         var variables = Pattern.compile("\\((FERRY_[A-Z_]+)\\)").matcher(help.stdout()).results()
                 .map(m -> m.group(1)).toList();
-        assertThat(variables).hasSizeGreaterThan(10);
+        assertThat(variables).hasSizeGreaterThan(10)
+                .contains("FERRY_TLS_CERT", "FERRY_TLS_KEY", "FERRY_TLS_CLIENT_CA");
         for (String variable : variables) {
             assertThat(defaults).as("/etc/default/ferry").contains("\n#" + variable + "=\n");
         }
@@ -221,6 +229,14 @@ class PackageIT {
                 UNITS.resolve("ferry.service").toString()), Map.of(), null, Duration.ofSeconds(60));
         assertThat(verify.exitCode()).as("systemd-analyze verify; stderr: %s", verify.stderr()).isZero();
         assertThat(verify.stderr()).isEmpty();
+        // With the shipped TLS drop-in in ferry.service.d (found first on SYSTEMD_UNIT_PATH).
+        Path dropIns = Files.createDirectories(work.resolve("verify-units/ferry.service.d"));
+        Files.copy(TLS_DROP_IN, dropIns.resolve("tls.conf"));
+        var withDropIn = Ferry.exec(List.of("systemd-analyze", "verify", UNITS.resolve("ferry.service").toString()),
+                Map.of("SYSTEMD_UNIT_PATH", dropIns.getParent() + ":"), null, Duration.ofSeconds(60));
+        assertThat(withDropIn.exitCode()).as("systemd-analyze verify with tls.conf; stderr: %s", withDropIn.stderr())
+                .isZero();
+        assertThat(withDropIn.stderr()).isEmpty();
     }
 
     /**
@@ -368,14 +384,66 @@ class PackageIT {
     }
 
     /**
-     * <ol>
-     * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall;
-     * a copy left readable by everyone (as packages before 0640 installed it) is 0640 after the reinstall.</li>
-     * <li>dpkg --purge removes it and every file of the package.</li>
-     * </ol>
+     * The premise of the TLS drop-in, under systemd itself (PID 1 of its own
+     * namespaces, {@link SystemdContainer}) running the installed ferry.service:
+     * with FERRY_TLS_CERT and FERRY_TLS_KEY naming /etc/ferry's files directly, a
+     * key 0600 root:root, the service's (dynamic) user cannot read the key: the
+     * server writes one ERROR line naming the file and exits 2, which systemd
+     * does not restart.
      */
     @Test
     @Order(7)
+    void aRootOnlyKeyReadDirectlyStopsTheServiceWithOneErrorLine() throws Exception {
+        try (var systemd = SystemdContainer.boot(work.resolve("certs-direct"))) {
+            systemd.dropIn("direct.conf", "[Service]\nEnvironment=FERRY_TLS_CERT=/etc/ferry/tls.pem"
+                    + " FERRY_TLS_KEY=/etc/ferry/tls.key\n");
+            systemd.systemctl("start", "ferry.service");
+            assertThat(Ferry.await(Duration.ofSeconds(60), () -> systemd.show("ActiveState").equals("failed")))
+                    .as("ferry.service failed; log: %s", systemd.log()).isTrue();
+            assertThat(systemd.show("ExecMainStatus")).isEqualTo("2");
+            assertThat(systemd.show("NRestarts")).isEqualTo("0");
+            assertThat(systemd.log()).isEqualTo("ERROR: cannot read FERRY_TLS_KEY \"/etc/ferry/tls.key\": permission denied\n");
+        }
+    }
+
+    /**
+     * The shipped drop-in /usr/share/doc/ferry/examples/tls.conf, copied into
+     * ferry.service.d as it says, under systemd itself ({@link SystemdContainer}):
+     * LoadCredential= hands the service the 0600 root:root key of /etc/ferry, and
+     * the installed ferry-client (--cacert) sends a file over TLS to ferry.socket's
+     * port: exit 0, the server's record says TLSv1.3 and the certificate from the
+     * credentials directory, and N.file holds the same bytes.
+     */
+    @Test
+    @Order(8)
+    void theShippedDropInServesTlsWithARootOnlyKey() throws Exception {
+        try (var systemd = SystemdContainer.boot(work.resolve("certs-drop-in"))) {
+            systemd.dropIn("tls.conf", Files.readString(TLS_DROP_IN));
+            systemd.systemctl("start", "ferry.socket");
+            Path upload = Ferry.randomFile(work, "over-tls", 1 << 20, 14);
+            var sent = Ferry.exec(List.of("nsenter", "-t", Long.toString(systemd.pid()), "-n", CLIENT.toString(),
+                    "--cacert", systemd.certs.ca.cert().toString(), "localhost", "9000", upload.toString()),
+                    bare(), null, Duration.ofSeconds(60));
+            assertThat(sent.exitCode()).as("ferry-client; stderr: %s; service log: %s", sent.stderr(), systemd.log())
+                    .isZero();
+            assertThat(sent.stderr()).isEmpty();
+            assertThat(Ferry.await(Duration.ofSeconds(30), () -> systemd.log().contains("conn=1 ")))
+                    .as("the server's record; log: %s", systemd.log()).isTrue();
+            assertThat(systemd.log()).contains("TLS 1.3/1.2 only, certificate /run/credentials/ferry.service/tls.pem")
+                    .contains("outcome=complete").contains("tls=TLSv1.3").doesNotContain("ERROR");
+            assertThat(systemd.root().resolve("var/lib/private/ferry/1.file")).hasSameBinaryContentAs(upload);
+        }
+    }
+
+    /**
+     * <ol>
+     * <li>An operator's edit of /etc/default/ferry survives dpkg -r (a conffile), and so does a reinstall;
+     * a copy left readable by everyone (as packages before 0640 installed it) is 0640 after the reinstall.</li>
+     * <li>dpkg --purge removes it and every file of the package, and /etc/ferry.</li>
+     * </ol>
+     */
+    @Test
+    @Order(9)
     void removeKeepsTheEditedSettingsAndPurgeRemovesEverything() throws Exception {
         String edited = Files.readString(DEFAULTS) + "FERRY_CHECKSUM=sha256\n";
         Files.writeString(DEFAULTS, edited);
@@ -392,7 +460,7 @@ class PackageIT {
         var purged = dpkg("--purge", "ferry");
         assertThat(purged.exitCode()).as("dpkg --purge; stderr: %s", purged.stderr()).isZero();
         installedHere = false;
-        for (Path path : List.of(SERVER, CLIENT, HOME, DEFAULTS, UNITS.resolve("ferry.service"),
+        for (Path path : List.of(SERVER, CLIENT, HOME, DEFAULTS, Path.of("/etc/ferry"), UNITS.resolve("ferry.service"),
                 UNITS.resolve("ferry.socket"), Path.of("/usr/share/doc/ferry"))) {
             assertThat(path).doesNotExist();
         }
@@ -406,6 +474,136 @@ class PackageIT {
         List<String> args = List.of(Files.readString(Path.of("/proc", Long.toString(jvm.pid()), "cmdline")).split("\0"));
         assertThat(args).contains("-cp");
         return args.get(args.indexOf("-cp") + 1);
+    }
+
+    /**
+     * systemd as PID 1 of its own PID, mount, network, UTS and cgroup
+     * namespaces (systemd_container.sh), with the installed ferry.socket and
+     * ferry.service and stand-ins for the targets they name, nothing else:
+     * /etc/ferry holds a TLS certificate (0644) and its key (0600), root's, made by
+     * {@link TestCerts}; the units' output goes to a log file. Port 9000 is that
+     * network namespace's. Closing kills systemd, which ends every process inside.
+     */
+    private static final class SystemdContainer implements AutoCloseable {
+        private static final List<String> TARGETS = List.of("ferry-test", "sysinit", "basic", "sockets", "shutdown",
+                "network", "timers", "paths", "slices", "local-fs");
+        final TestCerts certs;
+        private final Path base;
+        private final Path logFile;
+        private final Process script;
+        private ProcessHandle systemd;
+
+        private SystemdContainer(TestCerts certs, Path base) throws IOException {
+            this.certs = certs;
+            this.base = base;
+            Path units = Files.createDirectories(base.resolve("units"));
+            for (String unit : List.of("ferry.service", "ferry.socket")) {
+                Files.copy(UNITS.resolve(unit), units.resolve(unit));
+            }
+            for (String target : TARGETS) {
+                Files.writeString(units.resolve(target + ".target"),
+                        "[Unit]\nDescription=" + target + " (stand-in)\nDefaultDependencies=no\n");
+            }
+            Path etc = Files.createDirectories(base.resolve("etc"));
+            Files.copy(certs.server.cert(), etc.resolve("tls.pem"));
+            Files.copy(certs.server.key(), etc.resolve("tls.key"));
+            Files.setPosixFilePermissions(etc.resolve("tls.pem"), PosixFilePermissions.fromString("rw-r--r--"));
+            Files.setPosixFilePermissions(etc.resolve("tls.key"), PosixFilePermissions.fromString("rw-------"));
+            logFile = base.resolve("units.log");
+            script = new ProcessBuilder("bash", SYSTEMD_CONTAINER.toString(), units.toString(), logFile.toString(),
+                    etc.toString()).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectErrorStream(true).redirectOutput(base.resolve("container.log").toFile()).start();
+        }
+
+        /** Boots it and waits until systemd says "running"; the certificates are made in {@code certs}. */
+        static SystemdContainer boot(Path certs) throws Exception {
+            Assumptions.assumeTrue(Files.isExecutable(SYSTEMD) && Ferry.has("unshare") && Ferry.has("nsenter")
+                    && Ferry.has("systemctl") && Ferry.has("ip") && Ferry.has("openssl"),
+                    "systemd, unshare, nsenter, systemctl, ip or openssl is not installed: the service not run");
+            // Outside /tmp, which is a tmpfs of its own in there.
+            Path base = Files.createTempDirectory(Path.of("/var/tmp"), "ferry-systemd-");
+            var container = new SystemdContainer(TestCerts.create(certs), base);
+            try {
+                assertThat(Ferry.await(Duration.ofSeconds(30), () -> container.findSystemd() != null))
+                        .as("systemd started; %s", Ferry.readOrEmpty(base.resolve("container.log"))).isTrue();
+                assertThat(Ferry.await(Duration.ofSeconds(30), () -> container.running()))
+                        .as("systemd running; %s", Ferry.readOrEmpty(base.resolve("container.log"))).isTrue();
+            } catch (Throwable e) {
+                container.close();
+                throw e;
+            }
+            return container;
+        }
+
+        private ProcessHandle findSystemd() {
+            systemd = script.descendants().filter(p -> p.info().command().orElse("").equals(SYSTEMD.toString()))
+                    .findFirst().orElse(null);
+            return systemd;
+        }
+
+        private boolean running() {
+            try {
+                return systemctl("is-system-running").equals("running");
+            } catch (Exception e) {
+                return false;
+            }
+        }
+
+        long pid() {
+            return systemd.pid();
+        }
+
+        /** The file system as the processes inside see it. */
+        Path root() {
+            return Path.of("/proc", Long.toString(pid()), "root");
+        }
+
+        /** systemctl inside; returns its standard output, stripped, after checking only that it ran. */
+        String systemctl(String... args) throws IOException, InterruptedException {
+            var command = new ArrayList<>(List.of("nsenter", "-t", Long.toString(pid()), "-m", "-p", "systemctl"));
+            command.addAll(List.of(args));
+            return Ferry.exec(command, Map.of(), null, Duration.ofSeconds(60)).stdout().strip();
+        }
+
+        /** A property of ferry.service. */
+        String show(String property) {
+            try {
+                return systemctl("show", "--value", "-p", property, "ferry.service");
+            } catch (IOException | InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+
+        /** Writes /etc/systemd/system/ferry.service.d/NAME inside, and systemd reads it. */
+        void dropIn(String name, String text) throws IOException, InterruptedException {
+            Path dir = Files.createDirectories(root().resolve("etc/systemd/system/ferry.service.d"));
+            Files.writeString(dir.resolve(name), text);
+            systemctl("daemon-reload");
+        }
+
+        String log() {
+            return Ferry.readOrEmpty(logFile);
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (systemd != null) {
+                systemd.destroyForcibly();
+            }
+            try {
+                // The script removes its cgroups once systemd has gone.
+                if (!script.waitFor(30, TimeUnit.SECONDS)) {
+                    Ferry.kill(script);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            try (Stream<Path> walk = Files.walk(base)) {
+                for (Path path : walk.sorted(Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(path);
+                }
+            }
+        }
     }
 
     private record Installed(Process process, Path stdoutFile, Path stderrFile, long startedAt)
