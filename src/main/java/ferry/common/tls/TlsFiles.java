@@ -167,6 +167,26 @@ public final class TlsFiles {
         }
     }
 
+    /**
+     * PROTOTYPE (benchmark only): a TLS context from the JDK's provider, or, with the system property
+     * {@code ferry.tls.conscrypt} naming Conscrypt's uber jar, from Conscrypt's provider loaded from it.
+     */
+    public static javax.net.ssl.SSLContext newContext() throws GeneralSecurityException {
+        String jar = System.getProperty("ferry.tls.conscrypt");
+        if (jar == null) {
+            return javax.net.ssl.SSLContext.getInstance("TLS");
+        }
+        try {
+            var loader = new java.net.URLClassLoader(new java.net.URL[] {Path.of(jar).toUri().toURL()},
+                    TlsFiles.class.getClassLoader());
+            var provider = (java.security.Provider) loader.loadClass("org.conscrypt.Conscrypt")
+                    .getMethod("newProvider").invoke(null);
+            return javax.net.ssl.SSLContext.getInstance("TLS", provider);
+        } catch (ReflectiveOperationException | IOException e) {
+            throw new IllegalStateException("cannot load Conscrypt from " + jar, e);
+        }
+    }
+
     /** The first of {@link #SYSTEM_BUNDLES} that exists, or null. */
     public static Path systemBundle() {
         for (Path bundle : SYSTEM_BUNDLES) {
