@@ -159,7 +159,10 @@ public final class TlsFiles {
             for (int i = 0; i < authorities.size(); i++) {
                 store.setCertificateEntry("ca-" + i, authorities.get(i));
             }
-            TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            var provider = provider();
+            TrustManagerFactory factory = provider == null
+                    ? TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm())
+                    : TrustManagerFactory.getInstance("PKIX", provider);
             factory.init(store);
             return factory.getTrustManagers();
         } catch (GeneralSecurityException | IOException e) {
@@ -168,23 +171,36 @@ public final class TlsFiles {
     }
 
     /**
-     * PROTOTYPE (benchmark only): a TLS context from the JDK's provider, or, with the system property
-     * {@code ferry.tls.conscrypt} naming Conscrypt's uber jar, from Conscrypt's provider loaded from it.
+     * PROTOTYPE (benchmark only): with the system property {@code ferry.tls.conscrypt} naming Conscrypt's uber
+     * jar, Conscrypt's provider loaded from it (made once); else null, the JDK's.
      */
-    public static javax.net.ssl.SSLContext newContext() throws GeneralSecurityException {
+    private static java.security.Provider provider() {
         String jar = System.getProperty("ferry.tls.conscrypt");
         if (jar == null) {
-            return javax.net.ssl.SSLContext.getInstance("TLS");
+            return null;
         }
-        try {
-            var loader = new java.net.URLClassLoader(new java.net.URL[] {Path.of(jar).toUri().toURL()},
-                    TlsFiles.class.getClassLoader());
-            var provider = (java.security.Provider) loader.loadClass("org.conscrypt.Conscrypt")
-                    .getMethod("newProvider").invoke(null);
-            return javax.net.ssl.SSLContext.getInstance("TLS", provider);
-        } catch (ReflectiveOperationException | IOException e) {
-            throw new IllegalStateException("cannot load Conscrypt from " + jar, e);
+        synchronized (TlsFiles.class) {
+            if (conscrypt == null) {
+                try {
+                    var loader = new java.net.URLClassLoader(new java.net.URL[] {Path.of(jar).toUri().toURL()},
+                            TlsFiles.class.getClassLoader());
+                    conscrypt = (java.security.Provider) loader.loadClass("org.conscrypt.Conscrypt")
+                            .getMethod("newProvider").invoke(null);
+                } catch (ReflectiveOperationException | IOException e) {
+                    throw new IllegalStateException("cannot load Conscrypt from " + jar, e);
+                }
+            }
+            return conscrypt;
         }
+    }
+
+    private static java.security.Provider conscrypt;
+
+    /** PROTOTYPE (benchmark only): a TLS context from the JDK's provider, or Conscrypt's (see provider()). */
+    public static javax.net.ssl.SSLContext newContext() throws GeneralSecurityException {
+        var provider = provider();
+        return provider == null ? javax.net.ssl.SSLContext.getInstance("TLS")
+                : javax.net.ssl.SSLContext.getInstance("TLS", provider);
     }
 
     /** The first of {@link #SYSTEM_BUNDLES} that exists, or null. */

@@ -103,6 +103,16 @@ public final class TlsConnection {
         if (!handshakeDone) {
             return null;
         }
+        if (subject == null) {
+            subject = subjectNow();
+        }
+        return subject;
+    }
+
+    /** The subject, read when the handshake finished: Conscrypt's session has no peer once the engine closed. */
+    private String subject;
+
+    private String subjectNow() {
         try {
             Principal principal = engine.getSession().getPeerPrincipal();
             return principal == null ? null : principal.getName();
@@ -174,6 +184,7 @@ public final class TlsConnection {
             }
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
+                subject = subjectNow();
             }
             switch (result.getStatus()) {
                 case OK -> {
@@ -209,6 +220,7 @@ public final class TlsConnection {
             SSLEngineResult result = engine.wrap(EMPTY, out);
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
+                subject = subjectNow();
             }
             out.flip();
             writeAll(channel, out);
