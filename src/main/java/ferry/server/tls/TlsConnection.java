@@ -103,14 +103,19 @@ public final class TlsConnection {
         if (!handshakeDone) {
             return null;
         }
-        if (subject == null) {
+        if (!subjectRead) {
             subject = subjectNow();
+            subjectRead = true;
         }
         return subject;
     }
 
-    /** The subject, read when the handshake finished: Conscrypt's session has no peer once the engine closed. */
+    /**
+     * The subject, read once, when the handshake finished: a provider's session may forget its peer once the
+     * engine is closed (Conscrypt's does), and the record is written after that.
+     */
     private String subject;
+    private boolean subjectRead;
 
     private String subjectNow() {
         try {
@@ -184,7 +189,7 @@ public final class TlsConnection {
             }
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
-                subject = subjectNow();
+                clientSubject();
             }
             switch (result.getStatus()) {
                 case OK -> {
@@ -220,7 +225,7 @@ public final class TlsConnection {
             SSLEngineResult result = engine.wrap(EMPTY, out);
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
-                subject = subjectNow();
+                clientSubject();
             }
             out.flip();
             writeAll(channel, out);
