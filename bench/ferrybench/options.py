@@ -22,6 +22,10 @@ Scenarios (see bench/README.md):
      ./server PORT s3://... vs nc -l | rclone rcat vs nc -l | aws s3 cp -
   h  many files: 1,000 files of 4 KiB into one running ./server, from one ./client (sequential,
      then --parallel 8) vs a shell loop of nc -N
+  t  server over TLS: one 100 MiB upload from socat OPENSSL into a running receiver until the file is
+     complete: ./server --tls-cert vs socat OPENSSL-LISTEN -b 256 KiB and 1 MiB (TLS 1.3, AES-128-GCM, P-256)
+  u  client over TLS, 100 MiB into socat OPENSSL-LISTEN (discarding): ./client --cacert vs socat OPENSSL
+  v  client over TLS, 500 B: the same senders (start-up)
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
 receiver, "ferry@NAME", in c, i, d and e, started as ./server is.
@@ -39,7 +43,8 @@ from ferrybench.system import MiB
 
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
-             "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold"}
+             "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold",
+             "t": "server-tls", "u": "client-tls", "v": "client-tls-small"}
 
 
 def parse_args(argv):
@@ -50,7 +55,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-i or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-i, t-v or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -63,8 +68,8 @@ def parse_args(argv):
     p.add_argument("--py-read", type=int, action="append", metavar="BYTES",
                    help="the Python receiver's read size in c, i and d; repeatable, one row each (default: "
                         f"{PY_READ}, the fastest measured here; see bench/README.md)")
-    p.add_argument("--large", type=int, help="bytes for scenarios a, c and i (default 100 MiB)")
-    p.add_argument("--small", type=int, help="bytes for scenario b (default 500)")
+    p.add_argument("--large", type=int, help="bytes for scenarios a, c, i, t and u (default 100 MiB)")
+    p.add_argument("--small", type=int, help="bytes for scenarios b and v (default 500)")
     p.add_argument("--concurrent", type=int, help="uploads at once in scenario d (default 32)")
     p.add_argument("--concurrent-size", type=int, help="bytes per upload in scenario d (default 8 MiB)")
     p.add_argument("--idle-conns", type=int, help="connections in scenario e (default 5000)")
@@ -92,6 +97,9 @@ def parse_args(argv):
     p.add_argument("--s3-nc", action="append", metavar="FLAGS",
                    help="scenario g: extra flags of the peers' receiving nc -l; repeatable, each pipeline is"
                         " measured with each (default: " + repr(S3_NC) + ")")
+    p.add_argument("--tls-conscrypt", metavar="JAR",
+                   help="scenarios t, u, v: also measure ferry with Conscrypt's TLS provider, loaded from this"
+                        " jar (conscrypt-openjdk-uber), as rows of their own")
     p.add_argument("--launcher", action="store_true",
                    help="instead: profile ./client's start-up (launcher steps, JVM, AppCDS; --runs, --small)")
     args = p.parse_args(argv)
@@ -122,7 +130,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-i or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-i, t-v or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:
@@ -135,6 +143,10 @@ def parse_args(argv):
             p.error(f"--compare {item}: the name {name!r} is taken; use NAME=DIR")
         compare.append((name, root))
     args.compare = compare
+    if args.tls_conscrypt:
+        args.tls_conscrypt = os.path.abspath(args.tls_conscrypt)
+        if not os.path.isfile(args.tls_conscrypt):
+            p.error(f"--tls-conscrypt {args.tls_conscrypt}: no such file")
 
     def settings(text):
         pairs = {}

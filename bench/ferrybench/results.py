@@ -1,5 +1,5 @@
 """The results: one row per scenario, peer and measure (Result), the alternating rounds that fill them, and
-what the run prints and writes from them: the table, the targets of issues 11 and 20 and the figures that are not targets."""
+what the run prints and writes from them: the table, the targets of issues 11, 19 and 20 and the figures that are not targets."""
 import statistics
 
 from ferrybench.peers import FLOOR
@@ -106,11 +106,23 @@ TARGETS = [
     ("d", "ms", "ferry ./server", "python", 0.8, "server 32x8 MiB <= 0.8x the Python receiver"),
     ("e", "MiB", "ferry ./server", "python", 1.5, "idle RSS <= 1.5x the Python receiver"),
     ("h", "ms", "ferry ./client", "sh loop", 0.2, "many files: the faster ./client <= 0.2x the nc -N loop"),
+    # Issue 19's: TLS in each direction at most socat's, in time and CPU per GiB.
+    ("t", "ms", "ferry ./server", "socat", 1.0, "server TLS 100 MiB <= 1.0x the faster socat"),
+    ("t", "cpu-s/GiB", "ferry ./server", "socat", 1.0, "server TLS CPU per GiB <= the lower socat's"),
+    ("u", "ms", "ferry ./client", "socat", 1.0, "client TLS 100 MiB <= 1.0x socat"),
+    ("u", "cpu-s/GiB", "ferry ./client", "socat", 1.0, "client TLS CPU per GiB <= socat's"),
 ]
 # Printed beside the targets, not targets: the cold server against the faster socat, in time and CPU per GiB.
 INFO = [
     ("i", "ms", "ferry ./server", "socat", "server cold (first upload after start) against the faster socat"),
     ("i", "cpu-s/GiB", "ferry ./server", "socat", "server CPU per GiB (cold) against the lower socat's"),
+    ("v", "ms", "ferry ./client", "socat", "client TLS 500 B (start-up) against socat"),
+    # With --tls-conscrypt: ferry with Conscrypt's provider, the same comparisons.
+    ("t", "ms", "ferry+Conscrypt ./server", "socat", "server TLS with Conscrypt against the faster socat"),
+    ("t", "cpu-s/GiB", "ferry+Conscrypt ./server", "socat", "server TLS CPU per GiB with Conscrypt"),
+    ("u", "ms", "ferry+Conscrypt ./client", "socat", "client TLS with Conscrypt against socat"),
+    ("u", "cpu-s/GiB", "ferry+Conscrypt ./client", "socat", "client TLS CPU per GiB with Conscrypt"),
+    ("v", "ms", "ferry+Conscrypt ./client", "socat", "client TLS 500 B with Conscrypt against socat"),
 ]
 IDLE_CPU_LIMIT = 0.01  # "near zero": at most 1% of one core
 
@@ -171,7 +183,7 @@ def summary(results, args):
         else:
             ratios.append({"target": text, "ratio": None, "met": None})
             lines.append(f"{text}: n/a")
-    for key in ("c", "i"):  # CPU seconds per GiB received, every row (the target line has only the ratio)
+    for key in ("c", "i", "t", "u"):  # CPU seconds per GiB received, every row (the target line has only the ratio)
         rows = [r for r in results if r.key == key and r.unit == "cpu-s/GiB" and r.median() is not None]
         if rows:
             info.append(f"{rows[0].scenario}: " + ", ".join(f"{r.peer} {fmt(r.median(), r.unit)}" for r in rows))
@@ -180,7 +192,7 @@ def summary(results, args):
         if a and b:
             ratio = ratio_of(a, b)
             ratios.append({"info": text, "ratio": round(ratio, 3), "scenario": a.scenario, "peer": b.peer})
-            info.append(f"{a.scenario}: ferry {ratio:.2f}x {b.peer}")
+            info.append(f"{a.scenario}: {a.peer.split()[0]} {ratio:.2f}x {b.peer}")
     floor = next((r for r in results if r.key == "c" and r.peer == FLOOR and r.median() is not None), None)
     ferry = fastest(results, "c", "ms", "ferry ./server")
     if floor:
@@ -188,7 +200,7 @@ def summary(results, args):
                        "ferry_over_floor": round(ratio_of(ferry, floor), 3) if ferry else None})
         info.append(f"floor of c (nc -N into a discarding sink) {fmt(floor.median(), 'ms')}"
                     + (f", ferry {ratio_of(ferry, floor):.2f}x it" if ferry else ""))
-    text = "ferry/peer: the targets of issues 11 and 20, medians of this run\n  " + "\n  ".join(lines)
+    text = "ferry/peer: the targets of issues 11, 19 and 20, medians of this run\n  " + "\n  ".join(lines)
     if info:
         text += "\nnot targets:\n  " + "\n  ".join(info)
     return text, ratios

@@ -12,6 +12,7 @@ import time
 from ferrybench import scenarios_client as client
 from ferrybench import scenarios_load as load
 from ferrybench import scenarios_s3 as s3
+from ferrybench import scenarios_tls as tls
 from ferrybench import scenarios_upload as upload
 from ferrybench.launcher import launcher_profile
 from ferrybench.options import parse_args
@@ -142,6 +143,9 @@ class Bench:
             ("g", lambda: s3.server_s3(self, "g", f"S3 {label(a.s3_size)}", a.s3_size)),
             ("h", lambda: client.many_files(self, "h", f"{a.many} files of {label(a.many_size)}", a.many,
                                             a.many_size)),
+            ("t", lambda: tls.server_tls(self, "t", f"server TLS {label(a.large)}", a.large)),
+            ("u", lambda: tls.client_tls(self, "u", f"client TLS {label(a.large)}", a.large)),
+            ("v", lambda: tls.client_tls(self, "v", f"client TLS {label(a.small)}", a.small)),
         ]
         prebuild()
         for _, root in a.compare:

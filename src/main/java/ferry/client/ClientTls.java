@@ -70,7 +70,7 @@ final class ClientTls {
             trust = "the system's trust store";
         }
         try {
-            SSLContext context = SSLContext.getInstance("TLS");
+            SSLContext context = TlsFiles.newContext();
             context.init(keyManagers, trustManagers, null);
             return new ClientTls(context, trust);
         } catch (GeneralSecurityException e) {

@@ -4,6 +4,8 @@ import ferry.common.UserError;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,6 +13,7 @@ import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
 import java.security.KeyStore;
 import java.security.PrivateKey;
+import java.security.Provider;
 import java.security.Signature;
 import java.security.cert.CertificateException;
 import java.security.cert.CertificateFactory;
@@ -19,6 +22,7 @@ import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 
@@ -159,12 +163,53 @@ public final class TlsFiles {
             for (int i = 0; i < authorities.size(); i++) {
                 store.setCertificateEntry("ca-" + i, authorities.get(i));
             }
-            TrustManagerFactory factory = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            // Conscrypt's own, with Conscrypt: the JDK's refuses its TLS 1.3 handshakes (authType GENERIC).
+            Provider provider = benchmarkProvider();
+            TrustManagerFactory factory = provider == null
+                    ? TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm())
+                    : TrustManagerFactory.getInstance("PKIX", provider);
             factory.init(store);
             return factory.getTrustManagers();
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot build a trust store in memory", e);
         }
+    }
+
+    /**
+     * For the benchmark only ({@code bench/run --tls-conscrypt JAR}, issue 19's choice of provider): the system
+     * property {@code ferry.tls.conscrypt} names Conscrypt's uber jar, and the TLS contexts and trust managers
+     * then come from Conscrypt's provider, loaded from it once; a jar that does not load fails the run. No option
+     * sets it: ferry's provider is the JDK's (docs/tls.md says why). Without it: null, the JDK's.
+     */
+    private static Provider benchmarkProvider() {
+        String jar = System.getProperty(BENCHMARK_PROVIDER);
+        if (jar == null) {
+            return null;
+        }
+        synchronized (TlsFiles.class) {
+            if (conscrypt == null) {
+                try {
+                    var loader = new URLClassLoader(new URL[] {Path.of(jar).toUri().toURL()},
+                            TlsFiles.class.getClassLoader());
+                    conscrypt = (Provider) loader.loadClass("org.conscrypt.Conscrypt").getMethod("newProvider")
+                            .invoke(null);
+                } catch (ReflectiveOperationException | IOException e) {
+                    throw new IllegalStateException("cannot load Conscrypt from " + jar, e);
+                }
+            }
+            return conscrypt;
+        }
+    }
+
+    /** The system property of {@link #benchmarkProvider}. */
+    private static final String BENCHMARK_PROVIDER = "ferry.tls.conscrypt";
+    /** Conscrypt's provider, once loaded for the benchmark. */
+    private static Provider conscrypt;
+
+    /** A new TLS context: the JDK's (SunJSSE), or, for the benchmark, Conscrypt's ({@link #benchmarkProvider}). */
+    public static SSLContext newContext() throws GeneralSecurityException {
+        Provider provider = benchmarkProvider();
+        return provider == null ? SSLContext.getInstance("TLS") : SSLContext.getInstance("TLS", provider);
     }
 
     /** The first of {@link #SYSTEM_BUNDLES} that exists, or null. */

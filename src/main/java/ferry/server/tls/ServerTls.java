@@ -111,7 +111,7 @@ public final class ServerTls {
         PrivateKey key = TlsFiles.privateKey(keyFile, keyLabel);
         TlsFiles.checkPair(key, chain.get(0), keyLabel, keyFile, certLabel, certFile);
         try {
-            SSLContext built = SSLContext.getInstance("TLS");
+            SSLContext built = TlsFiles.newContext();
             built.init(new KeyManager[] {new FixedKeyManager(chain, key)}, clientTrust, null);
             return built;
         } catch (GeneralSecurityException e) {

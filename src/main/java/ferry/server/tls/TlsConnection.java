@@ -103,6 +103,21 @@ public final class TlsConnection {
         if (!handshakeDone) {
             return null;
         }
+        if (!subjectRead) {
+            subject = subjectNow();
+            subjectRead = true;
+        }
+        return subject;
+    }
+
+    /**
+     * The subject, read once, when the handshake finished: a provider's session may forget its peer once the
+     * engine is closed (Conscrypt's does), and the record is written after that.
+     */
+    private String subject;
+    private boolean subjectRead;
+
+    private String subjectNow() {
         try {
             Principal principal = engine.getSession().getPeerPrincipal();
             return principal == null ? null : principal.getName();
@@ -174,6 +189,7 @@ public final class TlsConnection {
             }
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
+                clientSubject();
             }
             switch (result.getStatus()) {
                 case OK -> {
@@ -209,6 +225,7 @@ public final class TlsConnection {
             SSLEngineResult result = engine.wrap(EMPTY, out);
             if (result.getHandshakeStatus() == HandshakeStatus.FINISHED) {
                 handshakeDone = true;
+                clientSubject();
             }
             out.flip();
             writeAll(channel, out);
