@@ -2,6 +2,7 @@ package ferry.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ferry.common.ExitCode;
@@ -14,6 +15,7 @@ import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -247,9 +249,13 @@ class TlsSenderTest {
             Future<byte[]> received = start(() -> ssl.getInputStream().readAllBytes());
             assertThat(failure(sending)).hasMessageStartingWith("TLS handshake with 127.0.0.1:" + receiver.port()
                     + " failed: " + reason);
-            assertThatThrownBy(() -> received.get(WAIT.toSeconds(), TimeUnit.SECONDS))
-                    .as("the receiver got no byte of the file, but the client's alert")
-                    .hasCauseInstanceOf(SSLException.class).hasMessageContaining("Received fatal alert");
+            Throwable cause = catchThrowable(() -> received.get(WAIT.toSeconds(), TimeUnit.SECONDS)).getCause();
+            assertThat(cause).as("the receiver got no byte of the file").isInstanceOf(IOException.class);
+            if (!(cause instanceof SocketException)) {
+                // The client's alert; unless its reset, right after, overtook it (seen once under load: the
+                // receiver was still writing its flight), and the receiver's socket says only reset.
+                assertThat(cause).isInstanceOf(SSLException.class).hasMessageContaining("Received fatal alert");
+            }
         }
     }
 
