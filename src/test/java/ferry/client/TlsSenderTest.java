@@ -155,6 +155,39 @@ class TlsSenderTest {
         }
     }
 
+    /** A FIFO has no size: it is read as a stream (the reader thread's buffers), then confirmed the same way. */
+    @Test
+    void aStreamFromAFifoArrivesWholeAndIsConfirmed() throws Exception {
+        byte[] content = bytes(2 << 20);
+        Path fifo = dir.resolve("fifo");
+        Process mkfifo = new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start();
+        assertThat(mkfifo.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS)).isTrue();
+        assertThat(mkfifo.exitValue()).isZero();
+        start(() -> Files.write(fifo, content)); // opening it waits for the client's open
+        try (var receiver = new Receiver()) {
+            var config = new ClientConfig("127.0.0.1", receiver.port(), fifo, Duration.ofSeconds(10), true, false,
+                    List.of(fifo), 1, ClientTls.create(Settings.of(trusting(certs.ca))));
+            Future<Long> sending = start(new Sender(config)::send);
+            try (SSLSocket ssl = receiver.accept("TLSv1.3", certs.server, false)) {
+                assertThat(ssl.getInputStream().readAllBytes()).isEqualTo(content);
+            }
+            assertThat(sending.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isEqualTo(content.length);
+        }
+    }
+
+    /** An empty file: the handshake, no record of data, the two close_notify. */
+    @Test
+    void anEmptyFileIsConfirmedToo() throws Exception {
+        try (var receiver = new Receiver()) {
+            Future<Long> sending = send("127.0.0.1", receiver.port(), new byte[0], Duration.ofSeconds(10),
+                    trusting(certs.ca));
+            try (SSLSocket ssl = receiver.accept("TLSv1.3", certs.server, false)) {
+                assertThat(ssl.getInputStream().readAllBytes()).isEmpty();
+            }
+            assertThat(sending.get(WAIT.toSeconds(), TimeUnit.SECONDS)).isZero();
+        }
+    }
+
     @Test
     void aReceiverThatClosesWithoutCloseNotifyLeavesTheUploadUnconfirmed() throws Exception {
         byte[] file = bytes(100_000);
@@ -213,6 +246,14 @@ class TlsSenderTest {
         }
     }
 
+    /**
+     * The stall limit over TLS (C4):
+     * <ol>
+     *   <li>the receiver completes the handshake, then reads nothing;</li>
+     *   <li>the client fills both sockets' buffers with records, then can send no more;</li>
+     *   <li>1 s (its limit) later it gives up with an error, well within C4's 10 s.</li>
+     * </ol>
+     */
     @Test
     void aReceiverThatStopsReadingIsGivenUpOnAfterTheStallLimit() throws Exception {
         byte[] file = bytes(32 << 20);
@@ -259,6 +300,14 @@ class TlsSenderTest {
         }
     }
 
+    /**
+     * The handshake counts under the connect limit (C4):
+     * <ol>
+     *   <li>the receiver accepts the TCP connection and says nothing (not a TLS server);</li>
+     *   <li>the client's ClientHello goes unanswered;</li>
+     *   <li>1 s (its limit) after it began, the client gives up, saying it may not be a TLS server.</li>
+     * </ol>
+     */
     @Test
     void aReceiverThatNeverAnswersTheHandshakeIsGivenUpOnWithinTheConnectLimit() throws Exception {
         try (var receiver = new Receiver()) {
