@@ -171,6 +171,11 @@ public final class TlsConnection {
             HandshakeStatus status = engine.getHandshakeStatus();
             if (status == HandshakeStatus.NEED_TASK) {
                 runTasks();
+                if (engine.getHandshakeStatus() == HandshakeStatus.NOT_HANDSHAKING) {
+                    // The task ended the handshake, and no result says FINISHED: a JDK sender's last flight
+                    // (certificate, its proof, Finished) comes in one record, checked by the task.
+                    handshakeDone = true;
+                }
                 continue;
             }
             if (status == HandshakeStatus.NEED_WRAP) {
