@@ -175,6 +175,7 @@ public final class TlsConnection {
                     // The task ended the handshake, and no result says FINISHED: a JDK sender's last flight
                     // (certificate, its proof, Finished) comes in one record, checked by the task.
                     handshakeDone = true;
+                    clientSubject();
                 }
                 continue;
             }
