@@ -22,6 +22,8 @@ Scenarios (see bench/README.md):
      ./server PORT s3://... vs nc -l | rclone rcat vs nc -l | aws s3 cp -
   h  many files: 1,000 files of 4 KiB into one running ./server, from one ./client (sequential,
      then --parallel 8) vs a shell loop of nc -N
+  j  server, 2,000 senders trickling 1 KiB every 50 ms for 10 s: the server's CPU, ./server vs a
+     one-thread Python epoll receiver
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
 receiver, "ferry@NAME", in c, i, d and e, started as ./server is.
@@ -39,7 +41,8 @@ from ferrybench.system import MiB
 
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
-             "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold"}
+             "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold",
+             "j": "server-trickle"}
 
 
 def parse_args(argv):
@@ -50,7 +53,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-i or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-j or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -74,6 +77,8 @@ def parse_args(argv):
     p.add_argument("--many-size", type=int, help="bytes per file in scenario h (default 4096)")
     p.add_argument("--many-on-disk", action="store_true",
                    help="scenario h: the server saves into the bench's directory, not a tmpfs (/dev/shm)")
+    p.add_argument("--trickle", type=int, help="senders in scenario j (default 2000; 50 with --quick)")
+    p.add_argument("--trickle-seconds", type=float, help="how long they send in scenario j (default 10; 2 with --quick)")
     p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
                         " as the receiver ferry@NAME in scenarios c, i, d and e (NAME: DIR's last component by"
@@ -102,7 +107,7 @@ def parse_args(argv):
         "concurrent_size": 64 * 1024 if quick else 8 * MiB, "idle_conns": 200 if quick else 5000,
         "idle_seconds": 1.0 if quick else 5.0, "settle": 0.3 if quick else 1.0,
         "s3_size": 16 * MiB if quick else 1024 * MiB, "many": 20 if quick else 1000, "many_size": 4096,
-        "py_read": [PY_READ],
+        "py_read": [PY_READ], "trickle": 50 if quick else 2000, "trickle_seconds": 2.0 if quick else 10.0,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -111,6 +116,8 @@ def parse_args(argv):
         p.error("--runs must be >= 1 and --warmup >= 0")
     if any(r < 1 for r in args.py_read) or len(set(args.py_read)) != len(args.py_read):
         p.error("--py-read: sizes of 1 byte or more, each once")
+    if args.trickle < 1 or args.trickle_seconds <= 0:
+        p.error("--trickle must be >= 1 and --trickle-seconds > 0")
     if args.many < 1 or args.many_size < 1:
         p.error("--many and --many-size must be >= 1")
     only = set()
@@ -122,7 +129,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-i or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-j or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:

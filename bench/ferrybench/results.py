@@ -106,6 +106,7 @@ TARGETS = [
     ("d", "ms", "ferry ./server", "python", 0.8, "server 32x8 MiB <= 0.8x the Python receiver"),
     ("e", "MiB", "ferry ./server", "python", 1.5, "idle RSS <= 1.5x the Python receiver"),
     ("h", "ms", "ferry ./client", "sh loop", 0.2, "many files: the faster ./client <= 0.2x the nc -N loop"),
+    ("j", "cpu-ms", "ferry ./server", "python epoll", 0.5, "trickle: server CPU <= 0.5x the Python epoll loop"),
 ]
 # Printed beside the targets, not targets: the cold server against the faster socat, in time and CPU per GiB.
 INFO = [

@@ -12,6 +12,7 @@ import time
 from ferrybench import scenarios_client as client
 from ferrybench import scenarios_load as load
 from ferrybench import scenarios_s3 as s3
+from ferrybench import scenarios_trickle as trickle
 from ferrybench import scenarios_upload as upload
 from ferrybench.launcher import launcher_profile
 from ferrybench.options import parse_args
@@ -142,6 +143,7 @@ class Bench:
             ("g", lambda: s3.server_s3(self, "g", f"S3 {label(a.s3_size)}", a.s3_size)),
             ("h", lambda: client.many_files(self, "h", f"{a.many} files of {label(a.many_size)}", a.many,
                                             a.many_size)),
+            ("j", lambda: trickle.server_trickle(self, "j", a.trickle, a.trickle_seconds)),
         ]
         prebuild()
         for _, root in a.compare:
