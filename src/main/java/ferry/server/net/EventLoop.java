@@ -87,6 +87,11 @@ final class EventLoop implements Runnable, Upload.Loop {
     /** Told when this loop cannot go on (its selector failed): the server stops. */
     private final Consumer<String> fatal;
     private volatile boolean stopping;
+    /** True while the loop's thread waits in its selector, or is about to: see {@link #wakeIfSelecting}. */
+    private volatile boolean selecting;
+    /** Written by the loop's thread only. */
+    private volatile long passes;
+    private final Consumer<SelectionKey> readyAction = this::onReady;
     private volatile long stopDeadline;
 
     EventLoop(String name, Duration idleTimeout, Duration maxDuration, Semaphore slots, Log log, Consumer<String> fatal)
@@ -105,7 +110,7 @@ final class EventLoop implements Runnable, Upload.Loop {
     /** Hands an upload to this loop; callable from any thread. */
     void add(Upload upload) {
         arriving.add(upload);
-        selector.wakeup();
+        wakeIfSelecting();
     }
 
     /** Counts an upload about to be handed to this loop. */
@@ -117,10 +122,41 @@ final class EventLoop implements Runnable, Upload.Loop {
         return load.get();
     }
 
+    /** The loop's passes so far (one per return from its selector): a loop that spins makes many. */
+    long passes() {
+        return passes;
+    }
+
     /** Runs {@code event} on this loop's thread; callable from any thread. */
     void post(Runnable event) {
         events.add(event);
-        selector.wakeup();
+        wakeIfSelecting();
+    }
+
+    /**
+     * Wakes the selector only when the loop waits in it (or is about to): a loop that is running sees the queues
+     * before it waits again, so a wake-up then would only cost a write to the selector's eventfd and an empty
+     * pass. The queue is written before {@code selecting} is read, and {@link #select} sets {@code selecting}
+     * before it reads the queues, so either this sees the flag or the loop sees the item.
+     */
+    private void wakeIfSelecting() {
+        if (selecting) {
+            selector.wakeup();
+        }
+    }
+
+    /** Waits up to {@code waitMillis} (0: not at all) for ready keys, unless work is queued already. */
+    private void select(long waitMillis, Consumer<SelectionKey> action) throws IOException {
+        selecting = true;
+        try {
+            if (waitMillis <= 0 || !events.isEmpty() || !arriving.isEmpty()) {
+                selector.selectNow(action);
+            } else {
+                selector.select(action, waitMillis);
+            }
+        } finally {
+            selecting = false;
+        }
     }
 
     @Override
@@ -144,12 +180,8 @@ final class EventLoop implements Runnable, Upload.Loop {
         boolean failed = false;
         try {
             while (!stopping) {
-                long waitMillis = millisUntilNextDeadline();
-                if (waitMillis <= 0) {
-                    selector.selectNow(this::onReady);
-                } else {
-                    selector.select(this::onReady, waitMillis);
-                }
+                select(millisUntilNextDeadline(), readyAction);
+                passes++;
                 runEvents();
                 registerArrivals();
                 expireOverdue();
@@ -188,14 +220,28 @@ final class EventLoop implements Runnable, Upload.Loop {
         return until <= 0 ? 0 : (until + 999_999) / 1_000_000;
     }
 
-    /** Data (or an end) arrived: the worker takes the upload until the socket is empty. */
+    /**
+     * Data (or an end) arrived: the worker takes the upload until the socket is empty. The key keeps
+     * {@code OP_READ} meanwhile: clearing it and setting it again at every hand-off makes the JDK remove the
+     * socket from epoll and add it back, two system calls per wake-up. Only when the socket is reported again
+     * while the worker still holds it (more data, a slow sink) is the interest cleared, so that a readable
+     * socket nobody may read does not make the selector spin; {@link #handBack} sets it again.
+     */
     private void onReady(SelectionKey key) {
         Upload upload = (Upload) key.attachment();
+        if (upload.state == Upload.State.WORKING && !events.isEmpty()) {
+            // Its worker may have given it back already: take that first, rather than clear the interest
+            // now and set it again right after.
+            runEvents();
+        }
         if (upload.state != Upload.State.WAITING) {
-            return; // selected before its interest was cleared
+            if (upload.readInterest && key.isValid()) {
+                key.interestOps(0);
+                upload.readInterest = false;
+            }
+            return;
         }
         try {
-            key.interestOps(0);
             byActivity.remove(upload);
             upload.state = Upload.State.WORKING;
             upload.work();
@@ -251,7 +297,10 @@ final class EventLoop implements Runnable, Upload.Loop {
         try {
             upload.state = Upload.State.WAITING;
             upload.lastActivityNanos = System.nanoTime();
-            upload.key.interestOps(SelectionKey.OP_READ);
+            if (!upload.readInterest) {
+                upload.key.interestOps(SelectionKey.OP_READ);
+                upload.readInterest = true;
+            }
             byActivity.put(upload, Boolean.TRUE);
         } catch (RuntimeException e) {
             end(upload, Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
@@ -317,6 +366,7 @@ final class EventLoop implements Runnable, Upload.Loop {
                 upload.state = Upload.State.ENDING;
                 if (upload.key != null && upload.key.isValid()) {
                     upload.key.interestOps(0);
+                    upload.readInterest = false;
                 }
                 upload.end(request);
             }
@@ -451,7 +501,7 @@ final class EventLoop implements Runnable, Upload.Loop {
             }
             try {
                 if (selectorUsable) {
-                    selector.select(Math.min(millis, 50));
+                    select(Math.min(millis, 50), readyAction);
                 } else {
                     Thread.sleep(Math.min(millis, 10));
                 }
