@@ -180,6 +180,10 @@ final class Upload {
     private final Object interruptLock = new Object();
     /** The worker thread while one runs (not after: a finished virtual thread must not stay reachable). */
     private final AtomicReference<Thread> worker = new AtomicReference<>();
+    /** Reads that found the socket empty (returned 0): what taking a short read as drained saves. */
+    volatile int emptyReads;
+    /** Bursts the worker finished (read and saved until the socket was empty, or the upload's end). */
+    volatile int bursts;
     /** Set by whichever thread writes the record: the worker, or the loop when a stop's grace runs out. */
     private final AtomicBoolean recorded = new AtomicBoolean();
 
@@ -415,6 +419,7 @@ final class Upload {
         } finally {
             buffers.give(buffer);
         }
+        bursts++;
         if (ending == null) {
             loop.yielded(this);
         } else {
@@ -431,6 +436,7 @@ final class Upload {
                 return () -> fail(request.outcome(), request.reason());
             }
             buffer.clear();
+            int room = buffer.remaining();
             int n;
             try {
                 n = tlsConnection == null ? channel.read(buffer) : tlsConnection.read(channel, buffer);
@@ -447,11 +453,16 @@ final class Upload {
                 return () -> fail(Outcome.RESET, why);
             }
             if (n == 0) {
+                emptyReads++;
                 return null;
             }
             if (n < 0) {
                 return this::complete;
             }
+            // A short read emptied the socket: hand it back without a read that returns 0 to prove it (the
+            // level-triggered selector reports whatever came since). Not at the upload's first read, where the
+            // sender's end often waits behind a small file's bytes, nor over TLS, which may hold a record back.
+            boolean drained = n < room && bytes > 0 && tlsConnection == null;
             long total = bytes + n;
             bytes = total;
             if (maxBytes > 0 && total > maxBytes) {
@@ -474,6 +485,9 @@ final class Upload {
                 return () -> fail(Outcome.WRITE_FAILED, why);
             }
             chunks++;
+            if (drained) {
+                return null;
+            }
             if (chunks % CHUNKS_BEFORE_SHARING == 0 && buffers.wanted()) {
                 return null; // others wait for a buffer: hand this one back and queue again
             }

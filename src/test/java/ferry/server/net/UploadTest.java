@@ -55,6 +55,38 @@ class UploadTest {
         }
     }
 
+    /**
+     * A short read is taken as the socket drained, without a read that returns 0 to prove it:
+     * <ol>
+     *   <li>1,000 bytes: the first burst reads them and, being the upload's first read, reads once
+     *       more (for a small file's end, which often comes with its bytes): one empty read;</li>
+     *   <li>500 bytes more: the second burst reads them (a short read) and gives the upload back with
+     *       no empty read;</li>
+     *   <li>the sender's end is still read, at the next wake-up: complete, 1,500 bytes.</li>
+     * </ol>
+     */
+    @Test
+    void aShortReadIsTakenAsTheSocketDrained() throws Exception {
+        try (var loop = new LoopFixture(IDLE, false)) {
+            Socket sender = loop.connect();
+            sender.getOutputStream().write(new byte[1000]);
+            loop.await("the first burst", () -> loop.uploads.get(1L).bursts == 1);
+            assertThat(loop.uploads.get(1L).emptyReads).as("empty reads after the first burst").isEqualTo(1);
+
+            sender.getOutputStream().write(new byte[500]);
+            loop.await("the second burst", () -> loop.uploads.get(1L).bursts == 2);
+            assertThat(loop.sinks.of(1).size()).isEqualTo(1500);
+            assertThat(loop.uploads.get(1L).emptyReads).as("empty reads after the second burst").isEqualTo(1);
+
+            sender.shutdownOutput();
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(record.bytes()).isEqualTo(1500);
+            assertThat(sender.getInputStream().read()).as("confirmed by a clean close").isEqualTo(-1);
+            loop.awaitAllFinished();
+        }
+    }
+
     @Test
     void aConnectionClosedWithoutDataCompletesAnEmptyUpload() throws Exception {
         try (var loop = new LoopFixture(IDLE, false)) {
