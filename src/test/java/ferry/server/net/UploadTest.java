@@ -87,6 +87,17 @@ class UploadTest {
         }
     }
 
+    /** The peer's address for log lines: the address and port, whatever precedes the JDK's slash dropped. */
+    @Test
+    void thePeerIsTheAddressAndPortOfTheSender() throws Exception {
+        try (var loop = new LoopFixture(IDLE, false)) {
+            Socket sender = loop.connect();
+            assertThat(loop.uploads.get(1L).peer).isEqualTo("127.0.0.1:" + sender.getLocalPort());
+            sender.shutdownOutput();
+            assertThat(loop.awaitRecord(1).peer()).isEqualTo("127.0.0.1:" + sender.getLocalPort());
+        }
+    }
+
     @Test
     void aConnectionClosedWithoutDataCompletesAnEmptyUpload() throws Exception {
         try (var loop = new LoopFixture(IDLE, false)) {
