@@ -56,17 +56,17 @@ class UploadTest {
     }
 
     /**
-     * A short read is taken as the socket drained, without a read that returns 0 to prove it:
+     * A small read is taken as the socket drained, without a read that returns 0 to prove it:
      * <ol>
      *   <li>1,000 bytes: the first burst reads them and, being the upload's first read, reads once
      *       more (for a small file's end, which often comes with its bytes): one empty read;</li>
-     *   <li>500 bytes more: the second burst reads them (a short read) and gives the upload back with
+     *   <li>500 bytes more: the second burst reads them (a small read) and gives the upload back with
      *       no empty read;</li>
      *   <li>the sender's end is still read, at the next wake-up: complete, 1,500 bytes.</li>
      * </ol>
      */
     @Test
-    void aShortReadIsTakenAsTheSocketDrained() throws Exception {
+    void aSmallReadIsTakenAsTheSocketDrained() throws Exception {
         try (var loop = new LoopFixture(IDLE, false)) {
             Socket sender = loop.connect();
             sender.getOutputStream().write(new byte[1000]);
@@ -85,6 +85,20 @@ class UploadTest {
             assertThat(sender.getInputStream().read()).as("confirmed by a clean close").isEqualTo(-1);
             loop.awaitAllFinished();
         }
+    }
+
+    /**
+     * Only a small read is taken as the socket drained: a bulk sender's reads (tens or hundreds of KiB on
+     * loopback) are short of the 1 MiB buffer too, but the socket fills again while they are saved, and a
+     * hand-off per read would cost more than the read that finds it empty.
+     */
+    @Test
+    void onlyASmallShortReadCountsAsDrained() {
+        assertThat(Upload.smallRead(1024, BufferPool.CHUNK_SIZE)).as("1 KiB of 1 MiB").isTrue();
+        assertThat(Upload.smallRead(16 * 1024 - 1, BufferPool.CHUNK_SIZE)).as("just under 16 KiB").isTrue();
+        assertThat(Upload.smallRead(16 * 1024, BufferPool.CHUNK_SIZE)).as("16 KiB").isFalse();
+        assertThat(Upload.smallRead(200 * 1024, BufferPool.CHUNK_SIZE)).as("a bulk read of 200 KiB").isFalse();
+        assertThat(Upload.smallRead(1000, 1000)).as("a full buffer").isFalse();
     }
 
     /** The peer's address for log lines: the address and port, whatever precedes the JDK's slash dropped. */
