@@ -26,7 +26,7 @@ Scenarios (see bench/README.md):
      one-thread Python epoll receiver
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
-receiver, "ferry@NAME", in c, i, d and e, started as ./server is.
+receiver, "ferry@NAME", in c, i, d, e and j, started as ./server is.
 
 Exit code: 0 when everything ran (whether or not a target was met), 1 when a
 run failed (a peer exited non-zero, a file arrived incomplete, a deadline
@@ -81,7 +81,7 @@ def parse_args(argv):
     p.add_argument("--trickle-seconds", type=float, help="how long they send in scenario j (default 10; 2 with --quick)")
     p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
-                        " as the receiver ferry@NAME in scenarios c, i, d and e (NAME: DIR's last component by"
+                        " as the receiver ferry@NAME in scenarios c, i, d, e and j (NAME: DIR's last component by"
                         " default); repeatable")
     p.add_argument("--s3-size", type=int, help="bytes of scenario g's upload (default 1 GiB; 16 MiB with --quick)")
     p.add_argument("--s3-ferry", action="append", metavar="VAR=VALUE,...",
