@@ -87,12 +87,9 @@ final class EventLoop implements Runnable, Upload.Loop {
     /** Told when this loop cannot go on (its selector failed): the server stops. */
     private final Consumer<String> fatal;
     private volatile boolean stopping;
-    /** True while the loop's thread waits in its selector, or is about to: see {@link #wakeIfSelecting}. */
-    private volatile boolean selecting;
+    private volatile long stopDeadline;
     /** Written by the loop's thread only. */
     private volatile long passes;
-    private final Consumer<SelectionKey> readyAction = this::onReady;
-    private volatile long stopDeadline;
 
     EventLoop(String name, Duration idleTimeout, Duration maxDuration, Semaphore slots, Log log, Consumer<String> fatal)
             throws IOException {
@@ -110,7 +107,7 @@ final class EventLoop implements Runnable, Upload.Loop {
     /** Hands an upload to this loop; callable from any thread. */
     void add(Upload upload) {
         arriving.add(upload);
-        wakeIfSelecting();
+        selector.wakeup();
     }
 
     /** Counts an upload about to be handed to this loop. */
@@ -130,33 +127,7 @@ final class EventLoop implements Runnable, Upload.Loop {
     /** Runs {@code event} on this loop's thread; callable from any thread. */
     void post(Runnable event) {
         events.add(event);
-        wakeIfSelecting();
-    }
-
-    /**
-     * Wakes the selector only when the loop waits in it (or is about to): a loop that is running sees the queues
-     * before it waits again, so a wake-up then would only cost a write to the selector's eventfd and an empty
-     * pass. The queue is written before {@code selecting} is read, and {@link #select} sets {@code selecting}
-     * before it reads the queues, so either this sees the flag or the loop sees the item.
-     */
-    private void wakeIfSelecting() {
-        if (selecting) {
-            selector.wakeup();
-        }
-    }
-
-    /** Waits up to {@code waitMillis} (0: not at all) for ready keys, unless work is queued already. */
-    private void select(long waitMillis, Consumer<SelectionKey> action) throws IOException {
-        selecting = true;
-        try {
-            if (waitMillis <= 0 || !events.isEmpty() || !arriving.isEmpty()) {
-                selector.selectNow(action);
-            } else {
-                selector.select(action, waitMillis);
-            }
-        } finally {
-            selecting = false;
-        }
+        selector.wakeup();
     }
 
     @Override
@@ -180,7 +151,12 @@ final class EventLoop implements Runnable, Upload.Loop {
         boolean failed = false;
         try {
             while (!stopping) {
-                select(millisUntilNextDeadline(), readyAction);
+                long waitMillis = millisUntilNextDeadline();
+                if (waitMillis <= 0) {
+                    selector.selectNow(this::onReady);
+                } else {
+                    selector.select(this::onReady, waitMillis);
+                }
                 passes++;
                 runEvents();
                 registerArrivals();
@@ -220,28 +196,14 @@ final class EventLoop implements Runnable, Upload.Loop {
         return until <= 0 ? 0 : (until + 999_999) / 1_000_000;
     }
 
-    /**
-     * Data (or an end) arrived: the worker takes the upload until the socket is empty. The key keeps
-     * {@code OP_READ} meanwhile: clearing it and setting it again at every hand-off makes the JDK remove the
-     * socket from epoll and add it back, two system calls per wake-up. Only when the socket is reported again
-     * while the worker still holds it (more data, a slow sink) is the interest cleared, so that a readable
-     * socket nobody may read does not make the selector spin; {@link #handBack} sets it again.
-     */
+    /** Data (or an end) arrived: the worker takes the upload until the socket is empty. */
     private void onReady(SelectionKey key) {
         Upload upload = (Upload) key.attachment();
-        if (upload.state == Upload.State.WORKING && !events.isEmpty()) {
-            // Its worker may have given it back already: take that first, rather than clear the interest
-            // now and set it again right after.
-            runEvents();
-        }
         if (upload.state != Upload.State.WAITING) {
-            if (upload.readInterest && key.isValid()) {
-                key.interestOps(0);
-                upload.readInterest = false;
-            }
-            return;
+            return; // selected before its interest was cleared
         }
         try {
+            key.interestOps(0);
             byActivity.remove(upload);
             upload.state = Upload.State.WORKING;
             upload.work();
@@ -297,10 +259,7 @@ final class EventLoop implements Runnable, Upload.Loop {
         try {
             upload.state = Upload.State.WAITING;
             upload.lastActivityNanos = System.nanoTime();
-            if (!upload.readInterest) {
-                upload.key.interestOps(SelectionKey.OP_READ);
-                upload.readInterest = true;
-            }
+            upload.key.interestOps(SelectionKey.OP_READ);
             byActivity.put(upload, Boolean.TRUE);
         } catch (RuntimeException e) {
             end(upload, Outcome.INTERNAL_ERROR, "unexpected failure: " + e);
@@ -366,7 +325,6 @@ final class EventLoop implements Runnable, Upload.Loop {
                 upload.state = Upload.State.ENDING;
                 if (upload.key != null && upload.key.isValid()) {
                     upload.key.interestOps(0);
-                    upload.readInterest = false;
                 }
                 upload.end(request);
             }
@@ -501,7 +459,7 @@ final class EventLoop implements Runnable, Upload.Loop {
             }
             try {
                 if (selectorUsable) {
-                    select(Math.min(millis, 50), readyAction);
+                    selector.select(Math.min(millis, 50));
                 } else {
                     Thread.sleep(Math.min(millis, 10));
                 }

@@ -60,8 +60,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>How ownership passes, by {@link State}: {@code OPENING} (the worker
  * opens the sink) until {@link Loop#opened}; then {@code WAITING} (the loop
  * watches the socket with {@code OP_READ}) until it is readable; then
- * {@code WORKING} (the worker reads and saves; the key keeps
- * {@code OP_READ}, cleared only if the socket is reported again meanwhile) until
+ * {@code WORKING} (interest cleared, the worker reads and saves) until
  * {@link Loop#yielded} makes it {@code WAITING} again. The worker decides
  * an outcome itself (end of stream, a reset, a sink failure, too many bytes)
  * and reports it with {@link Loop#concluded}; the loop decides one (idle,
@@ -158,8 +157,6 @@ final class Upload {
     // the loop thread's
     SelectionKey key;
     State state = State.OPENING;
-    /** Whether the key's interest is {@code OP_READ} (it is 0 when registered). */
-    boolean readInterest;
     /** When the sender last sent a byte, or the server last stopped holding it back. */
     long lastActivityNanos;
 
