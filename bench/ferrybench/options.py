@@ -26,9 +26,11 @@ Scenarios (see bench/README.md):
      complete: ./server --tls-cert vs socat OPENSSL-LISTEN -b 256 KiB and 1 MiB (TLS 1.3, AES-128-GCM, P-256)
   u  client over TLS, 100 MiB into socat OPENSSL-LISTEN (discarding): ./client --cacert vs socat OPENSSL
   v  client over TLS, 500 B: the same senders (start-up)
+  j  server, 2,000 senders trickling 1 KiB every 50 ms for 10 s: the server's CPU, ./server vs a
+     one-thread Python epoll receiver
 
 --compare [NAME=]DIR adds the ferry build in DIR (DIR/server) as one more
-receiver, "ferry@NAME", in c, i, d and e, started as ./server is.
+receiver, "ferry@NAME", in c, i, d, e and j, started as ./server is.
 
 Exit code: 0 when everything ran (whether or not a target was met), 1 when a
 run failed (a peer exited non-zero, a file arrived incomplete, a deadline
@@ -44,7 +46,7 @@ from ferrybench.system import MiB
 
 SCENARIOS = {"a": "client-large", "b": "client-small", "c": "server-large", "d": "server-concurrent",
              "e": "server-idle", "f": "server-options", "g": "server-s3", "h": "many-files", "i": "server-cold",
-             "t": "server-tls", "u": "client-tls", "v": "client-tls-small"}
+             "j": "server-trickle", "t": "server-tls", "u": "client-tls", "v": "client-tls-small"}
 
 
 def parse_args(argv):
@@ -55,7 +57,7 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="smoke form for CI: tiny sizes, 200 idle connections, one round; < 60 s")
     p.add_argument("--only", action="append", default=[],
-                   help="scenarios to run: letters a-i, t-v or names (" + ", ".join(SCENARIOS.values())
+                   help="scenarios to run: letters a-j, t-v or names (" + ", ".join(SCENARIOS.values())
                         + "); comma-separated or repeated")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument("--dir", help="where to put the temporary files (default $TMPDIR or /tmp)")
@@ -79,9 +81,11 @@ def parse_args(argv):
     p.add_argument("--many-size", type=int, help="bytes per file in scenario h (default 4096)")
     p.add_argument("--many-on-disk", action="store_true",
                    help="scenario h: the server saves into the bench's directory, not a tmpfs (/dev/shm)")
+    p.add_argument("--trickle", type=int, help="senders in scenario j (default 2000; 50 with --quick)")
+    p.add_argument("--trickle-seconds", type=float, help="how long they send in scenario j (default 10; 2 with --quick)")
     p.add_argument("--compare", action="append", default=[], metavar="[NAME=]DIR",
                    help="also measure the ferry build in the checkout DIR (its ./server, started as ./server is)"
-                        " as the receiver ferry@NAME in scenarios c, i, d and e (NAME: DIR's last component by"
+                        " as the receiver ferry@NAME in scenarios c, i, d, e and j (NAME: DIR's last component by"
                         " default); repeatable")
     p.add_argument("--s3-size", type=int, help="bytes of scenario g's upload (default 1 GiB; 16 MiB with --quick)")
     p.add_argument("--s3-ferry", action="append", metavar="VAR=VALUE,...",
@@ -110,7 +114,7 @@ def parse_args(argv):
         "concurrent_size": 64 * 1024 if quick else 8 * MiB, "idle_conns": 200 if quick else 5000,
         "idle_seconds": 1.0 if quick else 5.0, "settle": 0.3 if quick else 1.0,
         "s3_size": 16 * MiB if quick else 1024 * MiB, "many": 20 if quick else 1000, "many_size": 4096,
-        "py_read": [PY_READ],
+        "py_read": [PY_READ], "trickle": 50 if quick else 2000, "trickle_seconds": 2.0 if quick else 10.0,
     }
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -119,6 +123,8 @@ def parse_args(argv):
         p.error("--runs must be >= 1 and --warmup >= 0")
     if any(r < 1 for r in args.py_read) or len(set(args.py_read)) != len(args.py_read):
         p.error("--py-read: sizes of 1 byte or more, each once")
+    if args.trickle < 1 or args.trickle_seconds <= 0:
+        p.error("--trickle must be >= 1 and --trickle-seconds > 0")
     if args.many < 1 or args.many_size < 1:
         p.error("--many and --many-size must be >= 1")
     only = set()
@@ -130,7 +136,7 @@ def parse_args(argv):
         elif item in names:
             only.add(names[item])
         else:
-            p.error(f"unknown scenario {item!r}: use a-i, t-v or " + ", ".join(SCENARIOS.values()))
+            p.error(f"unknown scenario {item!r}: use a-j, t-v or " + ", ".join(SCENARIOS.values()))
     args.only = only
     compare = []
     for item in args.compare:

@@ -111,6 +111,7 @@ TARGETS = [
     ("t", "cpu-s/GiB", "ferry ./server", "socat", 1.0, "server TLS CPU per GiB <= the lower socat's"),
     ("u", "ms", "ferry ./client", "socat", 1.0, "client TLS 100 MiB <= 1.0x socat"),
     ("u", "cpu-s/GiB", "ferry ./client", "socat", 1.0, "client TLS CPU per GiB <= socat's"),
+    ("j", "cpu-ms", "ferry ./server", "python epoll", 0.5, "trickle: server CPU <= 0.5x the Python epoll loop"),
 ]
 # Printed beside the targets, not targets: the cold server against the faster socat, in time and CPU per GiB.
 INFO = [

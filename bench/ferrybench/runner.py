@@ -13,6 +13,7 @@ from ferrybench import scenarios_client as client
 from ferrybench import scenarios_load as load
 from ferrybench import scenarios_s3 as s3
 from ferrybench import scenarios_tls as tls
+from ferrybench import scenarios_trickle as trickle
 from ferrybench import scenarios_upload as upload
 from ferrybench.launcher import launcher_profile
 from ferrybench.options import parse_args
@@ -143,6 +144,7 @@ class Bench:
             ("g", lambda: s3.server_s3(self, "g", f"S3 {label(a.s3_size)}", a.s3_size)),
             ("h", lambda: client.many_files(self, "h", f"{a.many} files of {label(a.many_size)}", a.many,
                                             a.many_size)),
+            ("j", lambda: trickle.server_trickle(self, "j", a.trickle, a.trickle_seconds)),
             ("t", lambda: tls.server_tls(self, "t", f"server TLS {label(a.large)}", a.large)),
             ("u", lambda: tls.client_tls(self, "u", f"client TLS {label(a.large)}", a.large)),
             ("v", lambda: tls.client_tls(self, "v", f"client TLS {label(a.small)}", a.small)),

@@ -34,7 +34,7 @@ class BenchmarkSmokeIT {
      * A table row of the ferry peer of one scenario, with its median, min, max (each with its unit) and the
      * number of timed runs: "a client 1 MiB  ferry ./client  12.3 ms  12.3 ms  12.3 ms  1".
      */
-    private static final Pattern FERRY_ROW = Pattern.compile("^(?<key>[a-eg-it-v]) (?<scenario>.+?)\\s+ferry "
+    private static final Pattern FERRY_ROW = Pattern.compile("^(?<key>[a-eg-jt-v]) (?<scenario>.+?)\\s+ferry "
             + "\\./(client|server)\\s+(?<median>\\d+(\\.\\d+)?) (?<unit>ms|s|MiB)\\s+(?<min>\\d+(\\.\\d+)?) \\k<unit>"
             + "\\s+(?<max>\\d+(\\.\\d+)?) \\k<unit>\\s+(?<runs>\\d+)\\s*$");
 
@@ -71,10 +71,11 @@ class BenchmarkSmokeIT {
         }
         // a, b: the client (time, CPU); c, i (warm, cold), d: the server (time, CPU; CPU per GiB is in s/GiB, not
         // matched); e: idle RSS, idle CPU, accept time; g: 16 MiB to s3proxy (time, the server's CPU and peak RSS,
-        // s3proxy's CPU); h: 20 files from ./client (its --parallel row is not matched); t, u, v: over TLS, the server
-        // (time, CPU), the client with 1 MiB and 500 B (time, CPU).
+        // s3proxy's CPU); h: 20 files from ./client (its --parallel row is not matched); j: 50 trickling senders
+        // (the server's CPU, the sender's lateness); t, u, v: over TLS, the server (time, CPU), the client with
+        // 1 MiB and 500 B (time, CPU).
         assertThat(ferryRows).as("ferry rows of the table:%n%s", run.stdout).containsExactly(
-                "a", "a", "b", "b", "c", "c", "i", "i", "d", "d", "e", "e", "e", "g", "g", "g", "g", "h",
+                "a", "a", "b", "b", "c", "c", "i", "i", "d", "d", "e", "e", "e", "g", "g", "g", "g", "h", "j", "j",
                 "t", "t", "u", "u", "v", "v");
         assertThat(run.stdout).contains("ferry ./client --parallel 8").contains("socat -b 1048576")
                 .contains("floor: nc -N into a discarding sink").contains("server CPU per GiB");

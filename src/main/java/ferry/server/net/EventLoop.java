@@ -88,6 +88,8 @@ final class EventLoop implements Runnable, Upload.Loop {
     private final Consumer<String> fatal;
     private volatile boolean stopping;
     private volatile long stopDeadline;
+    /** Written by the loop's thread only. */
+    private volatile long passes;
 
     EventLoop(String name, Duration idleTimeout, Duration maxDuration, Semaphore slots, Log log, Consumer<String> fatal)
             throws IOException {
@@ -115,6 +117,11 @@ final class EventLoop implements Runnable, Upload.Loop {
 
     int load() {
         return load.get();
+    }
+
+    /** The loop's passes so far (one per return from its selector): a loop that spins makes many. */
+    long passes() {
+        return passes;
     }
 
     /** Runs {@code event} on this loop's thread; callable from any thread. */
@@ -150,6 +157,7 @@ final class EventLoop implements Runnable, Upload.Loop {
                 } else {
                     selector.select(this::onReady, waitMillis);
                 }
+                passes++;
                 runEvents();
                 registerArrivals();
                 expireOverdue();

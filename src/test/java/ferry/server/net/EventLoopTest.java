@@ -162,6 +162,53 @@ class EventLoopTest {
     }
 
     /**
+     * The key keeps {@code OP_READ} while a worker holds its upload, yet a socket that stays readable then
+     * does not make the selector spin:
+     * <ol>
+     *   <li>upload 1's sink blocks in its first write; the sender sends more, so the socket is readable
+     *       while nobody may read it;</li>
+     *   <li>over half a second the loop returns from its selector a few times at most (spinning, it
+     *       would thousands of times);</li>
+     *   <li>once the sink is released, the bytes sent meanwhile and the sender's end are read: the
+     *       interest cleared for the busy worker is set again when the upload comes back.</li>
+     * </ol>
+     */
+    @Test
+    void aReadableSocketWhoseWorkerIsBusyDoesNotMakeTheLoopSpin() throws Exception {
+        try (var loop = new LoopFixture(Duration.ofSeconds(30), false)) {
+            var inWrite = new CountDownLatch(1);
+            var release = new CountDownLatch(1);
+            loop.sinks.beforeWrite(1, chunk -> {
+                inWrite.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new InterruptedIOException("interrupted");
+                }
+            });
+            Socket sender = loop.connect();
+            sender.getOutputStream().write(new byte[1000]);
+            assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
+            sender.getOutputStream().write(new byte[3000]);
+            // The loop wakes for the new bytes (a pass or two), then must sleep: it has no deadline for 30 s.
+            loop.await("the loop's wake-up for the new bytes", () -> loop.loop.passes() >= 1);
+            long before = loop.loop.passes();
+            Thread.sleep(500); // the window measured, not a wait for an event
+            long passes = loop.loop.passes() - before;
+            assertThat(passes).as("the loop's passes in 500 ms with a readable socket it must not read")
+                    .isLessThanOrEqualTo(5);
+
+            release.countDown();
+            sender.shutdownOutput();
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(record.bytes()).isEqualTo(4000);
+            assertThat(sender.getInputStream().read()).as("confirmed by a clean close").isEqualTo(-1);
+            loop.awaitAllFinished();
+        }
+    }
+
+    /**
      * A stop interrupts a sink call again at every pass, until it gives up:
      * <ol>
      *   <li>upload 1's sink blocks in a write that swallows the first interrupt and gives up

@@ -55,6 +55,63 @@ class UploadTest {
         }
     }
 
+    /**
+     * A small read is taken as the socket drained, without a read that returns 0 to prove it:
+     * <ol>
+     *   <li>1,000 bytes: the first burst reads them and, being the upload's first read, reads once
+     *       more (for a small file's end, which often comes with its bytes): one empty read;</li>
+     *   <li>500 bytes more: the second burst reads them (a small read) and gives the upload back with
+     *       no empty read;</li>
+     *   <li>the sender's end is still read, at the next wake-up: complete, 1,500 bytes.</li>
+     * </ol>
+     */
+    @Test
+    void aSmallReadIsTakenAsTheSocketDrained() throws Exception {
+        try (var loop = new LoopFixture(IDLE, false)) {
+            Socket sender = loop.connect();
+            sender.getOutputStream().write(new byte[1000]);
+            loop.await("the first burst", () -> loop.uploads.get(1L).bursts == 1);
+            assertThat(loop.uploads.get(1L).emptyReads).as("empty reads after the first burst").isEqualTo(1);
+
+            sender.getOutputStream().write(new byte[500]);
+            loop.await("the second burst", () -> loop.uploads.get(1L).bursts == 2);
+            assertThat(loop.sinks.of(1).size()).isEqualTo(1500);
+            assertThat(loop.uploads.get(1L).emptyReads).as("empty reads after the second burst").isEqualTo(1);
+
+            sender.shutdownOutput();
+            UploadRecord record = loop.awaitRecord(1);
+            assertThat(record.outcome()).isEqualTo(Outcome.COMPLETE);
+            assertThat(record.bytes()).isEqualTo(1500);
+            assertThat(sender.getInputStream().read()).as("confirmed by a clean close").isEqualTo(-1);
+            loop.awaitAllFinished();
+        }
+    }
+
+    /**
+     * Only a small read is taken as the socket drained: a bulk sender's reads (tens or hundreds of KiB on
+     * loopback) are short of the 1 MiB buffer too, but the socket fills again while they are saved, and a
+     * hand-off per read would cost more than the read that finds it empty.
+     */
+    @Test
+    void onlyASmallShortReadCountsAsDrained() {
+        assertThat(Upload.smallRead(1024, BufferPool.CHUNK_SIZE)).as("1 KiB of 1 MiB").isTrue();
+        assertThat(Upload.smallRead(16 * 1024 - 1, BufferPool.CHUNK_SIZE)).as("just under 16 KiB").isTrue();
+        assertThat(Upload.smallRead(16 * 1024, BufferPool.CHUNK_SIZE)).as("16 KiB").isFalse();
+        assertThat(Upload.smallRead(200 * 1024, BufferPool.CHUNK_SIZE)).as("a bulk read of 200 KiB").isFalse();
+        assertThat(Upload.smallRead(1000, 1000)).as("a full buffer").isFalse();
+    }
+
+    /** The peer's address for log lines: the address and port, whatever precedes the JDK's slash dropped. */
+    @Test
+    void thePeerIsTheAddressAndPortOfTheSender() throws Exception {
+        try (var loop = new LoopFixture(IDLE, false)) {
+            Socket sender = loop.connect();
+            assertThat(loop.uploads.get(1L).peer).isEqualTo("127.0.0.1:" + sender.getLocalPort());
+            sender.shutdownOutput();
+            assertThat(loop.awaitRecord(1).peer()).isEqualTo("127.0.0.1:" + sender.getLocalPort());
+        }
+    }
+
     @Test
     void aConnectionClosedWithoutDataCompletesAnEmptyUpload() throws Exception {
         try (var loop = new LoopFixture(IDLE, false)) {
