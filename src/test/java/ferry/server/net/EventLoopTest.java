@@ -130,14 +130,7 @@ class EventLoopTest {
         try (var loop = new LoopFixture(Duration.ofSeconds(30), false)) {
             var inWrite = new CountDownLatch(1);
             var release = new CountDownLatch(1);
-            loop.sinks.beforeWrite(1, chunk -> {
-                inWrite.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    throw new InterruptedIOException("interrupted");
-                }
-            });
+            blockFirstWrite(loop, inWrite, release);
             Socket slow = loop.connect();
             slow.getOutputStream().write(new byte[1000]);
             assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
@@ -178,14 +171,7 @@ class EventLoopTest {
         try (var loop = new LoopFixture(Duration.ofSeconds(30), false)) {
             var inWrite = new CountDownLatch(1);
             var release = new CountDownLatch(1);
-            loop.sinks.beforeWrite(1, chunk -> {
-                inWrite.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    throw new InterruptedIOException("interrupted");
-                }
-            });
+            blockFirstWrite(loop, inWrite, release);
             Socket sender = loop.connect();
             sender.getOutputStream().write(new byte[1000]);
             assertThat(inWrite.await(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)).as("upload 1 in its sink").isTrue();
@@ -648,5 +634,17 @@ class EventLoopTest {
                 return bytes.toByteArray();
             }
         }
+    }
+
+    /** Upload 1's sink counts {@code inWrite} down in its first write, then blocks until {@code release}. */
+    private static void blockFirstWrite(LoopFixture loop, CountDownLatch inWrite, CountDownLatch release) {
+        loop.sinks.beforeWrite(1, chunk -> {
+            inWrite.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new InterruptedIOException("interrupted");
+            }
+        });
     }
 }
