@@ -11,10 +11,11 @@ import subprocess
 import tempfile
 import time
 
-from ferrybench.peers import SOCAT_BUFFERS, Server, clear_dir, file_list
+from ferrybench.peers import SOCAT_BUFFERS, Server
 from ferrybench.results import rounds
-from ferrybench.system import (CLK_TCK, GiB, ROOT, RUN_DEADLINE, RunFailure, Skip, free_port, listening, log,
-                               poll_until, tree, tree_cpu_ticks, wait_exit)
+from ferrybench.scenarios_upload import per_gib, saved
+from ferrybench.system import (ROOT, RUN_DEADLINE, RunFailure, Skip, free_port, log, poll_until, tree,
+                               tree_cpu_ticks, wait_exit)
 
 SUITE = "TLS_AES_128_GCM_SHA256"
 SENDER_BUFFER = 1048576  # socat -b of the TLS sender (t) and of socat's row as a sender (u)
@@ -118,16 +119,7 @@ def tls_upload(bench, m, server, source, size):
            f"OPENSSL:127.0.0.1:{server.port},verify=0"]
     start = time.perf_counter()
     run_checked(cmd, m.env, server.name)
-    complete = lambda: [s for _, s in file_list(server.dir)] == [size]
-    if not poll_until(complete, RUN_DEADLINE):
-        raise RunFailure(f"{server.name}: file not complete after the sender exited: {file_list(server.dir)}")
-    elapsed = time.perf_counter() - start
-    time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
-    cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
-    bench.verify(server.dir, [source])
-    clear_dir(server.dir)
-    time.sleep(0.05)
-    return elapsed, cpu
+    return saved(bench, server, source, size, start, pids, ticks, "the sender")
 
 
 def run_checked(cmd, env, to):
@@ -203,11 +195,3 @@ def run_sender(cmd, env):
 def connections_using(receiver):
     with open(receiver.log_path, "rb") as f:
         return f.read().count(USING)
-
-
-def per_gib(bench, key, scenario, size, cpu_rows):
-    """Rows of CPU seconds per GiB from the CPU rows (each sample scaled)."""
-    for row in (cpu_rows or {}).values():
-        per = bench.result(key, scenario, row.peer, "cpu-s/GiB", ferry=row.ferry)
-        per.samples = [cpu * GiB / size for cpu in row.samples]
-        per.skipped, per.errors = row.skipped, list(row.errors)

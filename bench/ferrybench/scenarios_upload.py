@@ -21,7 +21,7 @@ def server_single(bench, key, name, size):
         *bench.python_rows(key, name),
         (bench.result(key, name, FLOOR, "ms"), sink_server(bench, FLOOR)),
     ])
-    per_gib(bench, key, name, size, cpu_rows)
+    per_gib(bench, key, f"{name}, server CPU per GiB", size, cpu_rows, only=ferry_or_socat)
 
 
 def server_cold(bench, key, name, size):
@@ -59,7 +59,7 @@ def server_cold(bench, key, name, size):
             result.skipped = "socat not found"
             log(f"  {name}: skipping {result.peer}: {result.skipped}")
     rounds(makers, run_one, bench.args.runs, bench.args.warmup, name, cpu_rows)
-    per_gib(bench, key, name, size, cpu_rows)
+    per_gib(bench, key, f"{name}, server CPU per GiB", size, cpu_rows, only=ferry_or_socat)
 
 
 def server_options(bench, key, name, size):
@@ -112,9 +112,15 @@ def nc_upload(bench, server, source, size):
         time.sleep(0.05)
         return elapsed, cpu
     # nc -N exits when the receiver closes the connection; the file must also be complete.
+    return saved(bench, server, source, size, start, pids, ticks, "nc")
+
+
+def saved(bench, server, source, size, start, pids, ticks, sender):
+    """After the sender exited: waits until server's one file is complete, then (seconds since start, CPU
+    seconds of the receiver's process tree pids since ticks); checks the file and clears the directory."""
     complete = lambda: [s for _, s in file_list(server.dir)] == [size]
     if not poll_until(complete, RUN_DEADLINE):
-        raise RunFailure(f"{server.name}: file not complete after nc exited: {file_list(server.dir)}")
+        raise RunFailure(f"{server.name}: file not complete after {sender} exited: {file_list(server.dir)}")
     elapsed = time.perf_counter() - start
     time.sleep(0.02)  # socat's child: exited and reaped, so that its CPU is counted
     cpu = (tree_cpu_ticks(pids, reaped=True) - ticks) / CLK_TCK
@@ -124,14 +130,19 @@ def nc_upload(bench, server, source, size):
     return elapsed, cpu
 
 
-def per_gib(bench, key, name, size, cpu_rows):
-    """Rows of CPU seconds per GiB received, from the server-CPU rows of ferry (and --compare builds) and socat
-    (each sample scaled)."""
+def per_gib(bench, key, scenario, size, cpu_rows, only=None):
+    """Rows of CPU seconds per GiB, named scenario, from the CPU rows (each sample scaled): every row, or those
+    only(row) keeps."""
     for row in (cpu_rows or {}).values():
-        if row.ferry or row.peer.startswith(("socat", "ferry@")):
-            per = bench.result(key, f"{name}, server CPU per GiB", row.peer, "cpu-s/GiB", ferry=row.ferry)
+        if only is None or only(row):
+            per = bench.result(key, scenario, row.peer, "cpu-s/GiB", ferry=row.ferry)
             per.samples = [cpu * GiB / size for cpu in row.samples]
             per.skipped, per.errors = row.skipped, list(row.errors)
+
+
+def ferry_or_socat(row):
+    """c's and i's rows per GiB: ferry (and --compare builds) and socat."""
+    return row.ferry or row.peer.startswith(("socat", "ferry@"))
 
 
 def socat_server(bench, name, buffer=None):
