@@ -9,7 +9,6 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -328,8 +327,8 @@ class ServerTlsIT {
         try (var server = server(List.of("--tls-cert", cert.toString(), "--tls-key", key.toString()))) {
             assertThat(python(server.port, medium, "notify", certs.ca.cert()).stdout()).contains("confirmed");
             // The new pair, from another CA, renamed into place as certbot and cert-manager do: key, then cert.
-            replace(certs.untrustedServer.key(), key);
-            replace(certs.untrustedServer.cert(), cert);
+            TestCerts.renameIntoPlace(certs.untrustedServer.key(), key);
+            TestCerts.renameIntoPlace(certs.untrustedServer.cert(), cert);
             server.awaitLine(Duration.ofSeconds(5), "serving the new certificate");
             var rotated = python(server.port, medium, "notify", certs.otherCa.cert());
             assertThat(rotated.stdout()).as("sender trusting only the new CA: %s", rotated.stdout())
@@ -337,7 +336,7 @@ class ServerTlsIT {
             // A broken pair: logged once, the pair in use goes on serving.
             Path garbage = tmp.resolve("garbage");
             Files.writeString(garbage, "not a certificate\n");
-            replace(garbage, cert);
+            TestCerts.renameIntoPlace(garbage, cert);
             String broken = "were not taken, the old ones still serve: --tls-cert \"" + cert + "\" holds no certificate";
             server.awaitLine(Duration.ofSeconds(5), broken);
             // The old pair goes on serving, upload after upload, for several of the watcher's periods.
@@ -347,18 +346,12 @@ class ServerTlsIT {
                 assertThat(kept.stdout()).as("sender: %s", kept.stdout()).contains("confirmed");
             } while (System.nanoTime() - brokenSince < Duration.ofMillis(2500).toNanos());
             // A good pair again: the watcher has looked since, and logged the broken one no second time.
-            replace(certs.untrustedServer.cert(), cert);
+            TestCerts.renameIntoPlace(certs.untrustedServer.cert(), cert);
             assertThat(Ferry.await(Duration.ofSeconds(5), () -> server.stdout().lines()
                     .filter(l -> l.contains("serving the new certificate")).count() == 2)).isTrue();
             assertThat(server.stdout().lines().filter(l -> l.contains(broken))).hasSize(1);
             assertThat(server.records()).extracting(r -> r.outcome()).containsOnly("complete");
         }
-    }
-
-    private void replace(Path from, Path to) throws IOException {
-        Path next = to.resolveSibling(to.getFileName() + ".new");
-        Files.copy(from, next, StandardCopyOption.REPLACE_EXISTING);
-        Files.move(next, to, StandardCopyOption.ATOMIC_MOVE);
     }
 
     // ---- start-up errors and class loading ----------------------------------------------------------

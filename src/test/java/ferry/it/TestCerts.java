@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -77,6 +78,16 @@ public final class TestCerts {
         assumeTrue(Ferry.has("openssl"), "openssl is needed");
         Files.createDirectories(dir);
         return new TestCerts(dir);
+    }
+
+    /**
+     * Puts a copy of {@code source} at {@code target} as certbot and
+     * cert-manager do: written beside it, then renamed into place.
+     */
+    public static void renameIntoPlace(Path source, Path target) throws IOException {
+        Path next = Files.copy(source, target.resolveSibling(target.getFileName() + ".new"),
+                StandardCopyOption.REPLACE_EXISTING);
+        Files.move(next, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** The folder of the files. */

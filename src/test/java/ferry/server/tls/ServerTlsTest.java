@@ -104,15 +104,15 @@ class ServerTlsTest {
         assertThat(log).isEmpty();
         assertThat(served(tls)).isEqualTo("CN=localhost");
 
-        renameIntoPlace(certs.wrongName.cert(), cert);
-        renameIntoPlace(certs.wrongName.key(), key);
+        TestCerts.renameIntoPlace(certs.wrongName.cert(), cert);
+        TestCerts.renameIntoPlace(certs.wrongName.key(), key);
         tls.reloadIfChanged(log::add);
         assertThat(log).containsExactly("TLS: serving the new certificate of --tls-cert " + cert
                 + " to new connections");
         assertThat(served(tls)).isEqualTo("CN=ferry.invalid");
 
         log.clear();
-        renameIntoPlace(certs.client.key(), key);
+        TestCerts.renameIntoPlace(certs.client.key(), key);
         tls.reloadIfChanged(log::add);
         tls.reloadIfChanged(log::add);
         assertThat(log).singleElement().asString()
@@ -121,7 +121,7 @@ class ServerTlsTest {
         assertThat(served(tls)).as("the old pair").isEqualTo("CN=ferry.invalid");
 
         log.clear();
-        renameIntoPlace(certs.wrongName.key(), key);
+        TestCerts.renameIntoPlace(certs.wrongName.key(), key);
         tls.reloadIfChanged(log::add);
         assertThat(log).singleElement().asString().startsWith("TLS: serving the new certificate");
         assertThat(served(tls)).isEqualTo("CN=ferry.invalid");
@@ -150,11 +150,6 @@ class ServerTlsTest {
         } while (!line.startsWith("TLS: serving the new certificate"));
         assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
         assertThat(served(tls)).isEqualTo("CN=ferry.invalid");
-    }
-
-    private void renameIntoPlace(Path source, Path target) throws Exception {
-        Path next = Files.copy(source, dir.resolve(target.getFileName() + ".new"), StandardCopyOption.REPLACE_EXISTING);
-        Files.move(next, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
     /** The subject of the certificate that a handshake with {@code tls} presents now. */
